@@ -1,0 +1,32 @@
+/*
+ * What lifesign needs of the X.Org server SDK. xorg-server.h must come first: it holds the
+ * configuration every other server header depends on.
+ */
+#include <xorg-server.h>
+#include <X11/X.h>
+#include <X11/Xproto.h>
+#include <misc.h>
+#include <os.h>
+#include <dix.h>
+#include <dixstruct.h>
+#include <callback.h>
+#include <extension.h>
+#include <extnsionst.h>
+#include <xf86Module.h>
+#include <xf86Optionstr.h>
+
+/*
+ * Macros that bindgen cannot evaluate (function-like, or expanding to them), re-stated as
+ * constants it can: bindgen emits these as Rust `pub const`.
+ */
+const unsigned int LIFESIGN_ABI_EXTENSION_VERSION = ABI_EXTENSION_VERSION;
+const unsigned int LIFESIGN_XORG_VERSION_CURRENT = XORG_VERSION_CURRENT;
+const unsigned int LIFESIGN_MODINFOSTRING1 = MODINFOSTRING1;
+const unsigned int LIFESIGN_MODINFOSTRING2 = MODINFOSTRING2;
+const int LIFESIGN_X_NO_OPERATION = X_NoOperation;
+const int LIFESIGN_SUCCESS = Success;
+const int LIFESIGN_BAD_REQUEST = BadRequest;
+const int LIFESIGN_BAD_LENGTH = BadLength;
+const int LIFESIGN_BAD_IMPLEMENTATION = BadImplementation;
+const int LIFESIGN_BAD_ALLOC = BadAlloc;
+const int LIFESIGN_BAD_VALUE = BadValue;

@@ -1,0 +1,72 @@
+//! The `LIFESIGN` extension entry: registration each server generation, request dispatch,
+//! close-down.
+
+use super::client::{Request, XError};
+use super::{guard, noop};
+use lifesign_proto::ext::EXTENSION_NAME_C;
+use lifesign_sys as sys;
+use std::ffi::c_int;
+
+/// Adds the extension for this generation; returns its major opcode, or `None` if the server
+/// refused (name taken, no opcode left).
+pub fn add() -> Option<u8> {
+    // SAFETY: called from the extension's init function, on the server thread, where
+    // AddExtension is meant to be called; the name is a static C string and the procedures
+    // live as long as the library.
+    let entry = unsafe {
+        sys::AddExtension(
+            EXTENSION_NAME_C.as_ptr(),
+            0,
+            0,
+            Some(proc_lifesign),
+            Some(sproc_lifesign),
+            Some(close_down),
+            Some(sys::StandardMinorOpcode),
+        )
+    };
+    if entry.is_null() {
+        return None;
+    }
+    // SAFETY: non-null entries returned by AddExtension are valid for the generation.
+    u8::try_from(unsafe { (*entry).base }).ok()
+}
+
+/// The server generation: 1 at start, one more after each reset.
+pub fn generation() -> u64 {
+    // SAFETY: a plain integer the server writes only between generations, on this thread.
+    u64::from(unsafe { sys::serverGeneration })
+}
+
+/// Requests of clients with the server's byte order.
+unsafe extern "C" fn proc_lifesign(client: sys::ClientPtr) -> c_int {
+    dispatch(client)
+}
+
+/// Requests of byte-swapped clients. They are handled in full: the parser takes the client's
+/// byte order, and checks lengths before it decodes any field.
+unsafe extern "C" fn sproc_lifesign(client: sys::ClientPtr) -> c_int {
+    dispatch(client)
+}
+
+fn dispatch(client: sys::ClientPtr) -> c_int {
+    guard::entry(
+        "a LIFESIGN request",
+        || XError::Implementation.code(),
+        || {
+            // SAFETY: the dispatcher passes the client whose request it is dispatching.
+            let mut request = unsafe { Request::from_raw(client) };
+            match crate::requests::handle(&mut request) {
+                Ok(()) => sys::LIFESIGN_SUCCESS,
+                Err(error) => error.code(),
+            }
+        },
+    )
+}
+
+/// Called by `CloseDownExtensions` at the end of every generation.
+unsafe extern "C" fn close_down(_entry: *mut sys::ExtensionEntry) {
+    // The wrap comes off even when the module is disabled, so the next generation starts from
+    // the server's own handler.
+    noop::restore();
+    guard::entry("extension close-down", || (), crate::module::close_generation);
+}

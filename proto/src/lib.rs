@@ -1,0 +1,14 @@
+//! Everything that crosses a process boundary in lifesign, with no I/O and no unsafe code.
+//!
+//! - [`ext`]: the `LIFESIGN` X extension's requests and replies, in both byte orders, as the
+//!   module parses them and as the CLI encodes them.
+//!
+//! One definition per message: the module, the launcher and the CLI all use these types, so a
+//! field is named and laid out in exactly one place.
+
+#![forbid(unsafe_code)]
+
+pub mod ext;
+mod order;
+
+pub use order::ByteOrder;

@@ -1,0 +1,40 @@
+//! The LIFESIGN requests over an x11rb connection, encoded by `lifesign-proto`.
+
+use lifesign_proto::ByteOrder;
+use lifesign_proto::ext::{self, QueryVersionReply};
+use std::io::IoSlice;
+use x11rb::connection::RequestConnection;
+use x11rb::errors::ParseError;
+use x11rb::x11_utils::TryParse;
+
+/// QueryVersion's reply as x11rb parses it (x11rb speaks the machine's byte order).
+pub struct VersionReply(pub QueryVersionReply);
+
+impl TryParse for VersionReply {
+    fn try_parse(value: &[u8]) -> Result<(Self, &[u8]), ParseError> {
+        let reply = QueryVersionReply::parse(value, ByteOrder::native())
+            .map_err(|_| ParseError::InvalidValue)?;
+        Ok((Self(reply), &value[32..]))
+    }
+}
+
+/// The extension's major opcode, or `None` if the server does not have it.
+pub fn major_opcode(conn: &impl RequestConnection) -> Option<u8> {
+    conn.extension_information(ext::EXTENSION_NAME)
+        .expect("QueryExtension")
+        .map(|info| info.major_opcode)
+}
+
+/// Sends QueryVersion and waits for the reply.
+pub fn query_version(conn: &impl RequestConnection) -> QueryVersionReply {
+    let opcode = major_opcode(conn).expect("the server has LIFESIGN");
+    let request = ext::Request::QueryVersion {
+        client_major: ext::MAJOR_VERSION,
+        client_minor: ext::MINOR_VERSION,
+    }
+    .encode(opcode, ByteOrder::native());
+    let cookie = conn
+        .send_request_with_reply::<VersionReply>(&[IoSlice::new(&request)], Vec::new())
+        .expect("send QueryVersion");
+    cookie.reply().expect("QueryVersion reply").0
+}

@@ -1,0 +1,112 @@
+//! A raw X connection over the server's Unix socket: it sends exactly the bytes a test gives
+//! it, in either byte order, which no client library will do for a malformed request.
+
+use lifesign_proto::ByteOrder;
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+/// A packet the server sent: a reply, an error or an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Packet {
+    Reply(Vec<u8>),
+    Error { code: u8, major: u8, minor: u16 },
+    Event(Vec<u8>),
+}
+
+pub struct RawClient {
+    stream: UnixStream,
+    order: ByteOrder,
+}
+
+impl RawClient {
+    /// Connects to display `:display` declaring `order` as the client's byte order.
+    pub fn connect(display: u32, order: ByteOrder) -> io::Result<Self> {
+        let stream = UnixStream::connect(format!("/tmp/.X11-unix/X{display}"))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut client = Self { stream, order };
+        let mut setup = vec![match order {
+            ByteOrder::LsbFirst => b'l',
+            ByteOrder::MsbFirst => b'B',
+        }];
+        setup.push(0);
+        setup.extend_from_slice(&order.u16_bytes(11));
+        setup.extend_from_slice(&order.u16_bytes(0));
+        setup.extend_from_slice(&[0; 6]); // no authorization
+        client.stream.write_all(&setup)?;
+        let mut head = [0u8; 8];
+        client.stream.read_exact(&mut head)?;
+        let extra = usize::from(order.read_u16([head[6], head[7]])) * 4;
+        let mut rest = vec![0u8; extra];
+        client.stream.read_exact(&mut rest)?;
+        if head[0] != 1 {
+            return Err(io::Error::other(format!(
+                "connection refused: {}",
+                String::from_utf8_lossy(&rest)
+            )));
+        }
+        Ok(client)
+    }
+
+    pub fn order(&self) -> ByteOrder {
+        self.order
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// The next packet from the server.
+    pub fn read_packet(&mut self) -> io::Result<Packet> {
+        let mut head = [0u8; 32];
+        self.stream.read_exact(&mut head)?;
+        let order = self.order;
+        Ok(match head[0] {
+            0 => Packet::Error {
+                code: head[1],
+                minor: order.read_u16([head[8], head[9]]),
+                major: head[10],
+            },
+            1 => {
+                let extra = order.read_u32([head[4], head[5], head[6], head[7]]) as usize * 4;
+                let mut reply = head.to_vec();
+                reply.resize(32 + extra, 0);
+                self.stream.read_exact(&mut reply[32..])?;
+                Packet::Reply(reply)
+            }
+            _ => Packet::Event(head.to_vec()),
+        })
+    }
+
+    /// QueryExtension: the major opcode of `name`, or `None` if the server lacks it.
+    pub fn query_extension(&mut self, name: &str) -> io::Result<Option<u8>> {
+        let padded = name.len().div_ceil(4) * 4;
+        let mut req = vec![98, 0];
+        req.extend_from_slice(&self.order.u16_bytes(u16::try_from(2 + padded / 4).unwrap()));
+        req.extend_from_slice(&self.order.u16_bytes(u16::try_from(name.len()).unwrap()));
+        req.extend_from_slice(&[0, 0]);
+        req.extend_from_slice(name.as_bytes());
+        req.resize(8 + padded, 0);
+        self.send(&req)?;
+        match self.read_packet()? {
+            Packet::Reply(r) => Ok((r[8] != 0).then_some(r[9])),
+            other => Err(io::Error::other(format!("QueryExtension answered {other:?}"))),
+        }
+    }
+
+    /// GetInputFocus and its reply: proves the server still serves this connection.
+    pub fn round_trip(&mut self) -> io::Result<()> {
+        let mut req = vec![43, 0];
+        req.extend_from_slice(&self.order.u16_bytes(1));
+        self.send(&req)?;
+        loop {
+            match self.read_packet()? {
+                Packet::Reply(_) => return Ok(()),
+                Packet::Event(_) => continue,
+                other => {
+                    return Err(io::Error::other(format!("GetInputFocus answered {other:?}")));
+                }
+            }
+        }
+    }
+}

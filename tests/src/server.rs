@@ -1,0 +1,303 @@
+//! Real X servers for tests.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// How long a server may take to start on a loaded machine.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `liblifesign.so` as built in this workspace, or `$LIFESIGN_MODULE`.
+pub fn module_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("LIFESIGN_MODULE") {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = target.join("debug/liblifesign.so");
+    assert!(
+        path.is_file(),
+        "{} is missing: build the module first (cargo build -p lifesign-ext), \
+         or set LIFESIGN_MODULE",
+        path.display()
+    );
+    path
+}
+
+/// A running X server; killed on drop. If the test is failing, its log is printed.
+pub struct Server {
+    child: Child,
+    display: u32,
+    log: PathBuf,
+    kind: &'static str,
+    _dir: TempDir,
+}
+
+impl Server {
+    /// The display number the server chose (`-displayfd`).
+    pub fn display_number(&self) -> u32 {
+        self.display
+    }
+
+    /// `:N`, for `DISPLAY`.
+    pub fn display(&self) -> String {
+        format!(":{}", self.display)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's log (Xorg's log file; Xvfb's stderr).
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Lines of the log that contain `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Waits until the log has at least `count` lines containing `needle`.
+    pub fn wait_for_log(&self, needle: &str, count: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.log_lines(needle).len() >= count {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// True while the server process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// An x11rb connection to the server.
+    pub fn connect(&self) -> x11rb::rust_connection::RustConnection {
+        let (conn, _) = x11rb::connect(Some(&self.display()))
+            .unwrap_or_else(|e| panic!("cannot connect to {} {}: {e}", self.kind, self.display()));
+        conn
+    }
+
+    /// Runs a client program against the server and returns its output.
+    pub fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
+        Command::new(program)
+            .args(args)
+            .env("DISPLAY", self.display())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
+    }
+
+    /// Starts a client program against the server, in the background.
+    pub fn spawn(&self, program: &str, args: &[&str]) -> Child {
+        Command::new(program)
+            .args(args)
+            .env("DISPLAY", self.display())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"))
+    }
+
+    fn start(mut command: Command, kind: &'static str, log: PathBuf, dir: TempDir) -> Self {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {kind}: {e} (is it installed?)"));
+        // -displayfd 1: the server writes its display number to stdout once it accepts clients.
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(START_TIMEOUT).unwrap_or_default();
+        let mut server = Self {
+            child,
+            display: 0,
+            log,
+            kind,
+            _dir: dir,
+        };
+        match line.trim().parse() {
+            Ok(display) => server.display = display,
+            Err(_) => panic!(
+                "{kind} did not start within {START_TIMEOUT:?} (displayfd said {line:?})\n{}",
+                server.report()
+            ),
+        }
+        server
+    }
+
+    fn report(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "----- {} log ({}) -----", self.kind, self.log.display());
+        out.push_str(&self.log());
+        let _ = writeln!(out, "----- end of {} log -----", self.kind);
+        out
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!("{}", self.report());
+        }
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32);
+        if let Some(pid) = pid {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A headless Xorg (dummy video driver) loading the module from the build tree.
+pub struct Xorg {
+    options: Vec<(String, String)>,
+    module_section: Option<String>,
+    resets: bool,
+    tcp: bool,
+}
+
+impl Default for Xorg {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Xorg {
+    pub fn new() -> Self {
+        Self {
+            options: Vec::new(),
+            module_section: None,
+            resets: false,
+            tcp: false,
+        }
+    }
+
+    /// An `Option "name" "value"` line in `SubSection "lifesign"`.
+    pub fn option(mut self, name: &str, value: &str) -> Self {
+        self.options.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The whole body of `Section "Module"`, instead of the SubSection built from options.
+    pub fn module_section(mut self, body: &str) -> Self {
+        self.module_section = Some(body.to_owned());
+        self
+    }
+
+    /// Let the server reset when its last client leaves (no `-noreset`).
+    pub fn resets(mut self) -> Self {
+        self.resets = true;
+        self
+    }
+
+    /// Listen on TCP too.
+    pub fn tcp(mut self) -> Self {
+        self.tcp = true;
+        self
+    }
+
+    pub fn start(self) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let modules = dir.path().join("modules");
+        let confd = dir.path().join("xorg.conf.d");
+        fs::create_dir_all(&modules).expect("module dir");
+        fs::create_dir_all(&confd).expect("config dir");
+        // A directory of its own, so only this one liblifesign.so is found.
+        fs::copy(module_path(), modules.join("liblifesign.so")).expect("copy the module");
+        let module_section = self.module_section.clone().unwrap_or_else(|| {
+            let mut body = String::from("  SubSection \"lifesign\"\n");
+            for (name, value) in &self.options {
+                let _ = writeln!(body, "    Option \"{name}\" \"{value}\"");
+            }
+            body.push_str("  EndSubSection\n");
+            body
+        });
+        let config = dir.path().join("xorg.conf");
+        let template = include_str!("../../xorg-conf/headless.conf");
+        let text = template.replace(
+            "    ModulePath \"/usr/lib/xorg/modules\"",
+            &format!(
+                "    ModulePath \"{},/usr/lib/xorg/modules\"",
+                modules.display()
+            ),
+        );
+        let text = format!("{text}\nSection \"Module\"\n{module_section}EndSection\n");
+        fs::write(&config, text).expect("write xorg.conf");
+        let log = dir.path().join("Xorg.log");
+        let mut command = Command::new("Xorg");
+        command
+            .arg("-config")
+            .arg(&config)
+            .arg("-configdir")
+            .arg(&confd)
+            .arg("-logfile")
+            .arg(&log)
+            .args(["-logverbose", "4", "-displayfd", "1", "-novtswitch", "-sharevts"])
+            .stderr(Stdio::null());
+        if !self.tcp {
+            command.args(["-nolisten", "tcp"]);
+        } else {
+            command.args(["-listen", "tcp"]);
+        }
+        if !self.resets {
+            command.arg("-noreset");
+        }
+        Server::start(command, "Xorg", log, dir)
+    }
+}
+
+/// Xvfb with the module preloaded, options from `LIFESIGN_OPTIONS`.
+pub struct Xvfb {
+    options: String,
+}
+
+impl Xvfb {
+    /// `options` is the value of `LIFESIGN_OPTIONS`, e.g. `IdleTimeout=3s;Watch=all`.
+    pub fn with_options(options: &str) -> Self {
+        Self {
+            options: options.to_owned(),
+        }
+    }
+
+    pub fn start(self) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("Xvfb.log");
+        let stderr = fs::File::create(&log).expect("Xvfb log file");
+        let mut command = Command::new("Xvfb");
+        command
+            .args(["-displayfd", "1", "-nolisten", "tcp", "-noreset"])
+            .env("LD_PRELOAD", module_path())
+            .env("LIFESIGN_OPTIONS", &self.options)
+            .stderr(stderr);
+        Server::start(command, "Xvfb", log, dir)
+    }
+}
