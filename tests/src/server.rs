@@ -231,6 +231,10 @@ impl Xorg {
         let confd = dir.path().join("xorg.conf.d");
         fs::create_dir_all(&modules).expect("module dir");
         fs::create_dir_all(&confd).expect("config dir");
+        // A config directory of our own keeps the system's snippets (and any Section "Module"
+        // in them) out; Xorg complains about an empty one, so it holds a file with no sections.
+        fs::write(confd.join("00-empty.conf"), "# nothing: see xorg-conf/headless.conf\n")
+            .expect("config dir file");
         // A directory of its own, so only this one liblifesign.so is found.
         fs::copy(module_path(), modules.join("liblifesign.so")).expect("copy the module");
         let module_section = self.module_section.clone().unwrap_or_else(|| {

@@ -93,6 +93,9 @@ fn load_and_subsection_register_once() {
         assert!(lists_lifesign(&server));
         let conn = server.connect();
         assert_eq!(lifesign::query_version(&conn).major, 1);
+        // Both lines really reach the module's setup...
+        assert_eq!(server.log_lines("lifesign: setup from xorg.conf").len(), 2);
+        // ...and still one extension, with the SubSection's options.
         assert_eq!(server.log_lines("Initializing extension LIFESIGN").len(), 1);
         let enabled = server.log_lines("lifesign: enabled");
         assert_eq!(enabled.len(), 1, "{enabled:?}");

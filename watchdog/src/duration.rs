@@ -45,7 +45,7 @@ fn scaled(number: &str, unit_ms: u64) -> Option<u64> {
         let digits: u64 = frac.parse().ok()?;
         let denominator = 10u64.pow(frac.len() as u32);
         let part = digits.checked_mul(unit_ms)?;
-        if part % denominator != 0 {
+        if !part.is_multiple_of(denominator) {
             return None;
         }
         millis = millis.checked_add(part / denominator)?;
@@ -58,11 +58,11 @@ pub fn display(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 {
         "0".to_owned()
-    } else if ms % 3_600_000 == 0 {
+    } else if ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 {
+    } else if ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
-    } else if ms % 1_000 == 0 {
+    } else if ms.is_multiple_of(1_000) {
         format!("{}s", ms / 1_000)
     } else {
         format!("{ms}ms")

@@ -32,6 +32,7 @@ pub fn add() -> Option<u8> {
 }
 
 /// The server generation: 1 at start, one more after each reset.
+#[allow(clippy::useless_conversion)] // c_ulong is u32 on 32-bit targets
 pub fn generation() -> u64 {
     // SAFETY: a plain integer the server writes only between generations, on this thread.
     u64::from(unsafe { sys::serverGeneration })

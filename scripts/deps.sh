@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages lifesign needs to build, demo and test.
+# As root it installs what is missing; otherwise it names the exact command and fails.
+set -euo pipefail
+
+PACKAGES=(
+    # build: bindgen reads the server SDK through pkg-config and libclang
+    xserver-xorg-dev libclang-dev pkg-config
+    # servers: headless Xorg on the dummy driver, and Xvfb for preload mode
+    xserver-xorg-core xserver-xorg-video-dummy xvfb
+    # real clients the tests and the demo run
+    x11-apps x11-utils xterm zenity
+    # network namespaces and veth for network faults
+    iproute2
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$pkg")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "lifesign needs these Debian packages: ${missing[*]}" >&2
+    echo "install them with:  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
