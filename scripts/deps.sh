@@ -6,8 +6,8 @@ set -euo pipefail
 PACKAGES=(
     # build: bindgen reads the server SDK through pkg-config and libclang
     xserver-xorg-dev libclang-dev pkg-config
-    # servers: headless Xorg on the dummy driver, and Xvfb for preload mode
-    xserver-xorg-core xserver-xorg-video-dummy xvfb
+    # servers: headless Xorg on the dummy driver; Xvfb and Xephyr for preload mode
+    xserver-xorg-core xserver-xorg-video-dummy xvfb xserver-xephyr
     # real clients the tests and the demo run
     x11-apps x11-utils xterm zenity
     # network namespaces and veth for network faults
@@ -30,4 +30,4 @@ fi
 echo "installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+apt-get install -y -q "${missing[@]}"

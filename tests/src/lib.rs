@@ -1,7 +1,7 @@
 //! The harness of lifesign's integration tests: real X servers with the real module.
 //!
-//! - [`server`]: starts Xorg (dummy driver, module from the build tree) or Xvfb (preload
-//!   mode), waits until it answers, kills it on drop and prints its log if the test failed.
+//! - [`server`]: starts Xorg (dummy driver, module from the build tree), or Xvfb and Xephyr
+//!   (preload mode), waits until it answers, kills it on drop and prints its log if the test failed.
 //! - [`raw`]: a raw X connection for what a real client library will not send (malformed
 //!   requests, the other byte order).
 //! - [`lifesign`]: the extension's requests over x11rb, through `lifesign-proto`.
@@ -12,4 +12,4 @@ pub mod lifesign;
 pub mod raw;
 pub mod server;
 
-pub use server::{Server, Xorg, Xvfb};
+pub use server::{Server, Xephyr, Xorg, Xvfb};

@@ -279,29 +279,66 @@ impl Xorg {
     }
 }
 
-/// Xvfb with the module preloaded, options from `LIFESIGN_OPTIONS`.
+/// Xvfb, with the module preloaded and options from `LIFESIGN_OPTIONS`, or stock.
 pub struct Xvfb {
-    options: String,
+    options: Option<String>,
 }
 
 impl Xvfb {
     /// `options` is the value of `LIFESIGN_OPTIONS`, e.g. `IdleTimeout=3s;Watch=all`.
     pub fn with_options(options: &str) -> Self {
         Self {
-            options: options.to_owned(),
+            options: Some(options.to_owned()),
         }
+    }
+
+    /// Xvfb without the module.
+    pub fn stock() -> Self {
+        Self { options: None }
     }
 
     pub fn start(self) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("Xvfb.log");
-        let stderr = fs::File::create(&log).expect("Xvfb log file");
         let mut command = Command::new("Xvfb");
-        command
-            .args(["-displayfd", "1", "-nolisten", "tcp", "-noreset"])
-            .env("LD_PRELOAD", module_path())
-            .env("LIFESIGN_OPTIONS", &self.options)
-            .stderr(stderr);
+        command.args(["-displayfd", "1", "-nolisten", "tcp", "-noreset"]);
+        preload(&mut command, self.options.as_deref(), &log);
         Server::start(command, "Xvfb", log, dir)
+    }
+}
+
+/// Xephyr, a nested server shown in a window of `host`, with the module preloaded.
+pub struct Xephyr {
+    options: String,
+}
+
+impl Xephyr {
+    pub fn with_options(options: &str) -> Self {
+        Self {
+            options: options.to_owned(),
+        }
+    }
+
+    pub fn start_on(self, host: &Server) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("Xephyr.log");
+        let mut command = Command::new("Xephyr");
+        command
+            .args(["-displayfd", "1", "-nolisten", "tcp", "-noreset", "-screen", "800x600"])
+            .env("DISPLAY", host.display());
+        preload(&mut command, Some(&self.options), &log);
+        Server::start(command, "Xephyr", log, dir)
+    }
+}
+
+/// Preload mode: the module by `LD_PRELOAD` (unless `options` is `None`), its options in
+/// `LIFESIGN_OPTIONS`, stderr (the server's only log) into `log`.
+fn preload(command: &mut Command, options: Option<&str>, log: &Path) {
+    let stderr = fs::File::create(log).expect("server log file");
+    command.stderr(stderr).env_remove("LD_PRELOAD");
+    if let Some(options) = options {
+        command
+            .env("LD_PRELOAD", module_path())
+            .env("LIFESIGN_OPTIONS", options);
     }
 }

@@ -1,7 +1,7 @@
 //! The module loads into a real Xorg (from xorg.conf) and a real Xvfb (LD_PRELOAD), registers
 //! LIFESIGN 1.0, and real clients work against it.
 
-use lifesign_tests::{Xorg, Xvfb, lifesign};
+use lifesign_tests::{Xephyr, Xorg, Xvfb, lifesign};
 use std::time::Duration;
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::ConnectionExt as _;
@@ -60,6 +60,20 @@ fn xvfb_loads_the_module_by_preload() {
     xclock.kill().unwrap();
     xclock.wait().unwrap();
     assert!(server.is_running());
+}
+
+#[test]
+fn xephyr_loads_the_module_by_preload() {
+    let host = Xvfb::stock().start();
+    let lifesign_in = |server: &lifesign_tests::Server| lifesign::major_opcode(&server.connect());
+    assert_eq!(lifesign_in(&host), None, "the stock host has no LIFESIGN");
+
+    let mut nested = Xephyr::with_options("IdleTimeout=2s").start_on(&host);
+    assert!(lists_lifesign(&nested), "xdpyinfo -queryExtensions lacks LIFESIGN");
+    let version = lifesign::query_version(&nested.connect());
+    assert_eq!((version.major, version.minor), (1, 0));
+    assert_eq!(nested.log_lines("lifesign: enabled").len(), 1, "{}", nested.log());
+    assert!(nested.is_running());
 }
 
 /// The server compiles its keymap with `sh -c xkbcomp ...`: had LD_PRELOAD still named the
