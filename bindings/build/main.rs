@@ -92,12 +92,14 @@ fn main() {
     }
 
     // bindgen panics when it cannot load libclang; turn that into an answer a user can act on.
-    let generated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || builder.generate())).unwrap_or_else(|_| {
-        fail(&format!(
-            "bindgen could not load libclang: install the Debian package {CLANG_PACKAGE} \
+    let generated =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || builder.generate()))
+            .unwrap_or_else(|_| {
+                fail(&format!(
+                    "bindgen could not load libclang: install the Debian package {CLANG_PACKAGE} \
              (apt-get install {CLANG_PACKAGE}) or set LIBCLANG_PATH"
-        ))
-    });
+                ))
+            });
     let bindings = generated.unwrap_or_else(|e| {
         fail(&format!(
             "bindgen failed on the X.Org server SDK headers ({e}); is {SDK_PACKAGE} complete?"

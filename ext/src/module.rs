@@ -137,7 +137,9 @@ pub fn on_client_state(client: &mut ClientView<'_>) {
                     },
                 )
             });
-            tracing::debug!("client {id:#010x} connected (index {index}, pid {pid:?}, command {command:?})");
+            tracing::debug!(
+                "client {id:#010x} connected (index {index}, pid {pid:?}, command {command:?})"
+            );
         }
         ClientState::Gone => {
             if let Some(record) = with_state(|state| state.clients.remove(&index)) {

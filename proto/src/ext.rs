@@ -24,7 +24,10 @@ pub mod opcode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Request {
     /// The client announces the version it speaks; the server answers with its own.
-    QueryVersion { client_major: u32, client_minor: u32 },
+    QueryVersion {
+        client_major: u32,
+        client_minor: u32,
+    },
 }
 
 /// Why a request was refused. The module answers `Length` with BadLength and `UnknownOpcode`
@@ -67,7 +70,12 @@ impl Request {
                 client_major,
                 client_minor,
             } => {
-                let mut out = header(major_opcode, opcode::QUERY_VERSION, QUERY_VERSION_LEN, order);
+                let mut out = header(
+                    major_opcode,
+                    opcode::QUERY_VERSION,
+                    QUERY_VERSION_LEN,
+                    order,
+                );
                 out.extend_from_slice(&order.u32_bytes(client_major));
                 out.extend_from_slice(&order.u32_bytes(client_minor));
                 out

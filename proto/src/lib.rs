@@ -2,12 +2,17 @@
 //!
 //! - [`ext`]: the `LIFESIGN` X extension's requests and replies, in both byte orders, as the
 //!   module parses them and as the CLI encodes them.
+//! - [`event`]: the JSON lines the module sends the launcher, and the launcher's acks.
+//! - [`core`]: the few core-protocol messages the module itself reads or writes
+//!   (`_NET_WM_PING` as a ClientMessage).
 //!
 //! One definition per message: the module, the launcher and the CLI all use these types, so a
 //! field is named and laid out in exactly one place.
 
 #![forbid(unsafe_code)]
 
+pub mod core;
+pub mod event;
 pub mod ext;
 mod order;
 

@@ -90,7 +90,9 @@ impl RawClient {
         self.send(&req)?;
         match self.read_packet()? {
             Packet::Reply(r) => Ok((r[8] != 0).then_some(r[9])),
-            other => Err(io::Error::other(format!("QueryExtension answered {other:?}"))),
+            other => Err(io::Error::other(format!(
+                "QueryExtension answered {other:?}"
+            ))),
         }
     }
 
@@ -104,7 +106,9 @@ impl RawClient {
                 Packet::Reply(_) => return Ok(()),
                 Packet::Event(_) => continue,
                 other => {
-                    return Err(io::Error::other(format!("GetInputFocus answered {other:?}")));
+                    return Err(io::Error::other(format!(
+                        "GetInputFocus answered {other:?}"
+                    )));
                 }
             }
         }

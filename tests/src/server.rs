@@ -149,7 +149,12 @@ impl Server {
 
     fn report(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "----- {} log ({}) -----", self.kind, self.log.display());
+        let _ = writeln!(
+            out,
+            "----- {} log ({}) -----",
+            self.kind,
+            self.log.display()
+        );
         out.push_str(&self.log());
         let _ = writeln!(out, "----- end of {} log -----", self.kind);
         out
@@ -233,8 +238,11 @@ impl Xorg {
         fs::create_dir_all(&confd).expect("config dir");
         // A config directory of our own keeps the system's snippets (and any Section "Module"
         // in them) out; Xorg complains about an empty one, so it holds a file with no sections.
-        fs::write(confd.join("00-empty.conf"), "# nothing: see xorg-conf/headless.conf\n")
-            .expect("config dir file");
+        fs::write(
+            confd.join("00-empty.conf"),
+            "# nothing: see xorg-conf/headless.conf\n",
+        )
+        .expect("config dir file");
         // A directory of its own, so only this one liblifesign.so is found.
         fs::copy(module_path(), modules.join("liblifesign.so")).expect("copy the module");
         let module_section = self.module_section.clone().unwrap_or_else(|| {
@@ -265,7 +273,14 @@ impl Xorg {
             .arg(&confd)
             .arg("-logfile")
             .arg(&log)
-            .args(["-logverbose", "4", "-displayfd", "1", "-novtswitch", "-sharevts"])
+            .args([
+                "-logverbose",
+                "4",
+                "-displayfd",
+                "1",
+                "-novtswitch",
+                "-sharevts",
+            ])
             .stderr(Stdio::null());
         if !self.tcp {
             command.args(["-nolisten", "tcp"]);
@@ -324,7 +339,15 @@ impl Xephyr {
         let log = dir.path().join("Xephyr.log");
         let mut command = Command::new("Xephyr");
         command
-            .args(["-displayfd", "1", "-nolisten", "tcp", "-noreset", "-screen", "800x600"])
+            .args([
+                "-displayfd",
+                "1",
+                "-nolisten",
+                "tcp",
+                "-noreset",
+                "-screen",
+                "800x600",
+            ])
             .env("DISPLAY", host.display());
         preload(&mut command, Some(&self.options), &log);
         Server::start(command, "Xephyr", log, dir)

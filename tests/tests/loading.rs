@@ -17,7 +17,10 @@ fn lists_lifesign(server: &lifesign_tests::Server) -> bool {
 #[test]
 fn xorg_loads_the_module_from_its_config() {
     let mut server = Xorg::new().option("IdleTimeout", "3s").start();
-    assert!(lists_lifesign(&server), "xdpyinfo -queryExtensions lacks LIFESIGN");
+    assert!(
+        lists_lifesign(&server),
+        "xdpyinfo -queryExtensions lacks LIFESIGN"
+    );
 
     let conn = server.connect();
     let version = lifesign::query_version(&conn);
@@ -26,7 +29,11 @@ fn xorg_loads_the_module_from_its_config() {
     let enabled = server.log_lines("(II) lifesign: enabled, options from xorg.conf");
     assert_eq!(enabled.len(), 1, "{enabled:?}");
     assert!(enabled[0].contains("IdleTimeout=3s"), "{}", enabled[0]);
-    assert!(enabled[0].contains("Watch=tcp"), "defaults apply: {}", enabled[0]);
+    assert!(
+        enabled[0].contains("Watch=tcp"),
+        "defaults apply: {}",
+        enabled[0]
+    );
 
     // A real client runs against it and the module sees it come and go.
     let mut xclock = server.spawn("xclock", &["-update", "1"]);
@@ -45,7 +52,10 @@ fn xorg_loads_the_module_from_its_config() {
 #[test]
 fn xvfb_loads_the_module_by_preload() {
     let mut server = Xvfb::with_options("IdleTimeout=3s;Watch=all").start();
-    assert!(lists_lifesign(&server), "xdpyinfo -queryExtensions lacks LIFESIGN");
+    assert!(
+        lists_lifesign(&server),
+        "xdpyinfo -queryExtensions lacks LIFESIGN"
+    );
 
     let conn = server.connect();
     let version = lifesign::query_version(&conn);
@@ -69,10 +79,18 @@ fn xephyr_loads_the_module_by_preload() {
     assert_eq!(lifesign_in(&host), None, "the stock host has no LIFESIGN");
 
     let mut nested = Xephyr::with_options("IdleTimeout=2s").start_on(&host);
-    assert!(lists_lifesign(&nested), "xdpyinfo -queryExtensions lacks LIFESIGN");
+    assert!(
+        lists_lifesign(&nested),
+        "xdpyinfo -queryExtensions lacks LIFESIGN"
+    );
     let version = lifesign::query_version(&nested.connect());
     assert_eq!((version.major, version.minor), (1, 0));
-    assert_eq!(nested.log_lines("lifesign: enabled").len(), 1, "{}", nested.log());
+    assert_eq!(
+        nested.log_lines("lifesign: enabled").len(),
+        1,
+        "{}",
+        nested.log()
+    );
     assert!(nested.is_running());
 }
 
@@ -89,7 +107,10 @@ fn xvfb_children_do_not_inherit_the_preload() {
         .unwrap()
         .reply()
         .unwrap();
-    assert!(map.keysyms.iter().any(|&k| k != 0), "no keymap was compiled");
+    assert!(
+        map.keysyms.iter().any(|&k| k != 0),
+        "no keymap was compiled"
+    );
     let log = server.log();
     assert!(!log.contains("symbol lookup error"), "{log}");
     assert!(!log.contains("Error compiling keymap"), "{log}");
@@ -114,6 +135,11 @@ fn load_and_subsection_register_once() {
         let enabled = server.log_lines("lifesign: enabled");
         assert_eq!(enabled.len(), 1, "{enabled:?}");
         assert!(enabled[0].contains("IdleTimeout=4s"), "{}", enabled[0]);
-        assert_eq!(server.log_lines("lifesign: generation 1: extension LIFESIGN").len(), 1);
+        assert_eq!(
+            server
+                .log_lines("lifesign: generation 1: extension LIFESIGN")
+                .len(),
+            1
+        );
     }
 }

@@ -40,7 +40,10 @@ fn check(server: &Server) {
     let bystander = server.connect();
     for order in ORDERS {
         let mut client = RawClient::connect(server.display_number(), order).unwrap();
-        let opcode = client.query_extension("LIFESIGN").unwrap().expect("LIFESIGN present");
+        let opcode = client
+            .query_extension("LIFESIGN")
+            .unwrap()
+            .expect("LIFESIGN present");
 
         // The well-formed request works in this byte order, and the reply is in it too.
         client.send(&query_version(opcode, order, 3)).unwrap();

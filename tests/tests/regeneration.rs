@@ -38,20 +38,39 @@ fn five_regenerations_keep_the_extension_and_no_operation_cost() {
     let server = Xorg::new().resets().start();
     let mut rates = Vec::new();
     for generation in 1..=GENERATIONS {
-        wait(&server, &format!("lifesign: generation {generation}: extension LIFESIGN"), 1);
+        wait(
+            &server,
+            &format!("lifesign: generation {generation}: extension LIFESIGN"),
+            1,
+        );
         let conn = server.connect();
-        assert_eq!(lifesign::query_version(&conn).major, 1, "generation {generation}");
+        assert_eq!(
+            lifesign::query_version(&conn).major,
+            1,
+            "generation {generation}"
+        );
         rates.push(no_operation_rate(&conn));
         drop(conn);
-        wait(&server, &format!("lifesign: generation {generation} closed"), 1);
+        wait(
+            &server,
+            &format!("lifesign: generation {generation} closed"),
+            1,
+        );
     }
 
     let log = server.log();
     let count = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
-    assert_eq!(count("Initializing extension LIFESIGN") as u64, GENERATIONS + 1);
+    assert_eq!(
+        count("Initializing extension LIFESIGN") as u64,
+        GENERATIONS + 1
+    );
     // One client per generation: one callback, so one line each; one NoOperation wrap, so
     // each NoOperation counted once.
-    assert_eq!(count("lifesign: client 0x") as u64, 2 * GENERATIONS, "{log}");
+    assert_eq!(
+        count("lifesign: client 0x") as u64,
+        2 * GENERATIONS,
+        "{log}"
+    );
     let expected = format!("gone after {} NoOperation requests", BATCH * BATCHES);
     assert_eq!(count(&expected) as u64, GENERATIONS, "{log}");
 
@@ -60,5 +79,8 @@ fn five_regenerations_keep_the_extension_and_no_operation_cost() {
     let first = rates[0];
     let last = *rates.last().unwrap();
     eprintln!("NoOperation/s per generation: {rates:.0?}");
-    assert!(last > 0.5 * first, "throughput fell from {first:.0}/s to {last:.0}/s");
+    assert!(
+        last > 0.5 * first,
+        "throughput fell from {first:.0}/s to {last:.0}/s"
+    );
 }

@@ -33,10 +33,18 @@ fn scaled(number: &str, unit_ms: u64) -> Option<u64> {
     if whole.is_empty() && frac.is_empty() {
         return None;
     }
-    if !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+    if !whole
+        .bytes()
+        .chain(frac.bytes())
+        .all(|b| b.is_ascii_digit())
+    {
         return None;
     }
-    let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
     let mut millis = whole.checked_mul(unit_ms)?;
     if !frac.is_empty() {
         if frac.len() > 9 {
@@ -94,8 +102,20 @@ mod tests {
     #[test]
     fn refuses_what_is_not_a_duration() {
         for bad in [
-            "", "banana", "-3s", "3d", "3 seconds", "1.5.s", "1..5s", "0.0005s", "1.5ms", ".", "s",
-            "+3s", "1e3", "3S",
+            "",
+            "banana",
+            "-3s",
+            "3d",
+            "3 seconds",
+            "1.5.s",
+            "1..5s",
+            "0.0005s",
+            "1.5ms",
+            ".",
+            "s",
+            "+3s",
+            "1e3",
+            "3S",
         ] {
             assert_eq!(parse(bad), None, "{bad:?} must be refused");
         }

@@ -6,7 +6,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod duration;
+pub mod end;
 pub mod options;
+pub mod policy;
+pub mod tracker;
 
 pub use options::{Config, OnLost, OptionError, Watch};

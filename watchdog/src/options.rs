@@ -209,7 +209,11 @@ impl Config {
             "Watch={} WatchPeers={} TransportTimeout={} IdleTimeout={} ExpectNoOperation={} \
              WmPing={} WmPingTimeout={} Grace={} StallGuard={} OnLost={} Launcher={}",
             format!("{:?}", self.watch).to_ascii_lowercase(),
-            if peers.is_empty() { "(any)".to_owned() } else { peers.join(",") },
+            if peers.is_empty() {
+                "(any)".to_owned()
+            } else {
+                peers.join(",")
+            },
             off(self.transport_timeout),
             off(self.idle_timeout),
             off(self.expect_noop),
@@ -357,7 +361,12 @@ mod tests {
 
     #[test]
     fn names_match_like_the_servers_option_names() {
-        let c = parse(&[("idle_timeout", "3s"), ("ON LOST", "Notify"), ("watch", "LOCAL")]).unwrap();
+        let c = parse(&[
+            ("idle_timeout", "3s"),
+            ("ON LOST", "Notify"),
+            ("watch", "LOCAL"),
+        ])
+        .unwrap();
         assert_eq!(c.idle_timeout, Some(Duration::from_secs(3)));
         assert_eq!(c.on_lost, OnLost::Notify);
         assert_eq!(c.watch, Watch::Local);
@@ -406,8 +415,12 @@ mod tests {
 
     #[test]
     fn every_bad_option_is_reported() {
-        let errors = parse(&[("Watch", "some"), ("OnLost", "kill"), ("Launcher", "rel/path")])
-            .expect_err("must be refused");
+        let errors = parse(&[
+            ("Watch", "some"),
+            ("OnLost", "kill"),
+            ("Launcher", "rel/path"),
+        ])
+        .expect_err("must be refused");
         let names: Vec<&str> = errors.iter().map(|e| e.option.as_str()).collect();
         assert_eq!(names, ["Watch", "OnLost", "Launcher"]);
     }
@@ -440,7 +453,10 @@ mod tests {
     fn summary_names_every_option() {
         let line = Config::default().summary();
         for (name, _) in OPTIONS {
-            assert!(line.contains(&format!("{name}=")), "{name} missing from {line}");
+            assert!(
+                line.contains(&format!("{name}=")),
+                "{name} missing from {line}"
+            );
         }
         assert!(line.contains("IdleTimeout=0"), "{line}");
         assert!(line.contains("TransportTimeout=10s"), "{line}");

@@ -24,15 +24,19 @@ unsafe extern "C" fn client_state(
     _data: *mut c_void,
     call_data: *mut c_void,
 ) {
-    guard::entry("the client-state callback", || (), || {
-        // SAFETY: ClientStateCallback is called with a NewClientInfoRec (dix/dispatch.c,
-        // os/connection.c) whose client is valid for the duration of the call.
-        let info = unsafe { &*call_data.cast::<sys::NewClientInfoRec>() };
-        if info.client.is_null() {
-            return;
-        }
-        // SAFETY: non-null and valid for this call; the server holds no other Rust reference.
-        let mut client = unsafe { ClientView::from_raw(info.client) };
-        crate::module::on_client_state(&mut client);
-    });
+    guard::entry(
+        "the client-state callback",
+        || (),
+        || {
+            // SAFETY: ClientStateCallback is called with a NewClientInfoRec (dix/dispatch.c,
+            // os/connection.c) whose client is valid for the duration of the call.
+            let info = unsafe { &*call_data.cast::<sys::NewClientInfoRec>() };
+            if info.client.is_null() {
+                return;
+            }
+            // SAFETY: non-null and valid for this call; the server holds no other Rust reference.
+            let mut client = unsafe { ClientView::from_raw(info.client) };
+            crate::module::on_client_state(&mut client);
+        },
+    );
 }

@@ -47,7 +47,9 @@ impl<'a> ClientView<'a> {
     /// otherwise referenced for the lifetime `'a`.
     pub unsafe fn from_raw(client: sys::ClientPtr) -> Self {
         // SAFETY: the caller guarantees `client` is valid and unaliased for `'a`.
-        Self { client: unsafe { &mut *client } }
+        Self {
+            client: unsafe { &mut *client },
+        }
     }
 
     /// The client's slot in the server's `clients[]` table.
@@ -86,7 +88,11 @@ impl<'a> ClientView<'a> {
             return None;
         }
         // SAFETY: non-null and NUL-terminated, owned by the server for the client's life.
-        Some(unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned())
+        Some(
+            unsafe { CStr::from_ptr(name) }
+                .to_string_lossy()
+                .into_owned(),
+        )
     }
 }
 
@@ -101,7 +107,9 @@ impl<'a> Request<'a> {
     pub unsafe fn from_raw(client: sys::ClientPtr) -> Self {
         // SAFETY: the caller guarantees `client` is being dispatched, hence valid, and the
         // dispatcher holds no other reference into it while the handler runs.
-        Self { client: unsafe { &mut *client } }
+        Self {
+            client: unsafe { &mut *client },
+        }
     }
 
     /// The minor opcode the dispatcher read from the header.

@@ -69,5 +69,9 @@ unsafe extern "C" fn close_down(_entry: *mut sys::ExtensionEntry) {
     // The wrap comes off even when the module is disabled, so the next generation starts from
     // the server's own handler.
     noop::restore();
-    guard::entry("extension close-down", || (), crate::module::close_generation);
+    guard::entry(
+        "extension close-down",
+        || (),
+        crate::module::close_generation,
+    );
 }

@@ -98,9 +98,13 @@ unsafe extern "C" fn setup(
     // SAFETY: the loader passes the option list of the module's SubSection, or NULL; the
     // config parser keeps it alive for the server's life.
     let pairs = unsafe { option_pairs(options.cast()) };
-    guard::entry("module setup", || (), || {
-        crate::module::setup(Source::XorgConf, Ok(pairs));
-    });
+    guard::entry(
+        "module setup",
+        || (),
+        || {
+            crate::module::setup(Source::XorgConf, Ok(pairs));
+        },
+    );
     register_once();
     // NULL would make the loader unload the module; the server must start either way.
     NonNull::<c_void>::dangling().as_ptr()
@@ -150,9 +154,13 @@ fn preload() {
     log::init(log::Sink::Stderr);
     let options = std::env::var("LIFESIGN_OPTIONS").unwrap_or_default();
     let pairs = lifesign_watchdog::options::split_env(&options);
-    guard::entry("preload setup", || (), || {
-        crate::module::setup(Source::Environment, pairs);
-    });
+    guard::entry(
+        "preload setup",
+        || (),
+        || {
+            crate::module::setup(Source::Environment, pairs);
+        },
+    );
     register_once();
 }
 

@@ -20,7 +20,11 @@ thread_local! {
 fn slot() -> *mut Option<ProcFn> {
     let index = sys::LIFESIGN_X_NO_OPERATION as usize;
     // SAFETY: X_NoOperation (127) is inside the 256-entry ProcVector.
-    unsafe { (&raw mut sys::ProcVector).cast::<Option<ProcFn>>().add(index) }
+    unsafe {
+        (&raw mut sys::ProcVector)
+            .cast::<Option<ProcFn>>()
+            .add(index)
+    }
 }
 
 fn is_ours(handler: Option<ProcFn>) -> bool {
@@ -50,11 +54,15 @@ pub fn restore() {
 }
 
 unsafe extern "C" fn proc_no_operation(client: sys::ClientPtr) -> c_int {
-    guard::entry("the NoOperation wrap", || (), || {
-        // SAFETY: the dispatcher passes the client whose request it is dispatching.
-        let client = unsafe { ClientView::from_raw(client) };
-        crate::module::on_no_operation(&client);
-    });
+    guard::entry(
+        "the NoOperation wrap",
+        || (),
+        || {
+            // SAFETY: the dispatcher passes the client whose request it is dispatching.
+            let client = unsafe { ClientView::from_raw(client) };
+            crate::module::on_no_operation(&client);
+        },
+    );
     match WRAPPED.get() {
         // SAFETY: the server's own handler, called as the dispatcher would have.
         Some(handler) if !is_ours(Some(handler)) => unsafe { handler(client) },

@@ -1,0 +1,265 @@
+//! Events from the module to the launcher, and acks back: one JSON object per line.
+//!
+//! The names of types and fields are the contract's (`../shared/product.md`, "Events").
+
+use serde::{Deserialize, Serialize};
+
+/// The version every message carries as `"v"`.
+pub const VERSION: u32 = 1;
+
+/// How the client reached the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Tcp,
+    Tcp6,
+    Local,
+}
+
+/// Why a watched client was declared lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LostReason {
+    IdleTimeout,
+    NoopMissed,
+    WmPingTimeout,
+    TransportTimeout,
+    Reset,
+    HostPulseLost,
+}
+
+impl LostReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::IdleTimeout => "idle-timeout",
+            Self::NoopMissed => "noop-missed",
+            Self::WmPingTimeout => "wm-ping-timeout",
+            Self::TransportTimeout => "transport-timeout",
+            Self::Reset => "reset",
+            Self::HostPulseLost => "host-pulse-lost",
+        }
+    }
+}
+
+/// Why a watched client went away by itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GoneReason {
+    /// Clean end of the connection.
+    Closed,
+    /// Another client killed it (XKillClient).
+    Killed,
+}
+
+/// Who a client is, as every event about it says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientInfo {
+    /// The client's resource-ID base, `"0x00a00000"`.
+    pub id: String,
+    pub index: u32,
+    pub transport: Transport,
+    /// `"10.1.2.3:51234"` (`"[fd00::5]:51234"` for tcp6), null for local clients.
+    pub peer: Option<String>,
+    pub pid: Option<u32>,
+    pub command: Option<String>,
+    /// The name the client declared through the extension.
+    pub service: Option<String>,
+    /// `[instance, class]` of its first top-level window.
+    pub wm_class: Option<[String; 2]>,
+}
+
+impl ClientInfo {
+    /// The contract's spelling of a resource-ID base.
+    pub fn format_id(base: u32) -> String {
+        format!("{base:#010x}")
+    }
+}
+
+/// The server that sends the events.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    pub display: String,
+    pub pid: u32,
+    pub started_ms: u64,
+}
+
+/// What an event says; `type` on the wire.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Body {
+    Hello {
+        server: ServerInfo,
+    },
+    Watched {
+        client: ClientInfo,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        replay: bool,
+    },
+    Suspect {
+        client: ClientInfo,
+        /// The deadline the client is half-way to.
+        reason: LostReason,
+        silent_ms: u64,
+    },
+    Lost {
+        client: ClientInfo,
+        reason: LostReason,
+        silent_ms: u64,
+    },
+    Gone {
+        client: ClientInfo,
+        reason: GoneReason,
+    },
+}
+
+/// One event line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub v: u32,
+    pub seq: u64,
+    pub at_ms: u64,
+    #[serde(flatten)]
+    pub body: Body,
+}
+
+impl Event {
+    pub fn new(seq: u64, at_ms: u64, body: Body) -> Self {
+        Self {
+            v: VERSION,
+            seq,
+            at_ms,
+            body,
+        }
+    }
+
+    /// The event as one line of JSON, without the newline.
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("events always serialize")
+    }
+
+    pub fn client(&self) -> Option<&ClientInfo> {
+        match &self.body {
+            Body::Hello { .. } => None,
+            Body::Watched { client, .. }
+            | Body::Suspect { client, .. }
+            | Body::Lost { client, .. }
+            | Body::Gone { client, .. } => Some(client),
+        }
+    }
+}
+
+/// The launcher's answer to an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Reply {
+    Ack { seq: u64 },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn client() -> ClientInfo {
+        ClientInfo {
+            id: ClientInfo::format_id(0x00a0_0000),
+            index: 5,
+            transport: Transport::Tcp,
+            peer: Some("10.1.2.3:51234".into()),
+            pid: None,
+            command: None,
+            service: Some("plant-view".into()),
+            wm_class: Some(["xclock".into(), "XClock".into()]),
+        }
+    }
+
+    #[test]
+    fn lost_has_the_contract_fields() {
+        let event = Event::new(
+            7,
+            1_700_000_000_000,
+            Body::Lost {
+                client: client(),
+                reason: LostReason::IdleTimeout,
+                silent_ms: 3012,
+            },
+        );
+        let value: Value = serde_json::from_str(&event.to_line()).unwrap();
+        assert_eq!(
+            value,
+            json!({
+                "v": 1, "type": "lost", "seq": 7, "at_ms": 1_700_000_000_000u64,
+                "reason": "idle-timeout", "silent_ms": 3012,
+                "client": {
+                    "id": "0x00a00000", "index": 5, "transport": "tcp",
+                    "peer": "10.1.2.3:51234", "pid": null, "command": null,
+                    "service": "plant-view", "wm_class": ["xclock", "XClock"]
+                }
+            })
+        );
+        assert_eq!(serde_json::from_value::<Event>(value).unwrap(), event);
+    }
+
+    #[test]
+    fn every_reason_is_spelled_as_the_contract() {
+        for (reason, text) in [
+            (LostReason::IdleTimeout, "idle-timeout"),
+            (LostReason::NoopMissed, "noop-missed"),
+            (LostReason::WmPingTimeout, "wm-ping-timeout"),
+            (LostReason::TransportTimeout, "transport-timeout"),
+            (LostReason::Reset, "reset"),
+            (LostReason::HostPulseLost, "host-pulse-lost"),
+        ] {
+            assert_eq!(serde_json::to_value(reason).unwrap(), json!(text));
+            assert_eq!(reason.as_str(), text);
+        }
+        assert_eq!(
+            serde_json::to_value(GoneReason::Killed).unwrap(),
+            json!("killed")
+        );
+    }
+
+    #[test]
+    fn watched_says_replay_only_when_it_is_one() {
+        let live = Event::new(
+            1,
+            2,
+            Body::Watched {
+                client: client(),
+                replay: false,
+            },
+        );
+        assert!(!live.to_line().contains("replay"));
+        let replay = Event::new(
+            1,
+            2,
+            Body::Watched {
+                client: client(),
+                replay: true,
+            },
+        );
+        assert!(replay.to_line().contains("\"replay\":true"));
+    }
+
+    #[test]
+    fn hello_and_ack() {
+        let hello = Event::new(
+            1,
+            2,
+            Body::Hello {
+                server: ServerInfo {
+                    display: ":0".into(),
+                    pid: 42,
+                    started_ms: 3,
+                },
+            },
+        );
+        let value: Value = serde_json::from_str(&hello.to_line()).unwrap();
+        assert_eq!(
+            value["server"],
+            json!({"display": ":0", "pid": 42, "started_ms": 3})
+        );
+        let ack: Reply = serde_json::from_str(r#"{"v":1,"type":"ack","seq":9}"#).unwrap();
+        assert_eq!(ack, Reply::Ack { seq: 9 });
+    }
+}

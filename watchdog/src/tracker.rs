@@ -1,0 +1,538 @@
+//! The watched clients and their deadlines.
+//!
+//! Requests only write a timestamp (O(1), no heap operation): the hot path of the server
+//! stays a store. Deadlines sit in a min-heap with at most one live entry per client, keyed
+//! by the earliest time anything could be due for it. When an entry comes up, the client's
+//! real deadlines are computed from its timestamps; a client that was active in between is
+//! simply re-scheduled. A wakeup therefore costs O(k log n) for the k clients whose entries
+//! came up, never a scan of the quiet ones, and with no entry due the server is not woken.
+//!
+//! All times are the watchdog's own ([`Clock`]): real time less server stalls and grabs.
+
+use crate::clock::{Clock, Millis, Stall};
+use crate::end::SocketEnd;
+use crate::end::{End, classify};
+use crate::options::{Config, OnLost};
+use crate::policy::Policy;
+use lifesign_proto::event::{Body, ClientInfo, LostReason};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::{IpAddr, SocketAddr};
+
+/// How soon a client the server holds back (ignored, asleep) is looked at again.
+const HELD_RECHECK: Millis = 250;
+
+/// What the tracker asks of the server while deciding.
+pub trait Probe {
+    /// The server is not reading this client's requests now (IgnoreClient, ClientSleep,
+    /// SyncAwait), so silence is not its fault. Server grabs are the clock's business.
+    fn held(&mut self, index: usize) -> bool;
+    /// A top-level window of the client whose WM_PROTOCOLS lists `_NET_WM_PING`.
+    fn ping_window(&mut self, index: usize) -> Option<u32>;
+}
+
+/// What the server must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Report the event.
+    Report(Body),
+    /// Report the loss; close the client too if `close`.
+    Lose {
+        index: usize,
+        close: bool,
+        event: Body,
+    },
+    /// Send `_NET_WM_PING` with `timestamp` to `window` of client `index`.
+    Ping {
+        index: usize,
+        window: u32,
+        timestamp: u32,
+    },
+}
+
+/// A watched client as `lifesign status` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub info: ClientInfo,
+    pub suspect: bool,
+    pub idle_ms: Millis,
+    pub noop_age_ms: Millis,
+    pub policy: Policy,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    due: Millis,
+    index: usize,
+    serial: u64,
+}
+
+struct Watched {
+    serial: u64,
+    info: ClientInfo,
+    peer_ip: Option<IpAddr>,
+    policy: Policy,
+    grace_end: Millis,
+    last_request: Millis,
+    last_noop: Millis,
+    /// The last time the client was seen held back by the server.
+    held_seen: Millis,
+    /// An unanswered ping: its timestamp and when it was sent.
+    ping_out: Option<(u32, Millis)>,
+    ping_next: Millis,
+    /// The reason and reference time of the suspect event already sent for this silence.
+    suspect: Option<(LostReason, Millis)>,
+    /// Its host's pulse is lost: lose it at the next look.
+    host_lost: bool,
+    /// Already reported lost (notify mode keeps watching for the end only).
+    lost: bool,
+    /// The module is closing it; its end is not reported again.
+    closing: bool,
+    /// The due time of its live heap entry.
+    heap_due: Option<Millis>,
+}
+
+impl Watched {
+    fn base(&self, t: Millis) -> Millis {
+        t.max(self.grace_end).max(self.held_seen)
+    }
+
+    /// Every request-based deadline: (reference, deadline, reason).
+    fn deadlines(&self) -> impl Iterator<Item = (Millis, Millis, LostReason)> + '_ {
+        let p = &self.policy;
+        let idle = p.idle_timeout.map(|t| {
+            (
+                self.last_request,
+                self.base(self.last_request) + t,
+                LostReason::IdleTimeout,
+            )
+        });
+        let noop = p.expect_noop.map(|t| {
+            (
+                self.last_noop,
+                self.base(self.last_noop) + t,
+                LostReason::NoopMissed,
+            )
+        });
+        let ping = self.ping_out.map(|(_, sent)| {
+            (
+                sent,
+                self.base(sent) + p.wm_ping_timeout,
+                LostReason::WmPingTimeout,
+            )
+        });
+        idle.into_iter().chain(noop).chain(ping)
+    }
+
+    /// The deadline's half-way point, where the client becomes suspect.
+    fn half_way(&self, reference: Millis, deadline: Millis) -> Millis {
+        let start = self.base(reference);
+        start + (deadline - start) / 2
+    }
+
+    fn next_due(&self) -> Option<Millis> {
+        let mut due: Option<Millis> = None;
+        let mut consider = |t: Millis| due = Some(due.map_or(t, |d| d.min(t)));
+        for (reference, deadline, reason) in self.deadlines() {
+            consider(deadline);
+            if self.suspect != Some((reason, reference)) {
+                consider(self.half_way(reference, deadline));
+            }
+        }
+        if self.policy.wm_ping.is_some() && self.ping_out.is_none() {
+            consider(self.ping_next);
+        }
+        due
+    }
+}
+
+pub struct Tracker {
+    grace: Millis,
+    close_on_lost: bool,
+    default_policy: Policy,
+    clock: Clock,
+    slots: Vec<Option<Watched>>,
+    heap: BinaryHeap<Reverse<Entry>>,
+    serial: u64,
+    ping_counter: u32,
+    /// The watchdog time of the last wakeup: the requests of this dispatch count at it.
+    vnow: Millis,
+    /// Clients looked at since creation, for tests and benchmarks.
+    evaluations: u64,
+}
+
+impl Tracker {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            grace: config.grace.as_millis() as Millis,
+            close_on_lost: config.on_lost == OnLost::Close,
+            default_policy: Policy::from_config(config),
+            clock: Clock::new(config.stall_guard.map(|d| d.as_millis() as Millis)),
+            slots: Vec::new(),
+            heap: BinaryHeap::new(),
+            serial: 0,
+            ping_counter: 0,
+            vnow: 0,
+            evaluations: 0,
+        }
+    }
+
+    /// The policy of clients watched without opting in.
+    pub fn default_policy(&self) -> Policy {
+        self.default_policy
+    }
+
+    fn slot(&mut self, index: usize) -> Option<&mut Watched> {
+        self.slots.get_mut(index).and_then(Option::as_mut)
+    }
+
+    fn refresh(&mut self, now: Millis) {
+        self.vnow = self.vnow.max(self.clock.virtual_at(now));
+    }
+
+    fn schedule(&mut self, index: usize) {
+        let Some(w) = self.slots.get_mut(index).and_then(Option::as_mut) else {
+            return;
+        };
+        let due = if w.lost || w.closing {
+            None
+        } else if w.host_lost {
+            Some(0)
+        } else {
+            w.next_due()
+        };
+        if due == w.heap_due {
+            return;
+        }
+        w.heap_due = due;
+        if let Some(due) = due {
+            self.heap.push(Reverse(Entry {
+                due,
+                index,
+                serial: w.serial,
+            }));
+        }
+    }
+
+    /// Starts watching client `index` (connection setup done) and says so.
+    pub fn watch(&mut self, index: usize, info: ClientInfo, policy: Policy, now: Millis) -> Body {
+        self.refresh(now);
+        if self.slots.len() <= index {
+            self.slots.resize_with(index + 1, || None);
+        }
+        self.serial += 1;
+        let vnow = self.vnow;
+        let grace_end = vnow + self.grace;
+        let peer_ip = info
+            .peer
+            .as_deref()
+            .and_then(|p| p.parse::<SocketAddr>().ok())
+            .map(|a| a.ip());
+        self.slots[index] = Some(Watched {
+            serial: self.serial,
+            info: info.clone(),
+            peer_ip,
+            policy,
+            grace_end,
+            last_request: vnow,
+            last_noop: vnow,
+            held_seen: 0,
+            ping_out: None,
+            ping_next: grace_end,
+            suspect: None,
+            host_lost: false,
+            lost: false,
+            closing: false,
+            heap_due: None,
+        });
+        self.schedule(index);
+        Body::Watched {
+            client: info,
+            replay: false,
+        }
+    }
+
+    /// A watched client declared its own policy (and service name) through the extension.
+    pub fn set_policy(&mut self, index: usize, policy: Policy, service: Option<String>) {
+        if let Some(w) = self.slot(index) {
+            w.policy = policy;
+            w.info.service = service;
+            w.heap_due = None;
+            w.ping_out = None;
+            w.suspect = None;
+        }
+        self.schedule(index);
+    }
+
+    /// Stops watching; the client's end is then not reported.
+    pub fn unwatch(&mut self, index: usize) -> bool {
+        self.slots.get_mut(index).and_then(Option::take).is_some()
+    }
+
+    pub fn is_watched(&self, index: usize) -> bool {
+        matches!(self.slots.get(index), Some(Some(_)))
+    }
+
+    pub fn info_mut(&mut self, index: usize) -> Option<&mut ClientInfo> {
+        self.slot(index).map(|w| &mut w.info)
+    }
+
+    /// Any request of client `index`. The hot path: one store.
+    #[inline]
+    pub fn on_request(&mut self, index: usize) {
+        let vnow = self.vnow;
+        if let Some(w) = self.slot(index) {
+            w.last_request = vnow;
+        }
+    }
+
+    /// A NoOperation request (after [`Self::on_request`]).
+    #[inline]
+    pub fn on_no_operation(&mut self, index: usize) {
+        let vnow = self.vnow;
+        if let Some(w) = self.slot(index) {
+            w.last_noop = vnow;
+        }
+    }
+
+    /// A `_NET_WM_PING` answer; true if it answers our ping (the module then keeps it from
+    /// reaching anyone else).
+    pub fn on_pong(&mut self, index: usize, timestamp: u32) -> bool {
+        let ours = self
+            .slot(index)
+            .is_some_and(|w| w.ping_out.is_some_and(|(ts, _)| ts == timestamp));
+        if ours {
+            if let Some(w) = self.slot(index) {
+                w.ping_out = None;
+            }
+            self.schedule(index);
+        }
+        ours
+    }
+
+    /// The server woke up at `now`.
+    pub fn after_sleep(&mut self, now: Millis) -> Stall {
+        let stall = self.clock.after_sleep(now);
+        self.refresh(now);
+        stall
+    }
+
+    pub fn grab(&mut self, now: Millis) {
+        self.refresh(now);
+        self.clock.grab(now);
+    }
+
+    pub fn ungrab(&mut self, now: Millis) {
+        self.clock.ungrab(now);
+        self.refresh(now);
+    }
+
+    /// The block handler: decides what is due at `now` and when to wake next (real time).
+    pub fn before_sleep(
+        &mut self,
+        now: Millis,
+        probe: &mut impl Probe,
+    ) -> (Vec<Action>, Option<Millis>) {
+        let stall = self.clock.before_sleep(now);
+        self.refresh(now);
+        let mut actions = Vec::new();
+        if let Stall::Detected(_) = stall {
+            // Requests that came in while the server was away are unread: decide after the
+            // next dispatch, which a zero timeout brings at once.
+            self.clock.plan(Some(now));
+            return (actions, Some(now));
+        }
+        while let Some(&Reverse(entry)) = self.heap.peek() {
+            if entry.due > self.vnow {
+                break;
+            }
+            self.heap.pop();
+            let live = self
+                .slots
+                .get(entry.index)
+                .and_then(Option::as_ref)
+                .is_some_and(|w| w.serial == entry.serial && w.heap_due == Some(entry.due));
+            if live {
+                self.evaluate(entry.index, probe, &mut actions);
+            }
+        }
+        let wake = self
+            .heap
+            .peek()
+            .and_then(|Reverse(e)| self.clock.real_at(e.due.max(self.vnow)));
+        self.clock.plan(wake);
+        (actions, wake)
+    }
+
+    fn evaluate(&mut self, index: usize, probe: &mut impl Probe, actions: &mut Vec<Action>) {
+        self.evaluations += 1;
+        let vnow = self.vnow;
+        let close = self.close_on_lost;
+        let held = probe.held(index);
+        let Some(w) = self.slot(index) else { return };
+        w.heap_due = None;
+        if w.host_lost {
+            let silent_ms = vnow.saturating_sub(w.last_request);
+            self.lose(index, LostReason::HostPulseLost, silent_ms, close, actions);
+            return;
+        }
+        if held {
+            w.held_seen = vnow;
+            w.heap_due = Some(vnow + HELD_RECHECK);
+            let entry = Entry {
+                due: vnow + HELD_RECHECK,
+                index,
+                serial: w.serial,
+            };
+            self.heap.push(Reverse(entry));
+            return;
+        }
+        // The earliest deadline passed decides the reason.
+        let expired = w
+            .deadlines()
+            .filter(|&(_, deadline, _)| vnow >= deadline)
+            .min_by_key(|&(_, deadline, _)| deadline);
+        if let Some((reference, _, reason)) = expired {
+            let silent_ms = vnow.saturating_sub(reference);
+            self.lose(index, reason, silent_ms, close, actions);
+            return;
+        }
+        let suspect = w.deadlines().find(|&(reference, deadline, reason)| {
+            vnow >= w.half_way(reference, deadline) && w.suspect != Some((reason, reference))
+        });
+        if let Some((reference, _, reason)) = suspect {
+            w.suspect = Some((reason, reference));
+            actions.push(Action::Report(Body::Suspect {
+                client: w.info.clone(),
+                reason,
+                silent_ms: vnow.saturating_sub(reference),
+            }));
+        }
+        if let Some(interval) = w.policy.wm_ping
+            && w.ping_out.is_none()
+            && vnow >= w.ping_next
+        {
+            w.ping_next = vnow + interval;
+            if let Some(window) = probe.ping_window(index) {
+                self.ping_counter = self.ping_counter.wrapping_add(1).max(1);
+                let timestamp = self.ping_counter;
+                let w = self.slot(index).expect("looked up above");
+                w.ping_out = Some((timestamp, vnow));
+                actions.push(Action::Ping {
+                    index,
+                    window,
+                    timestamp,
+                });
+            }
+        }
+        self.schedule(index);
+    }
+
+    fn lose(
+        &mut self,
+        index: usize,
+        reason: LostReason,
+        silent_ms: Millis,
+        close: bool,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(w) = self.slot(index) else { return };
+        w.lost = true;
+        w.closing = close;
+        w.heap_due = None;
+        let event = Body::Lost {
+            client: w.info.clone(),
+            reason,
+            silent_ms,
+        };
+        let host = (w.policy.host_scope).then_some(w.peer_ip).flatten();
+        actions.push(Action::Lose {
+            index,
+            close,
+            event,
+        });
+        if let Some(ip) = host {
+            self.lose_host(ip, index);
+        }
+    }
+
+    /// A host-scope pulse from `ip` stopped: every other client of that host goes at the next
+    /// look, which is now.
+    fn lose_host(&mut self, ip: IpAddr, pulse: usize) {
+        let victims: Vec<usize> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(i, w)| {
+                *i != pulse
+                    && w.as_ref()
+                        .is_some_and(|w| w.peer_ip == Some(ip) && !w.lost && !w.closing)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        for index in victims {
+            if let Some(w) = self.slot(index) {
+                w.host_lost = true;
+            }
+            self.schedule(index);
+        }
+    }
+
+    /// The server closed client `index` (or is about to): its end, unless the module closed
+    /// it, or already reported it lost. `socket` is asked only if needed.
+    pub fn on_gone(
+        &mut self,
+        index: usize,
+        killed: bool,
+        socket: impl FnOnce() -> Option<SocketEnd>,
+    ) -> Option<Body> {
+        let w = self.slots.get_mut(index).and_then(Option::take)?;
+        if w.closing || w.lost {
+            return None;
+        }
+        let silent_ms = self.vnow.saturating_sub(w.last_request);
+        match classify(killed, socket()) {
+            End::Gone(reason) => Some(Body::Gone {
+                client: w.info,
+                reason,
+            }),
+            End::Lost(reason) => {
+                if let (true, Some(ip)) = (w.policy.host_scope, w.peer_ip) {
+                    self.lose_host(ip, index);
+                }
+                Some(Body::Lost {
+                    client: w.info,
+                    reason,
+                    silent_ms,
+                })
+            }
+        }
+    }
+
+    /// The watched clients, for the List request.
+    pub fn status(&self) -> Vec<Status> {
+        let vnow = self.vnow;
+        self.slots
+            .iter()
+            .flatten()
+            .map(|w| Status {
+                info: w.info.clone(),
+                suspect: w.suspect.is_some_and(|(reason, reference)| {
+                    w.deadlines()
+                        .any(|(r, _, why)| why == reason && r == reference)
+                }),
+                idle_ms: vnow.saturating_sub(w.last_request),
+                noop_age_ms: vnow.saturating_sub(w.last_noop),
+                policy: w.policy,
+            })
+            .collect()
+    }
+
+    /// How many clients have been looked at in block handlers so far.
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,420 @@
+use super::*;
+use lifesign_proto::event::{GoneReason, Transport};
+
+struct FakeServer {
+    held: Vec<usize>,
+    windows: Vec<(usize, u32)>,
+}
+
+impl Probe for FakeServer {
+    fn held(&mut self, index: usize) -> bool {
+        self.held.contains(&index)
+    }
+    fn ping_window(&mut self, index: usize) -> Option<u32> {
+        self.windows
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, w)| *w)
+    }
+}
+
+fn server() -> FakeServer {
+    FakeServer {
+        held: vec![],
+        windows: vec![],
+    }
+}
+
+/// A tracker with these options; the stall guard is off unless given, since most tests jump
+/// from one moment to the next instead of waking when the tracker planned.
+fn tracker(pairs: &[(&str, &str)]) -> Tracker {
+    let mut pairs = pairs.to_vec();
+    if !pairs.iter().any(|(n, _)| *n == "StallGuard") {
+        pairs.push(("StallGuard", "0"));
+    }
+    Tracker::new(&Config::from_options(pairs).unwrap())
+}
+
+fn info(index: usize, peer: Option<&str>) -> ClientInfo {
+    ClientInfo {
+        id: ClientInfo::format_id((index as u32) << 21),
+        index: index as u32,
+        transport: if peer.is_some() {
+            Transport::Tcp
+        } else {
+            Transport::Local
+        },
+        peer: peer.map(str::to_owned),
+        pid: None,
+        command: None,
+        service: None,
+        wm_class: None,
+    }
+}
+
+fn watch(t: &mut Tracker, index: usize, now: Millis) {
+    let policy = t.default_policy();
+    t.watch(index, info(index, Some("10.0.0.5:40000")), policy, now);
+}
+
+/// One turn of the server's loop at `now`: wake, requests of `active` clients, block.
+fn turn(
+    t: &mut Tracker,
+    now: Millis,
+    active: &[usize],
+    s: &mut FakeServer,
+) -> (Vec<Action>, Option<Millis>) {
+    t.after_sleep(now);
+    for &i in active {
+        t.on_request(i);
+    }
+    t.before_sleep(now, s)
+}
+
+fn lost(actions: &[Action]) -> Vec<(usize, LostReason)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Lose {
+                index,
+                event: Body::Lost { reason, .. },
+                ..
+            } => Some((*index, *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_idle_client_is_lost_at_its_deadline_after_grace() {
+    let mut t = tracker(&[("IdleTimeout", "3s"), ("Grace", "1s")]);
+    let mut s = server();
+    watch(&mut t, 1, 0);
+    // Grace (1 s) then 3 s of silence: due at 4 s, suspect at 2.5 s.
+    let (a, wake) = turn(&mut t, 0, &[], &mut s);
+    assert!(a.is_empty());
+    assert_eq!(wake, Some(2500));
+    let (a, wake) = turn(&mut t, 2500, &[], &mut s);
+    assert!(
+        matches!(
+            &a[..],
+            [Action::Report(Body::Suspect {
+                reason: LostReason::IdleTimeout,
+                ..
+            })]
+        ),
+        "{a:?}"
+    );
+    assert_eq!(wake, Some(4000));
+    let (a, _) = turn(&mut t, 3999, &[], &mut s);
+    assert!(lost(&a).is_empty());
+    let (a, wake) = turn(&mut t, 4000, &[], &mut s);
+    assert_eq!(lost(&a), [(1, LostReason::IdleTimeout)]);
+    assert!(matches!(
+        &a[0],
+        Action::Lose {
+            close: true,
+            event: Body::Lost {
+                silent_ms: 4000,
+                ..
+            },
+            ..
+        }
+    ));
+    assert_eq!(wake, None, "nothing left to time");
+}
+
+#[test]
+fn requests_keep_a_client_alive() {
+    let mut t = tracker(&[("IdleTimeout", "3s"), ("Grace", "0")]);
+    let mut s = server();
+    watch(&mut t, 1, 0);
+    for now in (0..60_000).step_by(1000) {
+        let (a, _) = turn(&mut t, now, &[1], &mut s);
+        assert!(a.is_empty(), "at {now}: {a:?}");
+    }
+    // Silent from 59 s: lost at 62 s.
+    let (a, _) = turn(&mut t, 61_999, &[], &mut s);
+    assert!(lost(&a).is_empty());
+    let (a, _) = turn(&mut t, 62_000, &[], &mut s);
+    assert_eq!(lost(&a), [(1, LostReason::IdleTimeout)]);
+}
+
+#[test]
+fn only_no_operation_meets_the_expectation() {
+    let mut t = tracker(&[("ExpectNoOperation", "1s"), ("Grace", "0")]);
+    let mut s = server();
+    watch(&mut t, 1, 0);
+    watch(&mut t, 2, 0);
+    for now in (0..5000).step_by(250) {
+        t.after_sleep(now);
+        t.on_request(1);
+        t.on_request(2);
+        t.on_no_operation(2);
+        let (a, _) = t.before_sleep(now, &mut s);
+        if now < 1000 {
+            assert!(lost(&a).is_empty());
+        } else if now == 1000 {
+            assert_eq!(lost(&a), [(1, LostReason::NoopMissed)]);
+        } else {
+            assert!(lost(&a).is_empty(), "client 2 pulses: {a:?}");
+        }
+    }
+}
+
+#[test]
+fn a_stalled_server_convicts_nobody() {
+    let mut t = tracker(&[("IdleTimeout", "3s"), ("Grace", "0"), ("StallGuard", "1s")]);
+    let mut s = server();
+    watch(&mut t, 1, 0);
+    let (_, wake) = turn(&mut t, 0, &[1], &mut s);
+    assert_eq!(wake, Some(1500));
+    // The server is stopped from 1 s to 9 s and wakes 7.5 s after its plan: those 7.5 s do
+    // not count, so the silent client is lost 3 s after its request in the watchdog's time.
+    let (a, _) = turn(&mut t, 9000, &[], &mut s);
+    assert!(lost(&a).is_empty(), "{a:?}");
+    let (a, _) = turn(&mut t, 10_499, &[], &mut s);
+    assert!(lost(&a).is_empty(), "{a:?}");
+    let (a, _) = turn(&mut t, 10_500, &[], &mut s);
+    assert_eq!(lost(&a), [(1, LostReason::IdleTimeout)]);
+
+    // Its requests, queued while the server was stopped, are read in the dispatch after the
+    // wakeup and count before the block handler decides.
+    let mut t = tracker(&[("IdleTimeout", "3s"), ("Grace", "0"), ("StallGuard", "1s")]);
+    watch(&mut t, 1, 0);
+    turn(&mut t, 0, &[1], &mut s);
+    let (a, _) = turn(&mut t, 9000, &[1], &mut s);
+    assert!(a.is_empty(), "{a:?}");
+}
+
+#[test]
+fn a_long_busy_stretch_is_a_stall_too() {
+    let mut t = tracker(&[("IdleTimeout", "1s"), ("Grace", "0"), ("StallGuard", "1s")]);
+    let mut s = server();
+    watch(&mut t, 1, 0);
+    t.after_sleep(100);
+    // 5 s in one request: the block handler sees the gap and waits for the next dispatch.
+    let (a, wake) = t.before_sleep(5100, &mut s);
+    assert!(a.is_empty());
+    assert_eq!(wake, Some(5100));
+}
+
+#[test]
+fn a_server_grab_freezes_deadlines() {
+    let mut t = tracker(&[("IdleTimeout", "3s"), ("Grace", "0")]);
+    let mut s = server();
+    watch(&mut t, 1, 0);
+    watch(&mut t, 2, 0);
+    turn(&mut t, 1000, &[1, 2], &mut s);
+    t.grab(1000); // client 2 grabs for 10 s; client 1 cannot be read meanwhile
+    for now in (1000..11_000).step_by(500) {
+        let (a, wake) = turn(&mut t, now, &[2], &mut s);
+        assert!(lost(&a).is_empty(), "at {now}: {a:?}");
+        assert_eq!(wake, None, "frozen during the grab");
+    }
+    t.ungrab(11_000);
+    let (a, _) = turn(&mut t, 11_000, &[1], &mut s);
+    assert!(lost(&a).is_empty());
+}
+
+#[test]
+fn a_held_client_is_not_convicted_and_its_clock_restarts() {
+    let mut t = tracker(&[("IdleTimeout", "1s"), ("Grace", "0")]);
+    let mut s = server();
+    watch(&mut t, 1, 0);
+    s.held.push(1);
+    for now in (0..10_000).step_by(250) {
+        let (a, _) = turn(&mut t, now, &[], &mut s);
+        assert!(lost(&a).is_empty(), "at {now}: {a:?}");
+    }
+    s.held.clear();
+    let (a, _) = turn(&mut t, 10_000, &[], &mut s);
+    assert!(lost(&a).is_empty());
+    let (a, _) = turn(&mut t, 10_750, &[], &mut s);
+    assert_eq!(
+        lost(&a),
+        [(1, LostReason::IdleTimeout)],
+        "1 s after it was last seen held"
+    );
+}
+
+#[test]
+fn wm_ping_is_sent_after_grace_and_its_answer_clears_it() {
+    let mut t = tracker(&[
+        ("WmPing", "1s"),
+        ("WmPingTimeout", "2s"),
+        ("Grace", "500ms"),
+    ]);
+    let mut s = server();
+    s.windows.push((1, 0x40_0001));
+    watch(&mut t, 1, 0);
+    let (a, wake) = turn(&mut t, 0, &[], &mut s);
+    assert!(a.is_empty());
+    assert_eq!(wake, Some(500));
+    let (a, _) = turn(&mut t, 500, &[], &mut s);
+    let Some(&Action::Ping {
+        index: 1,
+        window: 0x40_0001,
+        timestamp,
+    }) = a.first()
+    else {
+        panic!("expected a ping: {a:?}");
+    };
+    assert!(
+        !t.on_pong(1, timestamp.wrapping_add(7)),
+        "another timestamp is not ours"
+    );
+    t.after_sleep(600);
+    assert!(t.on_pong(1, timestamp));
+    let (a, wake) = t.before_sleep(600, &mut s);
+    assert!(a.is_empty());
+    assert_eq!(
+        wake,
+        Some(1500),
+        "the next ping, one interval after the last"
+    );
+    // This time no answer: lost 2 s after the ping.
+    let (a, _) = turn(&mut t, 1500, &[1], &mut s);
+    assert!(matches!(a[..], [Action::Ping { .. }]));
+    let (a, _) = turn(&mut t, 3499, &[1], &mut s);
+    assert!(lost(&a).is_empty(), "{a:?}");
+    let (a, _) = turn(&mut t, 3500, &[1], &mut s);
+    assert_eq!(lost(&a), [(1, LostReason::WmPingTimeout)]);
+}
+
+#[test]
+fn clients_without_a_ping_window_are_not_pinged() {
+    let mut t = tracker(&[("WmPing", "1s"), ("Grace", "0")]);
+    let mut s = server();
+    watch(&mut t, 1, 0);
+    for now in (0..10_000).step_by(1000) {
+        let (a, _) = turn(&mut t, now, &[], &mut s);
+        assert!(a.is_empty(), "{a:?}");
+    }
+}
+
+#[test]
+fn a_lost_host_pulse_takes_its_host_down() {
+    let mut t = tracker(&[("Grace", "0")]);
+    let mut s = server();
+    let pulse = Policy {
+        expect_noop: Some(1000),
+        host_scope: true,
+        ..t.default_policy()
+    };
+    t.watch(1, info(1, Some("10.0.0.5:40001")), pulse, 0);
+    t.watch(2, info(2, Some("10.0.0.5:40002")), t.default_policy(), 0);
+    t.watch(3, info(3, Some("10.0.0.6:40003")), t.default_policy(), 0);
+    let (a, _) = turn(&mut t, 1000, &[2, 3], &mut s);
+    assert_eq!(
+        lost(&a),
+        [(1, LostReason::NoopMissed), (2, LostReason::HostPulseLost)],
+        "the pulse's host goes with it, the other host stays"
+    );
+}
+
+#[test]
+fn notify_mode_reports_once_and_does_not_close() {
+    let mut t = tracker(&[("IdleTimeout", "1s"), ("Grace", "0"), ("OnLost", "notify")]);
+    let mut s = server();
+    watch(&mut t, 1, 0);
+    let (a, _) = turn(&mut t, 1000, &[], &mut s);
+    assert!(matches!(&a[..], [Action::Lose { close: false, .. }]));
+    let (a, wake) = turn(&mut t, 5000, &[], &mut s);
+    assert!(a.is_empty());
+    assert_eq!(wake, None);
+    assert_eq!(
+        t.on_gone(1, false, || None),
+        None,
+        "its end is not reported twice"
+    );
+}
+
+#[test]
+fn ends_are_classified_and_our_own_closes_are_silent() {
+    use crate::end::{SocketError, TcpState};
+    let mut t = tracker(&[("IdleTimeout", "1s"), ("Grace", "0")]);
+    let mut s = server();
+    for i in 1..=4 {
+        watch(&mut t, i, 0);
+    }
+    let (a, _) = turn(&mut t, 1000, &[2, 3, 4], &mut s);
+    assert_eq!(lost(&a), [(1, LostReason::IdleTimeout)]);
+    assert_eq!(t.on_gone(1, false, || unreachable!("we closed it")), None);
+    let timed_out = SocketEnd {
+        error: Some(SocketError::TimedOut),
+        state: TcpState::Closed,
+        retrying: true,
+    };
+    assert!(matches!(
+        t.on_gone(2, false, || Some(timed_out)),
+        Some(Body::Lost {
+            reason: LostReason::TransportTimeout,
+            ..
+        })
+    ));
+    let fin = SocketEnd {
+        error: None,
+        state: TcpState::CloseWait,
+        retrying: false,
+    };
+    assert!(matches!(
+        t.on_gone(3, false, || Some(fin)),
+        Some(Body::Gone {
+            reason: GoneReason::Closed,
+            ..
+        })
+    ));
+    assert!(matches!(
+        t.on_gone(4, true, || Some(fin)),
+        Some(Body::Gone {
+            reason: GoneReason::Killed,
+            ..
+        })
+    ));
+    assert_eq!(t.on_gone(4, false, || None), None, "not watched any more");
+}
+
+#[test]
+fn quiet_clients_cost_nothing_between_their_deadlines() {
+    let mut t = tracker(&[("IdleTimeout", "10s"), ("Grace", "0")]);
+    let mut s = server();
+    for i in 1..=2000 {
+        watch(&mut t, i, 0);
+    }
+    // 1 wakeup a millisecond for 4 s: nothing is due (suspect at 5 s), nothing is looked at.
+    for now in 0..4000 {
+        let (a, wake) = turn(&mut t, now, &[], &mut s);
+        assert!(a.is_empty());
+        assert_eq!(wake, Some(5000));
+    }
+    assert_eq!(t.evaluations(), 0);
+    // An active client costs one look a period, not one per request.
+    let mut t = tracker(&[("IdleTimeout", "10s"), ("Grace", "0")]);
+    watch(&mut t, 1, 0);
+    for now in (0..100_000).step_by(10) {
+        turn(&mut t, now, &[1], &mut s);
+    }
+    assert!(t.evaluations() <= 20, "{} looks", t.evaluations());
+}
+
+#[test]
+fn status_shows_ages_and_suspicion() {
+    let mut t = tracker(&[
+        ("IdleTimeout", "4s"),
+        ("ExpectNoOperation", "10s"),
+        ("Grace", "0"),
+    ]);
+    let mut s = server();
+    watch(&mut t, 1, 0);
+    turn(&mut t, 1000, &[1], &mut s);
+    turn(&mut t, 2500, &[], &mut s);
+    let status = t.status();
+    assert_eq!(status.len(), 1);
+    assert_eq!((status[0].idle_ms, status[0].noop_age_ms), (1500, 2500));
+    assert!(!status[0].suspect);
+    turn(&mut t, 3000, &[], &mut s);
+    assert!(t.status()[0].suspect, "half-way through IdleTimeout");
+    turn(&mut t, 4100, &[1], &mut s);
+    assert!(!t.status()[0].suspect, "a request ends the suspicion");
+}
