@@ -47,9 +47,8 @@ impl<'a> ClientView<'a> {
     /// otherwise referenced for the lifetime `'a`.
     pub unsafe fn from_raw(client: sys::ClientPtr) -> Self {
         // SAFETY: the caller guarantees `client` is valid and unaliased for `'a`.
-        Self {
-            client: unsafe { &mut *client },
-        }
+        let client = unsafe { &mut *client };
+        Self { client }
     }
 
     /// The client's slot in the server's `clients[]` table.
@@ -107,9 +106,8 @@ impl<'a> Request<'a> {
     pub unsafe fn from_raw(client: sys::ClientPtr) -> Self {
         // SAFETY: the caller guarantees `client` is being dispatched, hence valid, and the
         // dispatcher holds no other reference into it while the handler runs.
-        Self {
-            client: unsafe { &mut *client },
-        }
+        let client = unsafe { &mut *client };
+        Self { client }
     }
 
     /// The minor opcode the dispatcher read from the header.
