@@ -13,6 +13,11 @@ const CLANG_PACKAGE: &str = "libclang-dev";
 
 const FUNCTIONS: &[&str] = &[
     "AddCallback",
+    "ClientIsAsleep",
+    "dixLookupProperty",
+    "MakeAtom",
+    "ResourceClientBits",
+    "WriteEventsToClient",
     "AddExtension",
     "AdjustWaitForDelay",
     "CloseDownClient",
@@ -34,6 +39,9 @@ const VARIABLES: &[&str] = &[
     "ClientStateCallback",
     "ProcVector",
     "ServerGrabCallback",
+    "SwappedProcVector",
+    "screenInfo",
+    "serverClient",
     "clients",
     "currentMaxClients",
     "serverGeneration",
@@ -52,6 +60,12 @@ const TYPES: &[&str] = &[
     "XF86ModuleVersionInfo",
     "XF86OptionRec",
     "ClientState",
+    "PropertyRec",
+    "ScreenInfo",
+    "ServerGrabInfoRec",
+    "ServerGrabState",
+    "WindowRec",
+    "xEvent",
 ];
 
 fn main() {

@@ -14,6 +14,13 @@
 #include <extnsionst.h>
 #include <xf86Module.h>
 #include <xf86Optionstr.h>
+#include <X11/Xatom.h>
+#include <dixaccess.h>
+#include <resource.h>
+#include <property.h>
+#include <propertyst.h>
+#include <windowstr.h>
+#include <scrnintstr.h>
 
 /*
  * Macros that bindgen cannot evaluate (function-like, or expanding to them), re-stated as
@@ -30,3 +37,12 @@ const int LIFESIGN_BAD_LENGTH = BadLength;
 const int LIFESIGN_BAD_IMPLEMENTATION = BadImplementation;
 const int LIFESIGN_BAD_ALLOC = BadAlloc;
 const int LIFESIGN_BAD_VALUE = BadValue;
+const int LIFESIGN_BAD_ACCESS = BadAccess;
+const int LIFESIGN_BAD_MATCH = BadMatch;
+const int LIFESIGN_X_SEND_EVENT = X_SendEvent;
+const int LIFESIGN_X_KILL_CLIENT = X_KillClient;
+const unsigned int LIFESIGN_XA_WM_CLASS = XA_WM_CLASS;
+const unsigned int LIFESIGN_XA_STRING = XA_STRING;
+const unsigned int LIFESIGN_XA_ATOM = XA_ATOM;
+const unsigned int LIFESIGN_DIX_READ_ACCESS = DixReadAccess;
+const int LIFESIGN_MAXCLIENTS = MAXCLIENTS;

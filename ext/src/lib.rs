@@ -4,7 +4,8 @@
 //! - `lifesign-sys`: the raw bindings, generated from the installed SDK;
 //! - [`server`]: the thin layer over the server, the only code here with `unsafe`; it owns the
 //!   C entry points, guards each one against panics, and hands safe views to the layer above;
-//! - [`module`] and [`requests`]: what the module does, in safe Rust, using the pure logic of
+//! - [`module`] (life across generations), [`watch`] (watching clients) and [`requests`]
+//!   (the extension's requests): what the module does, in safe Rust, using the pure logic of
 //!   `lifesign-watchdog` and the wire formats of `lifesign-proto`.
 //!
 //! Loaded by Xorg from xorg.conf (`SubSection "lifesign"`), or into Xvfb/Xephyr with
@@ -15,3 +16,4 @@
 mod module;
 mod requests;
 mod server;
+mod watch;

@@ -2,10 +2,10 @@
 //! the first generation, the extension and hooks put in place at every generation.
 
 use crate::server::client::{ClientState, ClientView};
-use crate::server::{callbacks, extension, guard, noop};
+use crate::server::{callbacks, extension, guard, handlers, wraps};
+use crate::watch;
 use lifesign_watchdog::{Config, OptionError};
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// Where the options came from, for log lines.
 #[derive(Clone, Copy, Debug)]
@@ -31,13 +31,6 @@ struct State {
     /// Errors found before the options could even be split (LIFESIGN_OPTIONS syntax).
     early_errors: Vec<OptionError>,
     config: Option<Config>,
-    /// Per client index: what is known of the connected clients.
-    clients: HashMap<usize, ClientRecord>,
-}
-
-struct ClientRecord {
-    id: u32,
-    no_operations: u64,
 }
 
 thread_local! {
@@ -76,12 +69,13 @@ pub fn init_generation() {
         guard::disable();
         return;
     };
-    if !callbacks::watch_client_states() {
-        tracing::error!("cannot register the client-state callback; lifesign is disabled");
+    if !callbacks::watch_client_states() || !handlers::register() {
+        tracing::error!("cannot register the server hooks; lifesign is disabled");
         guard::disable();
         return;
     }
-    noop::wrap();
+    wraps::wrap();
+    watch::new_generation();
     tracing::info!(
         "generation {generation}: extension LIFESIGN {}.{} ready (major opcode {opcode})",
         lifesign_proto::ext::MAJOR_VERSION,
@@ -102,6 +96,7 @@ fn decide_config() -> Option<()> {
         match parsed {
             Ok(config) if errors.is_empty() => {
                 tracing::info!("enabled, options from {source}: {}", config.summary());
+                watch::start(&config);
                 state.config = Some(config);
                 return Some(());
             }
@@ -117,47 +112,20 @@ fn decide_config() -> Option<()> {
 
 /// The extension's close-down: the end of a generation.
 pub fn close_generation() {
-    with_state(|state| state.clients.clear());
     tracing::debug!("generation {} closed", extension::generation());
 }
 
 pub fn on_client_state(client: &mut ClientView<'_>) {
-    let index = client.index();
     match client.state() {
-        ClientState::Initial => {
-            let id = client.id_base();
-            let pid = client.pid();
-            let command = client.command();
-            with_state(|state| {
-                state.clients.insert(
-                    index,
-                    ClientRecord {
-                        id,
-                        no_operations: 0,
-                    },
-                )
-            });
-            tracing::debug!(
-                "client {id:#010x} connected (index {index}, pid {pid:?}, command {command:?})"
-            );
-        }
-        ClientState::Gone => {
-            if let Some(record) = with_state(|state| state.clients.remove(&index)) {
-                tracing::debug!(
-                    "client {:#010x} gone after {} NoOperation requests",
-                    record.id,
-                    record.no_operations
-                );
-            }
-        }
-        ClientState::Running | ClientState::Retained | ClientState::Other => {}
+        ClientState::Initial => tracing::debug!(
+            "client {:#010x} connected (index {}, pid {:?}, command {:?})",
+            client.id_base(),
+            client.index(),
+            client.pid(),
+            client.command()
+        ),
+        ClientState::Gone => tracing::debug!("client {:#010x} gone", client.id_base()),
+        _ => {}
     }
-}
-
-pub fn on_no_operation(client: &ClientView<'_>) {
-    with_state(|state| {
-        if let Some(record) = state.clients.get_mut(&client.index()) {
-            record.no_operations += 1;
-        }
-    });
+    watch::on_client_state(client);
 }

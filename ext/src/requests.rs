@@ -2,20 +2,35 @@
 //! its length first; nothing here reads the request's bytes itself.
 
 use crate::server::client::{Request, XError};
-use lifesign_proto::ext::{self, QueryVersionReply, RequestError};
+use crate::watch;
+use lifesign_proto::ext::{self, ListClientsReply, QueryVersionReply, RequestError};
 
 pub fn handle(request: &mut Request<'_>) -> Result<(), XError> {
     let order = request.byte_order();
-    match ext::Request::parse(request.minor(), request.bytes(), order) {
-        Ok(ext::Request::QueryVersion { .. }) => {
+    let decoded =
+        ext::Request::parse(request.minor(), request.bytes(), order).map_err(|e| match e {
+            RequestError::Length { .. } => XError::Length,
+            RequestError::UnknownOpcode(_) => XError::Request,
+            RequestError::Value(v) => XError::Value(v),
+        })?;
+    match decoded {
+        ext::Request::QueryVersion { .. } => {
             let reply = QueryVersionReply {
                 major: ext::MAJOR_VERSION,
                 minor: ext::MINOR_VERSION,
             };
             request.reply(&reply.encode(request.sequence(), order));
-            Ok(())
         }
-        Err(RequestError::Length { .. }) => Err(XError::Length),
-        Err(RequestError::UnknownOpcode(_)) => Err(XError::Request),
+        ext::Request::Watch(asked) => {
+            watch::opt_in(&mut request.client(), &asked).map_err(XError::Value)?
+        }
+        ext::Request::Unwatch => watch::opt_out(&mut request.client()),
+        ext::Request::ListClients => {
+            let reply = ListClientsReply {
+                json: watch::list_json(),
+            };
+            request.reply(&reply.encode(request.sequence(), order));
+        }
     }
+    Ok(())
 }

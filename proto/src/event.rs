@@ -148,6 +148,34 @@ impl Event {
     }
 }
 
+/// The deadlines of a watched client, as `lifesign status --json` shows them (0 is off).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyInfo {
+    pub idle_timeout_ms: u64,
+    pub expect_noop_ms: u64,
+    pub wm_ping_ms: u64,
+    pub transport_timeout_ms: u64,
+}
+
+/// Where a watched client stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchState {
+    Watching,
+    Suspect,
+}
+
+/// One watched client, as ListClients returns it and `lifesign status --json` prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusEntry {
+    #[serde(flatten)]
+    pub client: ClientInfo,
+    pub state: WatchState,
+    pub idle_ms: u64,
+    pub noop_age_ms: u64,
+    pub policy: PolicyInfo,
+}
+
 /// The launcher's answer to an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]

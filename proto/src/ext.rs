@@ -18,20 +18,67 @@ pub const MINOR_VERSION: u32 = 0;
 /// Minor opcodes.
 pub mod opcode {
     pub const QUERY_VERSION: u8 = 0;
+    pub const WATCH: u8 = 1;
+    pub const UNWATCH: u8 = 2;
+    pub const LIST_CLIENTS: u8 = 3;
+}
+
+/// In a Watch request: "the server's option for this deadline".
+pub const DEFAULT: u32 = u32::MAX;
+
+/// The longest service name a client may declare.
+pub const MAX_SERVICE_LEN: usize = 255;
+
+/// Watch flags.
+pub mod flags {
+    /// The client's NoOperation pulse stands for its whole host.
+    pub const HOST_SCOPE: u32 = 1;
+}
+
+/// The deadlines a client asks for itself: milliseconds, `0` off, [`DEFAULT`] the server's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchRequest {
+    pub idle_timeout_ms: u32,
+    pub expect_noop_ms: u32,
+    pub wm_ping_ms: u32,
+    pub transport_timeout_ms: u32,
+    pub flags: u32,
+    /// The service name, UTF-8, at most [`MAX_SERVICE_LEN`] bytes; empty for none.
+    pub service: String,
+}
+
+impl WatchRequest {
+    /// Everything as the server's options say, no service name.
+    pub fn defaults() -> Self {
+        Self {
+            idle_timeout_ms: DEFAULT,
+            expect_noop_ms: DEFAULT,
+            wm_ping_ms: DEFAULT,
+            transport_timeout_ms: DEFAULT,
+            flags: 0,
+            service: String::new(),
+        }
+    }
 }
 
 /// A request of the extension, decoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     /// The client announces the version it speaks; the server answers with its own.
     QueryVersion {
         client_major: u32,
         client_minor: u32,
     },
+    /// The requesting client asks to be watched, with its own deadlines and service name.
+    Watch(WatchRequest),
+    /// The requesting client asks not to be watched any more.
+    Unwatch,
+    /// The watched clients, with their state, ages and policy.
+    ListClients,
 }
 
-/// Why a request was refused. The module answers `Length` with BadLength and `UnknownOpcode`
-/// with BadRequest.
+/// Why a request was refused. The module answers `Length` with BadLength, `UnknownOpcode`
+/// with BadRequest, `Value` with BadValue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
 pub enum RequestError {
     #[error("unknown minor opcode {0}")]
@@ -42,9 +89,14 @@ pub enum RequestError {
         expected: usize,
         actual: usize,
     },
+    /// A field out of its range (BadValue with this value).
+    #[error("bad value {0}")]
+    Value(u32),
 }
 
 const QUERY_VERSION_LEN: usize = 12;
+const WATCH_FIXED_LEN: usize = 28;
+const EMPTY_LEN: usize = 4;
 
 impl Request {
     /// Decodes a request as the server holds it: `minor` is the minor opcode the dispatcher
@@ -59,6 +111,34 @@ impl Request {
                     client_minor: order.read_u32(word(body, 8)),
                 })
             }
+            opcode::WATCH => {
+                if bytes.len() < WATCH_FIXED_LEN {
+                    return Err(RequestError::Length {
+                        minor,
+                        expected: WATCH_FIXED_LEN,
+                        actual: bytes.len(),
+                    });
+                }
+                let name_len = usize::from(order.read_u16([bytes[24], bytes[25]]));
+                exact(minor, bytes, WATCH_FIXED_LEN + padded(name_len))?;
+                if name_len > MAX_SERVICE_LEN {
+                    return Err(RequestError::Value(name_len as u32));
+                }
+                let name = &bytes[WATCH_FIXED_LEN..WATCH_FIXED_LEN + name_len];
+                let service = std::str::from_utf8(name)
+                    .map_err(|_| RequestError::Value(name_len as u32))?
+                    .to_owned();
+                Ok(Self::Watch(WatchRequest {
+                    idle_timeout_ms: order.read_u32(word(bytes, 4)),
+                    expect_noop_ms: order.read_u32(word(bytes, 8)),
+                    wm_ping_ms: order.read_u32(word(bytes, 12)),
+                    transport_timeout_ms: order.read_u32(word(bytes, 16)),
+                    flags: order.read_u32(word(bytes, 20)),
+                    service,
+                }))
+            }
+            opcode::UNWATCH => exact(minor, bytes, EMPTY_LEN).map(|_| Self::Unwatch),
+            opcode::LIST_CLIENTS => exact(minor, bytes, EMPTY_LEN).map(|_| Self::ListClients),
             other => Err(RequestError::UnknownOpcode(other)),
         }
     }
@@ -80,8 +160,76 @@ impl Request {
                 out.extend_from_slice(&order.u32_bytes(client_minor));
                 out
             }
+            Self::Watch(ref w) => {
+                let name = w.service.as_bytes();
+                let len = WATCH_FIXED_LEN + padded(name.len());
+                let mut out = header(major_opcode, opcode::WATCH, len, order);
+                for value in [
+                    w.idle_timeout_ms,
+                    w.expect_noop_ms,
+                    w.wm_ping_ms,
+                    w.transport_timeout_ms,
+                    w.flags,
+                ] {
+                    out.extend_from_slice(&order.u32_bytes(value));
+                }
+                out.extend_from_slice(&order.u16_bytes(name.len() as u16));
+                out.extend_from_slice(&[0, 0]);
+                out.extend_from_slice(name);
+                out.resize(len, 0);
+                out
+            }
+            Self::Unwatch => header(major_opcode, opcode::UNWATCH, EMPTY_LEN, order),
+            Self::ListClients => header(major_opcode, opcode::LIST_CLIENTS, EMPTY_LEN, order),
         }
     }
+}
+
+/// The reply to ListClients: the watched clients as the JSON array of `lifesign status
+/// --json` ([`crate::event::StatusEntry`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListClientsReply {
+    pub json: String,
+}
+
+impl ListClientsReply {
+    pub fn encode(&self, sequence: u16, order: ByteOrder) -> Vec<u8> {
+        let body = self.json.as_bytes();
+        let extra = padded(body.len());
+        let mut out = vec![0u8; REPLY_LEN + extra];
+        out[0] = 1;
+        out[2..4].copy_from_slice(&order.u16_bytes(sequence));
+        out[4..8].copy_from_slice(&order.u32_bytes((extra / 4) as u32));
+        out[8..12].copy_from_slice(&order.u32_bytes(body.len() as u32));
+        out[REPLY_LEN..REPLY_LEN + body.len()].copy_from_slice(body);
+        out
+    }
+
+    pub fn parse(bytes: &[u8], order: ByteOrder) -> Result<Self, ReplyError> {
+        if bytes.len() < REPLY_LEN {
+            return Err(ReplyError::Length {
+                expected: REPLY_LEN,
+                actual: bytes.len(),
+            });
+        }
+        if bytes[0] != 1 {
+            return Err(ReplyError::NotAReply(bytes[0]));
+        }
+        let len = order.read_u32(word(bytes, 8)) as usize;
+        let end = REPLY_LEN.saturating_add(len);
+        let body = bytes.get(REPLY_LEN..end).ok_or(ReplyError::Length {
+            expected: end,
+            actual: bytes.len(),
+        })?;
+        Ok(Self {
+            json: String::from_utf8_lossy(body).into_owned(),
+        })
+    }
+}
+
+/// `len` rounded up to whole 4-byte units.
+fn padded(len: usize) -> usize {
+    len.div_ceil(4) * 4
 }
 
 /// The reply to QueryVersion.
@@ -212,6 +360,111 @@ mod tests {
                 Err(RequestError::UnknownOpcode(200))
             );
         }
+    }
+
+    #[test]
+    fn watch_round_trips_in_both_orders() {
+        for order in ORDERS {
+            for service in ["", "plant-view", "a", "abcd", "ünïcode"] {
+                let req = Request::Watch(WatchRequest {
+                    idle_timeout_ms: 3000,
+                    expect_noop_ms: 0,
+                    wm_ping_ms: DEFAULT,
+                    transport_timeout_ms: 10_000,
+                    flags: flags::HOST_SCOPE,
+                    service: service.into(),
+                });
+                let bytes = req.encode(140, order);
+                assert_eq!(bytes.len() % 4, 0);
+                assert_eq!(Request::parse(opcode::WATCH, &bytes, order), Ok(req));
+            }
+        }
+    }
+
+    #[test]
+    fn watch_lengths_are_checked_before_anything_else() {
+        let order = ByteOrder::native();
+        let good = Request::Watch(WatchRequest {
+            service: "svc".into(),
+            ..WatchRequest::defaults()
+        })
+        .encode(140, order);
+        assert_eq!(good.len(), 32);
+        for len in [0, 4, 24, 28, 36] {
+            let mut bytes = good.clone();
+            bytes.resize(len, 0);
+            assert!(
+                matches!(
+                    Request::parse(opcode::WATCH, &bytes, order),
+                    Err(RequestError::Length { .. })
+                ),
+                "length {len}"
+            );
+        }
+        // A name length that does not fit the request.
+        let mut bytes = good.clone();
+        bytes[24..26].copy_from_slice(&order.u16_bytes(200));
+        assert!(matches!(
+            Request::parse(opcode::WATCH, &bytes, order),
+            Err(RequestError::Length { .. })
+        ));
+        // Not UTF-8.
+        let mut bytes = good;
+        bytes[28] = 0xff;
+        assert_eq!(
+            Request::parse(opcode::WATCH, &bytes, order),
+            Err(RequestError::Value(3))
+        );
+    }
+
+    #[test]
+    fn a_service_name_longer_than_the_limit_is_a_bad_value() {
+        let order = ByteOrder::native();
+        let bytes = Request::Watch(WatchRequest {
+            service: "x".repeat(MAX_SERVICE_LEN + 1),
+            ..WatchRequest::defaults()
+        })
+        .encode(140, order);
+        assert_eq!(
+            Request::parse(opcode::WATCH, &bytes, order),
+            Err(RequestError::Value(256))
+        );
+    }
+
+    #[test]
+    fn unwatch_and_list_are_bare_headers() {
+        for order in ORDERS {
+            for (req, minor) in [
+                (Request::Unwatch, opcode::UNWATCH),
+                (Request::ListClients, opcode::LIST_CLIENTS),
+            ] {
+                let bytes = req.encode(140, order);
+                assert_eq!(bytes.len(), 4);
+                assert_eq!(Request::parse(minor, &bytes, order), Ok(req));
+                assert!(
+                    Request::parse(minor, &[bytes.clone(), vec![0; 4]].concat(), order).is_err()
+                );
+                assert!(Request::parse(minor, &[], order).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn list_reply_round_trips() {
+        for order in ORDERS {
+            for json in ["[]", "[{\"a\":1}]", "[12345]"] {
+                let reply = ListClientsReply { json: json.into() };
+                let bytes = reply.encode(7, order);
+                assert_eq!(bytes.len() % 4, 0);
+                assert_eq!(ListClientsReply::parse(&bytes, order), Ok(reply));
+            }
+        }
+        let mut truncated = ListClientsReply {
+            json: "[1,2,3]".into(),
+        }
+        .encode(7, ORDERS[0]);
+        truncated.truncate(34);
+        assert!(ListClientsReply::parse(&truncated, ORDERS[0]).is_err());
     }
 
     #[test]

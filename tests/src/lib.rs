@@ -5,11 +5,14 @@
 //! - [`raw`]: a raw X connection for what a real client library will not send (malformed
 //!   requests, the other byte order).
 //! - [`lifesign`]: the extension's requests over x11rb, through `lifesign-proto`.
+//! - [`net`]: test hosts in network namespaces, with cables to pull.
 
 #![forbid(unsafe_code)]
 
 pub mod lifesign;
+pub mod net;
 pub mod raw;
 pub mod server;
+pub mod windows;
 
 pub use server::{Server, Xephyr, Xorg, Xvfb};

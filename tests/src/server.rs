@@ -1,5 +1,6 @@
 //! Real X servers for tests.
 
+use lifesign_proto::event::Event;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -81,6 +82,41 @@ impl Server {
             }
             thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The module's events so far, from its log lines.
+    pub fn events(&self) -> Vec<Event> {
+        self.log()
+            .lines()
+            .filter_map(|l| l.split_once("lifesign: event ").map(|(_, json)| json))
+            .map(|json| {
+                serde_json::from_str(json).unwrap_or_else(|e| panic!("bad event {json}: {e}"))
+            })
+            .collect()
+    }
+
+    /// Waits for an event that `matches`, and returns it.
+    pub fn wait_for_event(
+        &self,
+        timeout: Duration,
+        matches: impl Fn(&Event) -> bool,
+    ) -> Option<Event> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self.events().into_iter().find(&matches) {
+                return Some(e);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends a signal to the server process.
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a pid");
+        rustix::process::kill_process(pid, signal).expect("signal the server");
     }
 
     /// True while the server process runs.
@@ -188,6 +224,8 @@ pub struct Xorg {
     module_section: Option<String>,
     resets: bool,
     tcp: bool,
+    netns: Option<String>,
+    module: bool,
 }
 
 impl Default for Xorg {
@@ -203,7 +241,23 @@ impl Xorg {
             module_section: None,
             resets: false,
             tcp: false,
+            netns: None,
+            module: true,
         }
+    }
+
+    /// Runs the server in the lab's display namespace, listening on TCP there, with host
+    /// access control off (only the lab's hosts can reach it).
+    pub fn in_lab(mut self, lab: &crate::net::Lab) -> Self {
+        self.netns = Some(lab.display_ns().name().to_owned());
+        self.tcp = true;
+        self
+    }
+
+    /// The same server without lifesign, for comparisons.
+    pub fn stock(mut self) -> Self {
+        self.module = false;
+        self
     }
 
     /// An `Option "name" "value"` line in `SubSection "lifesign"`.
@@ -262,10 +316,21 @@ impl Xorg {
                 modules.display()
             ),
         );
-        let text = format!("{text}\nSection \"Module\"\n{module_section}EndSection\n");
+        let text = if self.module {
+            format!("{text}\nSection \"Module\"\n{module_section}EndSection\n")
+        } else {
+            text
+        };
         fs::write(&config, text).expect("write xorg.conf");
         let log = dir.path().join("Xorg.log");
-        let mut command = Command::new("Xorg");
+        let mut command = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "Xorg"]);
+                c
+            }
+            None => Command::new("Xorg"),
+        };
         command
             .arg("-config")
             .arg(&config)
@@ -286,6 +351,9 @@ impl Xorg {
             command.args(["-nolisten", "tcp"]);
         } else {
             command.args(["-listen", "tcp"]);
+        }
+        if self.netns.is_some() {
+            command.arg("-ac");
         }
         if !self.resets {
             command.arg("-noreset");

@@ -89,11 +89,11 @@ impl fmt::Display for OptionError {
 impl std::error::Error for OptionError {}
 
 /// The longest duration any option accepts: past a day, a deadline is a typo, not a policy.
-const MAX: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const MAX: Duration = Duration::from_secs(24 * 3600);
 /// The shortest request deadline: below it a healthy client on a loaded server is convicted.
-const MIN_DEADLINE: Duration = Duration::from_millis(100);
+pub(crate) const MIN_DEADLINE: Duration = Duration::from_millis(100);
 /// Keepalive works in whole seconds: idle, then probes, each at least a second.
-const MIN_TRANSPORT: Duration = Duration::from_secs(2);
+pub(crate) const MIN_TRANSPORT: Duration = Duration::from_secs(2);
 
 type Setter = fn(&mut Config, &str) -> Result<(), String>;
 

@@ -1,9 +1,11 @@
 //! Which clients are watched and what each watched client must show.
 
 use crate::clock::Millis;
-use crate::options::{Config, Watch};
+use crate::options::{Config, MAX, MIN_DEADLINE, MIN_TRANSPORT, Watch};
 use ipnet::IpNet;
+use lifesign_proto::event::PolicyInfo;
 use lifesign_proto::event::Transport;
+use lifesign_proto::ext::{self, WatchRequest};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -33,6 +35,44 @@ impl Policy {
             wm_ping_timeout: config.wm_ping_timeout.as_millis() as Millis,
             transport_timeout: ms(config.transport_timeout),
             host_scope: false,
+        }
+    }
+
+    /// The policy a client asked for in a Watch request, over `defaults` (the options).
+    /// `Err` carries the first value out of range, for BadValue.
+    pub fn from_request(defaults: &Policy, req: &WatchRequest) -> Result<Self, u32> {
+        let pick = |asked: u32, default: Option<Millis>, min: Duration| match asked {
+            ext::DEFAULT => Ok(default),
+            0 => Ok(None),
+            ms if (min.as_millis()..=MAX.as_millis()).contains(&u128::from(ms)) => {
+                Ok(Some(Millis::from(ms)))
+            }
+            bad => Err(bad),
+        };
+        if req.flags & !ext::flags::HOST_SCOPE != 0 {
+            return Err(req.flags);
+        }
+        Ok(Self {
+            idle_timeout: pick(req.idle_timeout_ms, defaults.idle_timeout, MIN_DEADLINE)?,
+            expect_noop: pick(req.expect_noop_ms, defaults.expect_noop, MIN_DEADLINE)?,
+            wm_ping: pick(req.wm_ping_ms, defaults.wm_ping, MIN_DEADLINE)?,
+            wm_ping_timeout: defaults.wm_ping_timeout,
+            transport_timeout: pick(
+                req.transport_timeout_ms,
+                defaults.transport_timeout,
+                MIN_TRANSPORT,
+            )?,
+            host_scope: req.flags & ext::flags::HOST_SCOPE != 0,
+        })
+    }
+
+    /// As `lifesign status` shows it.
+    pub fn info(&self) -> PolicyInfo {
+        PolicyInfo {
+            idle_timeout_ms: self.idle_timeout.unwrap_or(0),
+            expect_noop_ms: self.expect_noop.unwrap_or(0),
+            wm_ping_ms: self.wm_ping.unwrap_or(0),
+            transport_timeout_ms: self.transport_timeout.unwrap_or(0),
         }
     }
 
@@ -166,6 +206,38 @@ mod tests {
                 count: 3,
                 user_timeout_ms: 10_000
             }
+        );
+    }
+
+    #[test]
+    fn a_request_overrides_the_options_within_their_ranges() {
+        let defaults = Policy::from_config(&config(&[("IdleTimeout", "3s")]));
+        let asked = WatchRequest {
+            idle_timeout_ms: 0,
+            expect_noop_ms: 1000,
+            wm_ping_ms: ext::DEFAULT,
+            transport_timeout_ms: ext::DEFAULT,
+            flags: ext::flags::HOST_SCOPE,
+            service: "pulse".into(),
+        };
+        let p = Policy::from_request(&defaults, &asked).unwrap();
+        assert_eq!(p.idle_timeout, None);
+        assert_eq!(p.expect_noop, Some(1000));
+        assert_eq!(p.wm_ping, None);
+        assert_eq!(p.transport_timeout, Some(10_000));
+        assert!(p.host_scope);
+        let bad = |f: fn(&mut WatchRequest)| {
+            let mut r = WatchRequest::defaults();
+            f(&mut r);
+            Policy::from_request(&defaults, &r)
+        };
+        assert_eq!(bad(|r| r.expect_noop_ms = 5), Err(5));
+        assert_eq!(bad(|r| r.idle_timeout_ms = 90_000_000), Err(90_000_000));
+        assert_eq!(bad(|r| r.transport_timeout_ms = 1000), Err(1000));
+        assert_eq!(bad(|r| r.flags = 6), Err(6));
+        assert_eq!(
+            Policy::from_request(&defaults, &WatchRequest::defaults()).unwrap(),
+            defaults
         );
     }
 

@@ -14,7 +14,7 @@ use crate::end::SocketEnd;
 use crate::end::{End, classify};
 use crate::options::{Config, OnLost};
 use crate::policy::Policy;
-use lifesign_proto::event::{Body, ClientInfo, LostReason};
+use lifesign_proto::event::{Body, ClientInfo, LostReason, StatusEntry, WatchState};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::{IpAddr, SocketAddr};
@@ -58,6 +58,23 @@ pub struct Status {
     pub idle_ms: Millis,
     pub noop_age_ms: Millis,
     pub policy: Policy,
+}
+
+impl Status {
+    /// The entry of ListClients and `lifesign status --json`.
+    pub fn entry(&self) -> StatusEntry {
+        StatusEntry {
+            client: self.info.clone(),
+            state: if self.suspect {
+                WatchState::Suspect
+            } else {
+                WatchState::Watching
+            },
+            idle_ms: self.idle_ms,
+            noop_age_ms: self.noop_age_ms,
+            policy: self.policy.info(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -267,6 +284,13 @@ impl Tracker {
     /// Stops watching; the client's end is then not reported.
     pub fn unwatch(&mut self, index: usize) -> bool {
         self.slots.get_mut(index).and_then(Option::take).is_some()
+    }
+
+    pub fn policy(&self, index: usize) -> Option<Policy> {
+        self.slots
+            .get(index)
+            .and_then(Option::as_ref)
+            .map(|w| w.policy)
     }
 
     pub fn is_watched(&self, index: usize) -> bool {

@@ -3,12 +3,15 @@
 use lifesign_proto::ByteOrder;
 use lifesign_sys as sys;
 use std::ffi::{CStr, c_int};
+use std::os::fd::BorrowedFd;
 
 /// An X error a request handler answers with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum XError {
     Request,
     Length,
+    /// BadValue, naming the value.
+    Value(u32),
     Implementation,
 }
 
@@ -17,6 +20,7 @@ impl XError {
         match self {
             Self::Request => sys::LIFESIGN_BAD_REQUEST,
             Self::Length => sys::LIFESIGN_BAD_LENGTH,
+            Self::Value(_) => sys::LIFESIGN_BAD_VALUE,
             Self::Implementation => sys::LIFESIGN_BAD_IMPLEMENTATION,
         }
     }
@@ -71,6 +75,42 @@ impl<'a> ClientView<'a> {
         }
     }
 
+    /// The low 16 bits of the client's request count, as events to it carry them.
+    pub fn sequence(&self) -> u16 {
+        self.client.sequence as u16
+    }
+
+    /// The server's socket of the client, while it is connected.
+    pub fn socket(&mut self) -> Option<BorrowedFd<'_>> {
+        if self.client.clientGone() != 0 || self.state() == ClientState::Gone {
+            return None;
+        }
+        // SAFETY: the client is valid and not gone, so GetClientFd returns its open fd.
+        let fd = unsafe { sys::GetClientFd(self.client) };
+        // SAFETY: the fd stays open while the client is connected, which outlives the borrow
+        // of `self`.
+        unsafe { super::socket::borrow(fd) }
+    }
+
+    /// Sends one 32-byte event (in the server's byte order) to the client.
+    pub fn write_event(&mut self, event: &mut [u8; 32]) {
+        // SAFETY: the client is valid; an xEvent is 32 bytes; WriteEventsToClient copies it.
+        unsafe { sys::WriteEventsToClient(self.client, 1, event.as_mut_ptr().cast()) };
+    }
+
+    /// Points the client's request vector at the module's hook (Running clients only).
+    pub fn hook_requests(&mut self) {
+        if self.state() == ClientState::Running {
+            // SAFETY: a valid Running client.
+            unsafe { super::vector::hook(self.client) };
+        }
+    }
+
+    pub fn unhook_requests(&mut self) {
+        // SAFETY: a valid client.
+        unsafe { super::vector::unhook(self.client) };
+    }
+
     /// The process id the server found through SO_PEERCRED; `None` for TCP clients.
     pub fn pid(&mut self) -> Option<u32> {
         // SAFETY: the client is valid; GetClientPid only reads the cached credentials.
@@ -110,6 +150,16 @@ impl<'a> Request<'a> {
         Self { client }
     }
 
+    /// The client's slot in the server's `clients[]` table.
+    pub fn index(&self) -> usize {
+        usize::try_from(self.client.index).unwrap_or(0)
+    }
+
+    /// The major opcode of the request.
+    pub fn major(&self) -> u8 {
+        self.client.majorOp
+    }
+
     /// The minor opcode the dispatcher read from the header.
     pub fn minor(&self) -> u8 {
         self.client.minorOp
@@ -136,6 +186,21 @@ impl<'a> Request<'a> {
     pub fn sequence(&self) -> u16 {
         // The wire carries the low 16 bits.
         self.client.sequence as u16
+    }
+
+    /// The requesting client.
+    pub fn client(&mut self) -> ClientView<'_> {
+        ClientView {
+            client: &mut *self.client,
+        }
+    }
+
+    /// Answers with `error`: the value a BadValue names goes where the dispatcher reads it.
+    pub fn fail(&mut self, error: XError) -> c_int {
+        if let XError::Value(value) = error {
+            self.client.errorValue = value;
+        }
+        error.code()
     }
 
     /// Sends a reply (already in the client's byte order) to the client.

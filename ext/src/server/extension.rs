@@ -2,7 +2,7 @@
 //! close-down.
 
 use super::client::{Request, XError};
-use super::{guard, noop};
+use super::{guard, wraps};
 use lifesign_proto::ext::EXTENSION_NAME_C;
 use lifesign_sys as sys;
 use std::ffi::c_int;
@@ -58,7 +58,7 @@ fn dispatch(client: sys::ClientPtr) -> c_int {
             let mut request = unsafe { Request::from_raw(client) };
             match crate::requests::handle(&mut request) {
                 Ok(()) => sys::LIFESIGN_SUCCESS,
-                Err(error) => error.code(),
+                Err(error) => request.fail(error),
             }
         },
     )
@@ -68,7 +68,7 @@ fn dispatch(client: sys::ClientPtr) -> c_int {
 unsafe extern "C" fn close_down(_entry: *mut sys::ExtensionEntry) {
     // The wrap comes off even when the module is disabled, so the next generation starts from
     // the server's own handler.
-    noop::restore();
+    wraps::restore();
     guard::entry(
         "extension close-down",
         || (),

@@ -11,8 +11,14 @@
 
 pub mod callbacks;
 pub mod client;
+pub mod clients;
 pub mod extension;
 pub mod guard;
+pub mod handlers;
 pub mod loader;
 pub mod log;
-pub mod noop;
+pub mod socket;
+pub mod time;
+pub mod vector;
+pub mod windows;
+pub mod wraps;

@@ -1,0 +1,58 @@
+//! Clients by index, for the block handler: is one held back by the server, close one.
+
+use super::client::ClientView;
+use super::socket;
+use lifesign_sys as sys;
+
+const SLOTS: usize = sys::LIFESIGN_MAXCLIENTS as usize;
+
+fn raw(index: usize) -> Option<sys::ClientPtr> {
+    if index == 0 || index >= SLOTS {
+        return None; // clients[0] is the server itself
+    }
+    // SAFETY: on the server thread; clients[] has MAXCLIENTS entries.
+    let client = unsafe {
+        (&raw const sys::clients)
+            .cast::<sys::ClientPtr>()
+            .add(index)
+            .read()
+    };
+    // SAFETY: non-null entries of clients[] are valid clients.
+    (!client.is_null() && unsafe { (*client).clientGone() } == 0).then_some(client)
+}
+
+/// Runs `f` on the live client at `index`, if there is one.
+pub fn with<R>(index: usize, f: impl FnOnce(&mut ClientView<'_>) -> R) -> Option<R> {
+    let client = raw(index)?;
+    // SAFETY: a live client; between requests nothing else holds a Rust reference into it.
+    let mut view = unsafe { ClientView::from_raw(client) };
+    Some(f(&mut view))
+}
+
+/// The server is not reading the client's requests now (IgnoreClient, ClientSleep,
+/// SyncAwait).
+pub fn held(index: usize) -> bool {
+    let Some(client) = raw(index) else {
+        return false;
+    };
+    // SAFETY: a live client; ClientIsAsleep only reads it.
+    unsafe { (*client).ignoreCount > 0 || sys::ClientIsAsleep(client) != 0 }
+}
+
+/// Closes the client now, abortively, so that its socket is gone with it. Must not be called
+/// while one of its requests is being dispatched (the block handler is the place).
+pub fn close(index: usize) {
+    let Some(client) = raw(index) else {
+        return;
+    };
+    // SAFETY: a live client, so its fd is open.
+    let fd = unsafe { sys::GetClientFd(client) };
+    // SAFETY: the fd stays open until CloseDownClient below closes it.
+    if let Some(fd) = unsafe { socket::borrow(fd) } {
+        // Best effort: a local socket has no linger to speak of.
+        let _ = socket::set_abortive_close(fd);
+    }
+    // SAFETY: called from the block handler, where no request is being dispatched
+    // (os/WaitFor.c); CloseDownClient is how the server itself drops clients.
+    unsafe { sys::CloseDownClient(client) };
+}

@@ -1,0 +1,191 @@
+//! The kernel side of a client's connection: who is at the other end, keepalive and
+//! TCP_USER_TIMEOUT, an abortive close, and what the socket says when it ends.
+//!
+//! The server keeps the fd; this module borrows it while the client is alive. For TCP
+//! clients it also keeps a duplicate ([`Watch`]), because the server closes its fd before it
+//! calls the client-state callback with Gone: the duplicate is what the end is read from, and
+//! it is closed right after, so no socket outlives the client.
+
+use lifesign_proto::event::Transport;
+use lifesign_watchdog::end::{SocketEnd, SocketError, TcpState};
+use lifesign_watchdog::policy::Keepalive;
+use std::ffi::c_int;
+use std::io;
+use std::mem::{MaybeUninit, size_of};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+/// How a client is connected, from its socket.
+pub fn transport(fd: BorrowedFd<'_>) -> (Transport, Option<SocketAddr>) {
+    match peer_address(fd) {
+        Some(SocketAddr::V4(a)) => (Transport::Tcp, Some(SocketAddr::V4(a))),
+        Some(SocketAddr::V6(a)) => match a.ip().to_ipv4_mapped() {
+            // A v4 client of a dual-stack listener is a tcp client at its v4 address.
+            Some(v4) => (
+                Transport::Tcp,
+                Some(SocketAddr::V4(SocketAddrV4::new(v4, a.port()))),
+            ),
+            None => (Transport::Tcp6, Some(SocketAddr::V6(a))),
+        },
+        None => (Transport::Local, None),
+    }
+}
+
+fn peer_address(fd: BorrowedFd<'_>) -> Option<SocketAddr> {
+    let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: the fd is open; storage is large enough for any address and len says so.
+    let rc = unsafe { libc::getpeername(fd.as_raw_fd(), storage.as_mut_ptr().cast(), &mut len) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: zero-initialised, and getpeername filled `len` bytes of it.
+    let storage = unsafe { storage.assume_init() };
+    match c_int::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let sin = unsafe { *(&raw const storage).cast::<libc::sockaddr_in>() };
+            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let sin6 = unsafe { *(&raw const storage).cast::<libc::sockaddr_in6>() };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            let port = u16::from_be(sin6.sin6_port);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                port,
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+fn set<T>(fd: BorrowedFd<'_>, level: c_int, name: c_int, value: T) -> io::Result<()> {
+    // SAFETY: the fd is open; `value` is a plain value of the option's type, passed with its
+    // size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&raw const value).cast(),
+            size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn get<T: Copy>(fd: BorrowedFd<'_>, level: c_int, name: c_int) -> Option<T> {
+    let mut value = MaybeUninit::<T>::zeroed();
+    let mut len = size_of::<T>() as libc::socklen_t;
+    // SAFETY: the fd is open; `value` has room for the option and len says how much.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            value.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    // SAFETY: zero-initialised and (partly) filled by the kernel; T is plain data.
+    (rc == 0).then(|| unsafe { value.assume_init() })
+}
+
+/// Keepalive and user timeout on the server's socket of a TCP client.
+pub fn set_keepalive(fd: BorrowedFd<'_>, k: Keepalive) -> io::Result<()> {
+    set(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1 as c_int)?;
+    set(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, k.idle_s as c_int)?;
+    set(
+        fd,
+        libc::IPPROTO_TCP,
+        libc::TCP_KEEPINTVL,
+        k.interval_s as c_int,
+    )?;
+    set(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, k.count as c_int)?;
+    set(
+        fd,
+        libc::IPPROTO_TCP,
+        libc::TCP_USER_TIMEOUT,
+        k.user_timeout_ms,
+    )
+}
+
+/// Keepalive off again (the client opted out, or asked for no transport timeout).
+pub fn clear_keepalive(fd: BorrowedFd<'_>) -> io::Result<()> {
+    set(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 0 as c_int)?;
+    set(fd, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, 0 as c_int)
+}
+
+/// Makes the server's close abortive (RST, no FIN_WAIT to a dead peer with unsent data
+/// queued): the socket is gone the moment the server closes it.
+pub fn set_abortive_close(fd: BorrowedFd<'_>) -> io::Result<()> {
+    set(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_LINGER,
+        libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        },
+    )
+}
+
+/// A duplicate of a TCP client's socket, read when the client ends and then closed.
+pub struct Watch(OwnedFd);
+
+impl Watch {
+    pub fn new(fd: BorrowedFd<'_>) -> io::Result<Self> {
+        Ok(Self(fd.try_clone_to_owned()?))
+    }
+
+    /// What the socket says now that the server has closed its own fd.
+    pub fn end(&self) -> SocketEnd {
+        let fd = self.0.as_fd();
+        let error = get::<c_int>(fd, libc::SOL_SOCKET, libc::SO_ERROR)
+            .filter(|&e| e != 0)
+            .map(|e| match e {
+                libc::ETIMEDOUT | libc::EHOSTUNREACH | libc::ENETUNREACH => SocketError::TimedOut,
+                libc::ECONNRESET | libc::EPIPE | libc::ECONNABORTED => SocketError::Reset,
+                _ => SocketError::Other,
+            });
+        let info = get::<libc::tcp_info>(fd, libc::IPPROTO_TCP, libc::TCP_INFO);
+        let (state, retrying) = info.map_or((TcpState::Other, false), |i| {
+            let state = match i.tcpi_state {
+                8 => TcpState::CloseWait, // TCP_CLOSE_WAIT
+                7 => TcpState::Closed,    // TCP_CLOSE
+                _ => TcpState::Other,
+            };
+            let retrying = i.tcpi_retransmits > 0
+                || i.tcpi_probes > 0
+                || i.tcpi_backoff > 0
+                || i.tcpi_unacked > 0;
+            (state, retrying)
+        });
+        SocketEnd {
+            error,
+            state,
+            retrying,
+        }
+    }
+}
+
+/// The fd the server holds for a client, borrowed for one call.
+///
+/// # Safety
+/// `fd` must be the open fd of a client that is not Gone, and stay open for `'a`.
+pub unsafe fn borrow<'a>(fd: c_int) -> Option<BorrowedFd<'a>> {
+    // SAFETY: per the caller, the fd is open for 'a.
+    (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
+}

@@ -1,0 +1,143 @@
+//! A client's top-level windows: their WM_CLASS, whether they take `_NET_WM_PING`, and
+//! sending them one.
+
+use super::client::ClientView;
+use lifesign_proto::ByteOrder;
+use lifesign_proto::core::WmPing;
+use lifesign_sys as sys;
+use std::ffi::CStr;
+
+/// The atoms of this generation (atoms are reset with the server).
+#[derive(Clone, Copy, Debug)]
+pub struct Atoms {
+    pub wm_protocols: u32,
+    pub net_wm_ping: u32,
+}
+
+impl Atoms {
+    pub fn intern() -> Option<Self> {
+        let atom = |name: &CStr| {
+            let len = name.to_bytes().len() as u32;
+            // SAFETY: on the server thread after the atom table is set up (extension init);
+            // the name is a NUL-terminated string of `len` bytes.
+            let atom = unsafe { sys::MakeAtom(name.as_ptr(), len, 1) };
+            (atom != 0).then_some(atom as u32)
+        };
+        Some(Self {
+            wm_protocols: atom(c"WM_PROTOCOLS")?,
+            net_wm_ping: atom(c"_NET_WM_PING")?,
+        })
+    }
+}
+
+/// The client index a resource ID belongs to (CLIENT_ID in resource.h).
+fn owner(id: u32) -> usize {
+    // SAFETY: a pure function of the server's client limit.
+    let bits = unsafe { sys::ResourceClientBits() } as u32;
+    let offset = 29 - bits;
+    ((id >> offset) & ((1 << bits) - 1)) as usize
+}
+
+/// The top-level windows of client `index`: children of a root, or (under a reparenting
+/// window manager) children of a root's children, that the client created. First found
+/// first.
+fn top_levels(index: usize) -> Vec<sys::WindowPtr> {
+    let mut found = Vec::new();
+    // SAFETY: on the server thread between requests; screens, roots and the window tree are
+    // consistent there, and only read.
+    unsafe {
+        let info = &raw const sys::screenInfo;
+        let screens = ((*info).numScreens.max(0) as usize).min((*info).screens.len());
+        for s in 0..screens {
+            let screen = (*info).screens[s];
+            if screen.is_null() || (*screen).root.is_null() {
+                continue;
+            }
+            let mut child = (*(*screen).root).firstChild;
+            while !child.is_null() {
+                if owner((*child).drawable.id) == index {
+                    found.push(child);
+                } else {
+                    let mut inner = (*child).firstChild;
+                    while !inner.is_null() {
+                        if owner((*inner).drawable.id) == index {
+                            found.push(inner);
+                        }
+                        inner = (*inner).nextSib;
+                    }
+                }
+                child = (*child).nextSib;
+            }
+        }
+    }
+    found
+}
+
+/// A property's value on `window`, as (type, format, bytes).
+fn property(window: sys::WindowPtr, name: u32) -> Option<(u32, u8, Vec<u8>)> {
+    let mut prop: sys::PropertyPtr = std::ptr::null_mut();
+    // SAFETY: a live window of the tree; the lookup is done as the server itself
+    // (serverClient), read access only.
+    let rc = unsafe {
+        sys::dixLookupProperty(
+            &mut prop,
+            window,
+            name as sys::Atom,
+            sys::serverClient,
+            sys::LIFESIGN_DIX_READ_ACCESS as sys::Mask,
+        )
+    };
+    if rc != sys::LIFESIGN_SUCCESS || prop.is_null() {
+        return None;
+    }
+    // SAFETY: a property returned by the lookup; `size` counts units of `format` bits.
+    unsafe {
+        let p = &*prop;
+        let bytes = (p.size as usize).saturating_mul((p.format as usize) / 8);
+        let data = if p.data.is_null() || bytes == 0 {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts(p.data.cast::<u8>(), bytes).to_vec()
+        };
+        Some((p.type_ as u32, p.format as u8, data))
+    }
+}
+
+fn window_id(window: sys::WindowPtr) -> u32 {
+    // SAFETY: a live window of the tree.
+    unsafe { (*window).drawable.id }
+}
+
+/// `[instance, class]` of the client's first top-level window that has WM_CLASS.
+pub fn wm_class(index: usize) -> Option<[String; 2]> {
+    top_levels(index).into_iter().find_map(|w| {
+        let (kind, format, data) = property(w, sys::LIFESIGN_XA_WM_CLASS)?;
+        if kind != sys::LIFESIGN_XA_STRING || format != 8 {
+            return None;
+        }
+        let mut parts = data
+            .split(|&b| b == 0)
+            .map(|p| String::from_utf8_lossy(p).into_owned());
+        Some([parts.next()?, parts.next().unwrap_or_default()])
+    })
+}
+
+/// The client's first top-level window whose WM_PROTOCOLS lists `_NET_WM_PING`.
+pub fn ping_window(index: usize, atoms: Atoms) -> Option<u32> {
+    top_levels(index).into_iter().find_map(|w| {
+        let (kind, format, data) = property(w, atoms.wm_protocols)?;
+        let lists_ping = kind == sys::LIFESIGN_XA_ATOM
+            && format == 32
+            && data
+                .chunks_exact(4)
+                .any(|a| u32::from_ne_bytes([a[0], a[1], a[2], a[3]]) == atoms.net_wm_ping);
+        lists_ping.then(|| window_id(w))
+    })
+}
+
+/// Sends `_NET_WM_PING` to `window` of the client, as a window manager would.
+pub fn send_ping(client: &mut ClientView<'_>, ping: WmPing) {
+    // The server keeps events in its own order and swaps them for swapped clients.
+    let mut event = ping.event(client.sequence(), ByteOrder::native());
+    client.write_event(&mut event);
+}

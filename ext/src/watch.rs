@@ -1,0 +1,388 @@
+//! Watching clients: the glue between the server's hooks and the tracker of
+//! `lifesign-watchdog`, which holds every rule about time.
+//!
+//! Borrow discipline: the state is borrowed only for the length of one tracker call. Acting
+//! on a client (closing it, pinging it) happens with the state released, because closing a
+//! client re-enters the module through the client-state callback.
+
+use crate::server::client::{ClientState, ClientView, Request};
+use crate::server::vector::Verdict;
+use crate::server::windows::{self, Atoms};
+use crate::server::{clients, socket, time, vector, wraps};
+use lifesign_proto::core::{self as core_proto, WmPing};
+use lifesign_proto::event::{Body, ClientInfo, Event, StatusEntry, Transport};
+use lifesign_proto::ext::WatchRequest;
+use lifesign_watchdog::Config;
+use lifesign_watchdog::policy::{self, Keepalive, Policy};
+use lifesign_watchdog::tracker::{Action, Probe, Tracker};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// What is known of a client between its connection and its setup.
+struct Joining {
+    transport: Transport,
+    peer: Option<SocketAddr>,
+    pid: Option<u32>,
+    command: Option<String>,
+    by_default: bool,
+}
+
+struct Watching {
+    config: Config,
+    tracker: Tracker,
+    atoms: Option<Atoms>,
+    joining: HashMap<usize, Joining>,
+    /// Duplicates of the sockets of watched TCP clients, read at their end.
+    sockets: HashMap<usize, socket::Watch>,
+    seq: u64,
+}
+
+thread_local! {
+    static WATCHING: RefCell<Option<Watching>> = const { RefCell::new(None) };
+}
+
+fn with<R>(f: impl FnOnce(&mut Watching) -> R) -> Option<R> {
+    WATCHING.with_borrow_mut(|w| w.as_mut().map(f))
+}
+
+/// Starts watching with the decided options (first generation).
+pub fn start(config: &Config) {
+    WATCHING.set(Some(Watching {
+        config: config.clone(),
+        tracker: Tracker::new(config),
+        atoms: None,
+        joining: HashMap::new(),
+        sockets: HashMap::new(),
+        seq: 0,
+    }));
+}
+
+/// A new server generation: atoms were reset.
+pub fn new_generation() {
+    let atoms = Atoms::intern();
+    if atoms.is_none() {
+        tracing::warn!("cannot intern WM_PROTOCOLS/_NET_WM_PING; WmPing is inactive");
+    }
+    with(|w| w.atoms = atoms);
+}
+
+impl Watching {
+    /// Stamps, completes and reports an event.
+    fn emit(&mut self, mut body: Body) {
+        if let Some(client) = client_of(&mut body)
+            && client.wm_class.is_none()
+        {
+            let index = client.index as usize;
+            client.wm_class = windows::wm_class(index);
+            if let (Some(class), Some(info)) = (&client.wm_class, self.tracker.info_mut(index)) {
+                info.wm_class = Some(class.clone());
+            }
+        }
+        self.seq += 1;
+        let event = Event::new(self.seq, time::unix_ms(), body);
+        tracing::info!("event {}", event.to_line());
+    }
+}
+
+fn client_of(body: &mut Body) -> Option<&mut ClientInfo> {
+    match body {
+        Body::Hello { .. } => None,
+        Body::Watched { client, .. }
+        | Body::Suspect { client, .. }
+        | Body::Lost { client, .. }
+        | Body::Gone { client, .. } => Some(client),
+    }
+}
+
+pub fn on_client_state(client: &mut ClientView<'_>) {
+    let index = client.index();
+    match client.state() {
+        ClientState::Initial => joined(client, index),
+        ClientState::Running => set_up(client, index),
+        ClientState::Retained | ClientState::Gone => ended(index),
+        ClientState::Other => {}
+    }
+}
+
+/// Connected, setup not yet done: the fd is there, so the transport is set up now.
+fn joined(client: &mut ClientView<'_>, index: usize) {
+    let (transport, peer) = client
+        .socket()
+        .map_or((Transport::Local, None), socket::transport);
+    let pid = client.pid();
+    let command = client.command();
+    let Some((by_default, keepalive)) = with(|w| {
+        let by_default = policy::watched_by_default(&w.config, transport, peer.map(|p| p.ip()));
+        let keepalive = w
+            .config
+            .transport_timeout
+            .map(|t| Keepalive::for_timeout(t.as_millis() as u64));
+        (by_default, keepalive)
+    }) else {
+        return;
+    };
+    if by_default && transport != Transport::Local {
+        watch_socket(client, index, keepalive);
+    }
+    with(|w| {
+        w.joining.insert(
+            index,
+            Joining {
+                transport,
+                peer,
+                pid,
+                command,
+                by_default,
+            },
+        );
+    });
+}
+
+/// Keepalive on the server's socket of a watched TCP client, and the duplicate its end is
+/// read from.
+fn watch_socket(client: &mut ClientView<'_>, index: usize, keepalive: Option<Keepalive>) {
+    let id = client.id_base();
+    let Some(fd) = client.socket() else { return };
+    if let Some(k) = keepalive
+        && let Err(e) = socket::set_keepalive(fd, k)
+    {
+        tracing::warn!("client {id:#010x}: cannot set keepalive: {e}");
+    }
+    match socket::Watch::new(fd) {
+        Ok(dup) => {
+            with(|w| w.sockets.insert(index, dup));
+        }
+        Err(e) => {
+            tracing::warn!("client {id:#010x}: cannot keep its socket to classify its end: {e}")
+        }
+    }
+}
+
+/// Setup done: watch it if it is watched by default.
+fn set_up(client: &mut ClientView<'_>, index: usize) {
+    let info = with(|w| {
+        let joining = w.joining.remove(&index)?;
+        joining.by_default.then(|| info_of(client, index, &joining))
+    })
+    .flatten();
+    let Some(info) = info else { return };
+    client.hook_requests();
+    let now = time::now_ms();
+    with(|w| {
+        let policy = w.tracker.default_policy();
+        let body = w.tracker.watch(index, info, policy, now);
+        w.emit(body);
+    });
+}
+
+fn info_of(client: &ClientView<'_>, index: usize, joining: &Joining) -> ClientInfo {
+    ClientInfo {
+        id: ClientInfo::format_id(client.id_base()),
+        index: index as u32,
+        transport: joining.transport,
+        peer: joining.peer.map(|p| p.to_string()),
+        pid: joining.pid,
+        command: joining.command.clone(),
+        service: None,
+        wm_class: None,
+    }
+}
+
+/// A Watch request: the client opts in, or changes its own policy and service name.
+pub fn opt_in(client: &mut ClientView<'_>, asked: &WatchRequest) -> Result<(), u32> {
+    let index = client.index();
+    let service = (!asked.service.is_empty()).then(|| asked.service.clone());
+    let outcome = with(|w| -> Result<_, u32> {
+        let policy = Policy::from_request(&w.tracker.default_policy(), asked)?;
+        let known = w.tracker.policy(index);
+        if known.is_some() {
+            w.tracker.set_policy(index, policy, service.clone());
+        }
+        Ok((policy, known))
+    })
+    .unwrap_or(Err(0u32))?;
+    let (policy, known) = outcome;
+    let keepalive = policy.transport_timeout.map(Keepalive::for_timeout);
+    let transport_changed = known.is_none_or(|k| k.transport_timeout != policy.transport_timeout);
+    if known.is_none() {
+        let (transport, peer) = client
+            .socket()
+            .map_or((Transport::Local, None), socket::transport);
+        let joining = Joining {
+            transport,
+            peer,
+            pid: client.pid(),
+            command: client.command(),
+            by_default: false,
+        };
+        let mut info = info_of(client, index, &joining);
+        info.service = service;
+        if transport != Transport::Local {
+            watch_socket(client, index, keepalive);
+        }
+        client.hook_requests();
+        let now = time::now_ms();
+        with(|w| {
+            let body = w.tracker.watch(index, info, policy, now);
+            w.emit(body);
+        });
+    } else if transport_changed && let Some(fd) = client.socket() {
+        let result = match keepalive {
+            Some(k) => socket::set_keepalive(fd, k),
+            None => socket::clear_keepalive(fd),
+        };
+        if let Err(e) = result {
+            tracing::warn!(
+                "client {:#010x}: cannot set keepalive: {e}",
+                client.id_base()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// An Unwatch request: the client is not watched any more; its end is not reported.
+pub fn opt_out(client: &mut ClientView<'_>) {
+    let index = client.index();
+    let was = with(|w| {
+        w.sockets.remove(&index);
+        w.tracker.unwatch(index)
+    });
+    if was == Some(true) {
+        client.unhook_requests();
+        if let Some(fd) = client.socket() {
+            let _ = socket::clear_keepalive(fd);
+        }
+    }
+}
+
+/// The watched clients as ListClients returns them.
+pub fn list_json() -> String {
+    let entries: Vec<StatusEntry> = with(|w| {
+        let mut entries: Vec<StatusEntry> = w.tracker.status().iter().map(|s| s.entry()).collect();
+        for entry in &mut entries {
+            if entry.client.wm_class.is_none() {
+                entry.client.wm_class = windows::wm_class(entry.client.index as usize);
+            }
+        }
+        entries
+    })
+    .unwrap_or_default();
+    serde_json::to_string(&entries).expect("status entries serialize")
+}
+
+/// The connection is closed (Gone, or Retained with its resources kept).
+fn ended(index: usize) {
+    vector::forget(index);
+    let killed = wraps::killing();
+    with(|w| {
+        w.joining.remove(&index);
+        let dup = w.sockets.remove(&index);
+        if let Some(body) = w
+            .tracker
+            .on_gone(index, killed, || dup.as_ref().map(socket::Watch::end))
+        {
+            w.emit(body);
+        }
+        // `dup` is dropped here: the socket is closed for good.
+    });
+}
+
+/// Every request of a watched client, before its handler.
+pub fn on_request(request: &Request<'_>) -> Verdict {
+    let index = request.index();
+    with(|w| {
+        w.tracker.on_request(index);
+        match request.major() {
+            core_proto::opcode::NO_OPERATION => w.tracker.on_no_operation(index),
+            core_proto::opcode::SEND_EVENT => {
+                let pong = w.atoms.and_then(|a| {
+                    core_proto::parse_pong(
+                        request.bytes(),
+                        request.byte_order(),
+                        a.wm_protocols,
+                        a.net_wm_ping,
+                    )
+                });
+                if let Some(pong) = pong
+                    && w.tracker.on_pong(index, pong.timestamp)
+                {
+                    return Verdict::Consumed;
+                }
+            }
+            _ => {}
+        }
+        Verdict::Pass
+    })
+    .unwrap_or(Verdict::Pass)
+}
+
+pub fn wakeup(now: u64) {
+    with(|w| w.tracker.after_sleep(now));
+}
+
+pub fn on_grab(grabbed: bool, now: u64) {
+    with(|w| {
+        if grabbed {
+            w.tracker.grab(now)
+        } else {
+            w.tracker.ungrab(now)
+        }
+    });
+}
+
+struct ServerProbe {
+    atoms: Option<Atoms>,
+}
+
+impl Probe for ServerProbe {
+    fn held(&mut self, index: usize) -> bool {
+        clients::held(index)
+    }
+
+    fn ping_window(&mut self, index: usize) -> Option<u32> {
+        windows::ping_window(index, self.atoms?)
+    }
+}
+
+/// The block handler: acts on what is due, returns how long the server may sleep (ms).
+pub fn block(now: u64) -> Option<u64> {
+    let (actions, wake, atoms) = with(|w| {
+        let mut probe = ServerProbe { atoms: w.atoms };
+        let (actions, wake) = w.tracker.before_sleep(now, &mut probe);
+        (actions, wake, w.atoms)
+    })?;
+    for action in actions {
+        match action {
+            Action::Report(body) => {
+                with(|w| w.emit(body));
+            }
+            Action::Lose {
+                index,
+                close,
+                event,
+            } => {
+                with(|w| w.emit(event));
+                if close {
+                    clients::close(index);
+                }
+            }
+            Action::Ping {
+                index,
+                window,
+                timestamp,
+            } => {
+                let Some(atoms) = atoms else { continue };
+                let ping = WmPing {
+                    window,
+                    timestamp,
+                    wm_protocols: atoms.wm_protocols,
+                    net_wm_ping: atoms.net_wm_ping,
+                };
+                clients::with(index, |client| windows::send_ping(client, ping));
+            }
+        }
+    }
+    wake.map(|at| at.saturating_sub(time::now_ms()))
+}

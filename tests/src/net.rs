@@ -1,0 +1,216 @@
+//! Test hosts: network namespaces and veth links made by the test, removed on drop.
+//!
+//! A [`Lab`] has one namespace for the display server and one per application host, each
+//! host linked to the display by its own veth pair: host `i` is `10.211.<i+1>.2`, and reaches
+//! the display at `10.211.<i+1>.1`. No traffic leaves these namespaces; addresses may repeat
+//! across labs, since every lab has its own namespaces.
+
+use std::net::Ipv4Addr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static LABS: AtomicU32 = AtomicU32::new(0);
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("run ip (iproute2)");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network namespace, deleted on drop.
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new(name: String) -> Self {
+        // A namespace of a crashed earlier run with the same pid would be in the way.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(Stdio::null())
+            .status();
+        ip(&["netns", "add", &name]);
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        Self { name }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `program` run inside the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// An application host.
+pub struct Host {
+    pub ns: Netns,
+    /// The host's own address.
+    pub addr: Ipv4Addr,
+    /// The display server's address as this host sees it.
+    pub display_addr: Ipv4Addr,
+}
+
+impl Host {
+    /// Pulls the host's cable: its end of the link goes down.
+    pub fn cut(&self) {
+        ip(&["-n", self.ns.name(), "link", "set", "veth0", "down"]);
+    }
+
+    /// Plugs it back in.
+    pub fn restore(&self) {
+        ip(&["-n", self.ns.name(), "link", "set", "veth0", "up"]);
+    }
+
+    /// `DISPLAY` for a client on this host of the server at display number `n`.
+    pub fn display(&self, n: u32) -> String {
+        format!("{}:{n}", self.display_addr)
+    }
+
+    /// Starts an X client on this host, against display number `n`; killed on drop.
+    pub fn spawn(&self, n: u32, program: &str, args: &[&str]) -> Proc {
+        let child = self
+            .ns
+            .command(program)
+            .args(args)
+            .env("DISPLAY", self.display(n))
+            .env_remove("XAUTHORITY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program} on {}: {e}", self.ns.name()));
+        Proc(child)
+    }
+}
+
+/// The display's namespace and the hosts linked to it.
+pub struct Lab {
+    // Hosts first: dropped before the display namespace.
+    hosts: Vec<Host>,
+    display: Netns,
+}
+
+impl Lab {
+    pub fn new(hosts: usize) -> Self {
+        let tag = format!(
+            "ls{}x{}",
+            std::process::id(),
+            LABS.fetch_add(1, Ordering::Relaxed)
+        );
+        let display = Netns::new(format!("{tag}d"));
+        let hosts = (0..hosts)
+            .map(|i| {
+                let ns = Netns::new(format!("{tag}h{i}"));
+                let net = u8::try_from(i + 1).expect("few hosts");
+                let display_addr = Ipv4Addr::new(10, 211, net, 1);
+                let addr = Ipv4Addr::new(10, 211, net, 2);
+                let display_if = format!("veth{i}");
+                ip(&[
+                    "link",
+                    "add",
+                    "name",
+                    &display_if,
+                    "netns",
+                    display.name(),
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    "veth0",
+                    "netns",
+                    ns.name(),
+                ]);
+                ip(&[
+                    "-n",
+                    display.name(),
+                    "addr",
+                    "add",
+                    &format!("{display_addr}/24"),
+                    "dev",
+                    &display_if,
+                ]);
+                ip(&[
+                    "-n",
+                    ns.name(),
+                    "addr",
+                    "add",
+                    &format!("{addr}/24"),
+                    "dev",
+                    "veth0",
+                ]);
+                ip(&["-n", display.name(), "link", "set", &display_if, "up"]);
+                ip(&["-n", ns.name(), "link", "set", "veth0", "up"]);
+                Host {
+                    ns,
+                    addr,
+                    display_addr,
+                }
+            })
+            .collect();
+        Self { hosts, display }
+    }
+
+    pub fn host(&self, i: usize) -> &Host {
+        &self.hosts[i]
+    }
+
+    /// The namespace the display server runs in.
+    pub fn display_ns(&self) -> &Netns {
+        &self.display
+    }
+
+    /// The server's TCP sockets whose peer is `addr` (`ss`, in the display's namespace).
+    pub fn server_sockets_to(&self, addr: Ipv4Addr) -> Vec<String> {
+        let out = self
+            .display
+            .command("ss")
+            .args(["-tan"])
+            .output()
+            .expect("run ss (iproute2)");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains(&format!("{addr}:")))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// A process the test started; killed on drop.
+pub struct Proc(pub Child);
+
+impl Proc {
+    pub fn running(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

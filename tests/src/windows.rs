@@ -1,0 +1,45 @@
+//! Watching the display from a test's own x11rb client: which windows a client has.
+
+use std::thread;
+use std::time::{Duration, Instant};
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{ConnectionExt as _, MapState, Window};
+
+/// Parses the contract's id (`"0x00a00000"`).
+pub fn parse_id(id: &str) -> u32 {
+    u32::from_str_radix(id.trim_start_matches("0x"), 16).expect("a hex client id")
+}
+
+/// The viewable top-level windows of the client whose resource-ID base is `base`.
+pub fn mapped_windows(conn: &impl Connection, base: u32) -> Vec<Window> {
+    let screen = &conn.setup().roots[0];
+    let mask = conn.setup().resource_id_mask;
+    let Ok(tree) = conn.query_tree(screen.root).map(|c| c.reply()) else {
+        return Vec::new();
+    };
+    let Ok(tree) = tree else { return Vec::new() };
+    tree.children
+        .into_iter()
+        .filter(|&w| w & !mask == base)
+        .filter(|&w| {
+            conn.get_window_attributes(w)
+                .ok()
+                .and_then(|c| c.reply().ok())
+                .is_some_and(|a| a.map_state == MapState::VIEWABLE)
+        })
+        .collect()
+}
+
+/// Polls every 10 ms until `f` holds; returns when it did, or `None` after `timeout`.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Instant> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return Some(Instant::now());
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
