@@ -5,9 +5,14 @@
 //! the display at `10.211.<i+1>.1`. No traffic leaves these namespaces; addresses may repeat
 //! across labs, since every lab has its own namespaces.
 
-use std::net::Ipv4Addr;
+use std::fs::File;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::fd::AsFd;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::Duration;
 
 static LABS: AtomicU32 = AtomicU32::new(0);
 
@@ -22,6 +27,33 @@ fn ip(args: &[&str]) {
         args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The name of a namespace another part of the harness owns.
+#[derive(Clone, Debug)]
+pub struct NetnsName(pub String);
+
+impl NetnsName {
+    pub fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        connect_in(&self.0, addr)
+    }
+}
+
+fn connect_in(name: &str, addr: SocketAddr) -> io::Result<TcpStream> {
+    let path = format!("/var/run/netns/{name}");
+    thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let ns = File::open(&path)?;
+                rustix::thread::move_into_link_name_space(
+                    ns.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )?;
+                TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+            })
+            .join()
+            .expect("the connecting thread")
+    })
 }
 
 /// A network namespace, deleted on drop.
@@ -43,6 +75,11 @@ impl Netns {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// A TCP connection made from inside the namespace (by a thread that moves there).
+    pub fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        connect_in(&self.name, addr)
     }
 
     /// `program` run inside the namespace.

@@ -36,6 +36,8 @@ pub fn module_path() -> PathBuf {
 pub struct Server {
     child: Child,
     display: u32,
+    /// The network namespace the server runs in, if not the test's own.
+    netns: Option<crate::net::NetnsName>,
     log: PathBuf,
     kind: &'static str,
     _dir: TempDir,
@@ -124,8 +126,20 @@ impl Server {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// An x11rb connection to the server.
+    /// An x11rb connection to the server (over TCP from inside its namespace, for a server
+    /// in a lab).
     pub fn connect(&self) -> x11rb::rust_connection::RustConnection {
+        if let Some(ns) = &self.netns {
+            let port = 6000 + u16::try_from(self.display).expect("a display number");
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let stream = ns
+                .connect(addr)
+                .unwrap_or_else(|e| panic!("cannot reach {addr} in {}: {e}", ns.0));
+            let (stream, _) =
+                x11rb::rust_connection::DefaultStream::from_tcp_stream(stream).expect("a stream");
+            return x11rb::rust_connection::RustConnection::connect_to_stream(stream, 0)
+                .unwrap_or_else(|e| panic!("cannot connect to {} over TCP: {e}", self.kind));
+        }
         let (conn, _) = x11rb::connect(Some(&self.display()))
             .unwrap_or_else(|e| panic!("cannot connect to {} {}: {e}", self.kind, self.display()));
         conn
@@ -151,7 +165,17 @@ impl Server {
             .unwrap_or_else(|e| panic!("cannot start {program}: {e}"))
     }
 
-    fn start(mut command: Command, kind: &'static str, log: PathBuf, dir: TempDir) -> Self {
+    fn start(command: Command, kind: &'static str, log: PathBuf, dir: TempDir) -> Self {
+        Self::start_in(command, kind, log, dir, None)
+    }
+
+    fn start_in(
+        mut command: Command,
+        kind: &'static str,
+        log: PathBuf,
+        dir: TempDir,
+        netns: Option<crate::net::NetnsName>,
+    ) -> Self {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -169,6 +193,7 @@ impl Server {
         let mut server = Self {
             child,
             display: 0,
+            netns,
             log,
             kind,
             _dir: dir,
@@ -353,12 +378,15 @@ impl Xorg {
             command.args(["-listen", "tcp"]);
         }
         if self.netns.is_some() {
-            command.arg("-ac");
+            // Alone in its namespace, on TCP only: no lock file or Unix socket is shared with
+            // the servers of other tests, so every lab's server can be display 0.
+            command.args(["-ac", "-nolock", "-nolisten", "unix", "-nolisten", "local"]);
         }
         if !self.resets {
             command.arg("-noreset");
         }
-        Server::start(command, "Xorg", log, dir)
+        let netns = self.netns.clone().map(crate::net::NetnsName);
+        Server::start_in(command, "Xorg", log, dir, netns)
     }
 }
 
