@@ -1,5 +1,16 @@
 //! How a watched client's connection ended, from what its socket says at the end.
+//!
+//! By the time the module sees the end, the server has usually read the socket's error
+//! already (that read is what made it close the client), so the error is often gone; the
+//! TCP state, the retry counters and the time since the last acknowledgment remain:
+//!
+//! - no retransmission or probe under way: the peer itself ended the connection (FIN, or a
+//!   reset from its kernel because the client exited with unread data): `gone`, `closed`;
+//! - retrying, and nothing acknowledged for the transport timeout: `transport-timeout`;
+//! - retrying, then reset by the peer before that: `reset` (the peer lost the connection's
+//!   state: a reboot, a NAT or firewall that forgot it).
 
+use crate::clock::Millis;
 use lifesign_proto::event::{GoneReason, LostReason};
 
 /// A socket error pending at the end.
@@ -27,6 +38,8 @@ pub struct SocketEnd {
     pub state: TcpState,
     /// Retransmissions, keepalive probes or backoff were under way.
     pub retrying: bool,
+    /// Milliseconds since the peer last acknowledged anything.
+    pub since_ack_ms: Millis,
 }
 
 /// The end of a watched client that the module did not close itself.
@@ -37,18 +50,27 @@ pub enum End {
 }
 
 /// `killed`: the end came from another client's KillClient. `socket`: for TCP clients.
-pub fn classify(killed: bool, socket: Option<SocketEnd>) -> End {
+/// `transport_timeout`: the client's, if set.
+pub fn classify(killed: bool, socket: Option<SocketEnd>, transport_timeout: Option<Millis>) -> End {
     if killed {
         return End::Gone(GoneReason::Killed);
     }
     let Some(socket) = socket else {
         return End::Gone(GoneReason::Closed);
     };
+    if socket.error == Some(SocketError::TimedOut) {
+        return End::Lost(LostReason::TransportTimeout);
+    }
+    if !socket.retrying {
+        return End::Gone(GoneReason::Closed);
+    }
+    // Timers are in whole milliseconds and the abort comes on the tick that passes the
+    // timeout: allow a tenth of it.
+    if transport_timeout.is_some_and(|t| socket.since_ack_ms >= t - t / 10) {
+        return End::Lost(LostReason::TransportTimeout);
+    }
     match (socket.error, socket.state) {
-        (Some(SocketError::TimedOut), _) => End::Lost(LostReason::TransportTimeout),
-        (Some(SocketError::Reset), _) => End::Lost(LostReason::Reset),
-        (_, TcpState::Closed) if socket.retrying => End::Lost(LostReason::TransportTimeout),
-        (_, TcpState::Closed) => End::Lost(LostReason::Reset),
+        (Some(SocketError::Reset), _) | (_, TcpState::Closed) => End::Lost(LostReason::Reset),
         _ => End::Gone(GoneReason::Closed),
     }
 }
@@ -57,49 +79,86 @@ pub fn classify(killed: bool, socket: Option<SocketEnd>) -> End {
 mod tests {
     use super::*;
 
-    fn tcp(error: Option<SocketError>, state: TcpState, retrying: bool) -> Option<SocketEnd> {
+    fn tcp(
+        error: Option<SocketError>,
+        state: TcpState,
+        retrying: bool,
+        since_ack_ms: Millis,
+    ) -> Option<SocketEnd> {
         Some(SocketEnd {
             error,
             state,
             retrying,
+            since_ack_ms,
         })
     }
 
     #[test]
-    fn kernel_aborts_are_losses() {
-        use TcpState::*;
-        let lost = |r| End::Lost(r);
+    fn a_peer_that_stops_acknowledging_is_a_transport_timeout() {
+        let lost = End::Lost(LostReason::TransportTimeout);
         assert_eq!(
-            classify(false, tcp(Some(SocketError::TimedOut), Other, false)),
-            lost(LostReason::TransportTimeout)
+            classify(
+                false,
+                tcp(Some(SocketError::TimedOut), TcpState::Closed, true, 0),
+                None
+            ),
+            lost
+        );
+        // The server read the error already; the counters tell.
+        assert_eq!(
+            classify(false, tcp(None, TcpState::Closed, true, 3_050), Some(3_000)),
+            lost
         );
         assert_eq!(
-            classify(false, tcp(None, Closed, true)),
-            lost(LostReason::TransportTimeout)
-        );
-        assert_eq!(
-            classify(false, tcp(Some(SocketError::Reset), Closed, false)),
-            lost(LostReason::Reset)
-        );
-        assert_eq!(
-            classify(false, tcp(None, Closed, false)),
-            lost(LostReason::Reset)
+            classify(false, tcp(None, TcpState::Closed, true, 2_800), Some(3_000)),
+            lost
         );
     }
 
     #[test]
-    fn clean_ends_are_gone() {
-        assert_eq!(classify(false, None), End::Gone(GoneReason::Closed));
+    fn a_reset_while_retrying_is_a_reset() {
+        let reset = End::Lost(LostReason::Reset);
         assert_eq!(
-            classify(false, tcp(None, TcpState::CloseWait, false)),
-            End::Gone(GoneReason::Closed)
+            classify(
+                false,
+                tcp(Some(SocketError::Reset), TcpState::Closed, true, 800),
+                Some(3_000)
+            ),
+            reset
         );
         assert_eq!(
-            classify(false, tcp(None, TcpState::Other, false)),
-            End::Gone(GoneReason::Closed)
+            classify(false, tcp(None, TcpState::Closed, true, 800), Some(3_000)),
+            reset
         );
         assert_eq!(
-            classify(true, tcp(None, TcpState::Closed, true)),
+            classify(false, tcp(None, TcpState::Closed, true, 60_000), None),
+            reset
+        );
+    }
+
+    #[test]
+    fn a_peer_that_ends_the_connection_itself_is_gone() {
+        let closed = End::Gone(GoneReason::Closed);
+        assert_eq!(classify(false, None, None), closed);
+        assert_eq!(
+            classify(false, tcp(None, TcpState::CloseWait, false, 5), Some(3_000)),
+            closed
+        );
+        // Exited with unread data: its kernel sent a reset, nothing was being retried.
+        assert_eq!(
+            classify(
+                false,
+                tcp(Some(SocketError::Reset), TcpState::Closed, false, 5),
+                Some(3_000)
+            ),
+            closed
+        );
+        assert_eq!(
+            classify(false, tcp(None, TcpState::Closed, false, 5), None),
+            closed
+        );
+        assert_eq!(
+            classify(true, tcp(None, TcpState::Closed, true, 9_000), Some(3_000)),
             End::Gone(GoneReason::Killed)
         );
     }

@@ -515,7 +515,7 @@ impl Tracker {
             return None;
         }
         let silent_ms = self.vnow.saturating_sub(w.last_request);
-        match classify(killed, socket()) {
+        match classify(killed, socket(), w.policy.transport_timeout) {
             End::Gone(reason) => Some(Body::Gone {
                 client: w.info,
                 reason,

@@ -161,6 +161,7 @@ impl Watch {
                 _ => SocketError::Other,
             });
         let info = get::<libc::tcp_info>(fd, libc::IPPROTO_TCP, libc::TCP_INFO);
+        let since_ack_ms = info.map_or(0, |i| u64::from(i.tcpi_last_ack_recv));
         let (state, retrying) = info.map_or((TcpState::Other, false), |i| {
             let state = match i.tcpi_state {
                 8 => TcpState::CloseWait, // TCP_CLOSE_WAIT
@@ -177,6 +178,7 @@ impl Watch {
             error,
             state,
             retrying,
+            since_ack_ms,
         }
     }
 }

@@ -345,6 +345,7 @@ fn ends_are_classified_and_our_own_closes_are_silent() {
         error: Some(SocketError::TimedOut),
         state: TcpState::Closed,
         retrying: true,
+        since_ack_ms: 10_000,
     };
     assert!(matches!(
         t.on_gone(2, false, || Some(timed_out)),
@@ -357,6 +358,7 @@ fn ends_are_classified_and_our_own_closes_are_silent() {
         error: None,
         state: TcpState::CloseWait,
         retrying: false,
+        since_ack_ms: 3,
     };
     assert!(matches!(
         t.on_gone(3, false, || Some(fin)),
