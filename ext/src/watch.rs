@@ -348,11 +348,14 @@ impl Probe for ServerProbe {
 
 /// The block handler: acts on what is due, returns how long the server may sleep (ms).
 pub fn block(now: u64) -> Option<u64> {
-    let (actions, wake, atoms) = with(|w| {
+    let (actions, wake, atoms, stall) = with(|w| {
         let mut probe = ServerProbe { atoms: w.atoms };
         let (actions, wake) = w.tracker.before_sleep(now, &mut probe);
-        (actions, wake, w.atoms)
+        (actions, wake, w.atoms, w.tracker.take_stall())
     })?;
+    if let Some(gap) = stall {
+        tracing::info!("the server was held up for {gap} ms; deadlines moved on by as much");
+    }
     for action in actions {
         match action {
             Action::Report(body) => {

@@ -176,6 +176,8 @@ pub struct Tracker {
     vnow: Millis,
     /// Clients looked at since creation, for tests and benchmarks.
     evaluations: u64,
+    /// A stall seen and not yet reported.
+    stall: Option<Millis>,
 }
 
 impl Tracker {
@@ -191,6 +193,7 @@ impl Tracker {
             ping_counter: 0,
             vnow: 0,
             evaluations: 0,
+            stall: None,
         }
     }
 
@@ -338,6 +341,9 @@ impl Tracker {
     pub fn after_sleep(&mut self, now: Millis) -> Stall {
         let stall = self.clock.after_sleep(now);
         self.refresh(now);
+        if let Stall::Detected(gap) = stall {
+            self.stall = Some(gap);
+        }
         stall
     }
 
@@ -360,7 +366,8 @@ impl Tracker {
         let stall = self.clock.before_sleep(now);
         self.refresh(now);
         let mut actions = Vec::new();
-        if let Stall::Detected(_) = stall {
+        if let Stall::Detected(gap) = stall {
+            self.stall = Some(gap);
             // Requests that came in while the server was away are unread: decide after the
             // next dispatch, which a zero timeout brings at once.
             self.clock.plan(Some(now));
@@ -550,6 +557,11 @@ impl Tracker {
                 policy: w.policy,
             })
             .collect()
+    }
+
+    /// The last stall of the server (ms it was held up), once.
+    pub fn take_stall(&mut self) -> Option<Millis> {
+        self.stall.take()
     }
 
     /// How many clients have been looked at in block handlers so far.

@@ -1,0 +1,168 @@
+//! Clients that are merely quiet, or held back by the server itself, are never convicted.
+
+use lifesign_proto::event::Body;
+use lifesign_tests::net::Lab;
+use lifesign_tests::windows::{mapped_windows, parse_id, wait_until};
+use lifesign_tests::{Server, Xorg};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::Duration;
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::ConnectionExt as _;
+
+fn no_losses(server: &Server) {
+    let lost: Vec<String> = server
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e.body, Body::Lost { .. }))
+        .map(|e| e.to_line())
+        .collect();
+    assert!(lost.is_empty(), "healthy clients were convicted: {lost:#?}");
+}
+
+#[test]
+fn idle_healthy_tcp_clients_stay_for_a_minute() {
+    let lab = Lab::new(1);
+    let server = Xorg::new()
+        .in_lab(&lab)
+        .option("TransportTimeout", "3s")
+        .option("WmPing", "1s")
+        .option("WmPingTimeout", "2s")
+        .option("Grace", "2s")
+        .start();
+    let n = server.display_number();
+    let host = lab.host(0);
+    let mut clients = vec![
+        host.spawn(n, "xlogo", &[]),
+        host.spawn(n, "xterm", &[]),
+        host.spawn(n, "zenity", &["--info", "--text", "quiet"]),
+    ];
+    let observer = server.connect();
+    let mut bases = Vec::new();
+    for class in ["xlogo", "xterm", "zenity"] {
+        let watched = wait_until(Duration::from_secs(30), || {
+            server.events().iter().any(|e| {
+                e.client()
+                    .and_then(|c| c.wm_class.as_ref())
+                    .is_some_and(|w| w[0].eq_ignore_ascii_case(class))
+            }) || server
+                .events()
+                .iter()
+                .filter(|e| matches!(e.body, Body::Watched { .. }))
+                .count()
+                >= 3
+        });
+        assert!(watched.is_some(), "{class} is not watched");
+    }
+    for e in server.events() {
+        if let Body::Watched { client, .. } = e.body {
+            bases.push(parse_id(&client.id));
+        }
+    }
+    for &base in &bases {
+        // Short-lived helper connections (GTK opens one) never map a window; skip those.
+        let _ = wait_until(Duration::from_secs(20), || !mapped_windows(&observer, base).is_empty());
+    }
+    let mapped: Vec<u32> = bases
+        .iter()
+        .copied()
+        .filter(|&b| !mapped_windows(&observer, b).is_empty())
+        .collect();
+    assert!(mapped.len() >= 3, "xlogo, xterm and zenity map windows: {mapped:?}");
+
+    thread::sleep(Duration::from_secs(60));
+    no_losses(&server);
+    for base in &mapped {
+        assert!(!mapped_windows(&observer, *base).is_empty(), "client {base:#x} lost its window");
+    }
+    for c in &mut clients {
+        assert!(c.running(), "a client exited");
+    }
+}
+
+/// A client that sends a request and waits for its reply, forever, until `stop`.
+fn chatty(server: &Server, stop: Arc<AtomicBool>, replies: Arc<AtomicU64>) -> thread::JoinHandle<()> {
+    let conn = server.connect();
+    thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            conn.get_input_focus().unwrap().reply().unwrap();
+            replies.fetch_add(1, Ordering::Relaxed);
+            thread::sleep(Duration::from_millis(100));
+        }
+    })
+}
+
+#[test]
+fn a_client_behind_another_clients_grab_is_not_convicted() {
+    let server = Xorg::new()
+        .option("Watch", "all")
+        .option("IdleTimeout", "1s")
+        .option("Grace", "0")
+        .start();
+    let stop = Arc::new(AtomicBool::new(false));
+    let replies = Arc::new(AtomicU64::new(0));
+    let worker = chatty(&server, stop.clone(), replies.clone());
+    thread::sleep(Duration::from_millis(500));
+
+    let grabber = server.connect();
+    grabber.grab_server().unwrap();
+    grabber.get_input_focus().unwrap().reply().unwrap(); // the grab is in force
+    let before = replies.load(Ordering::Relaxed);
+    thread::sleep(Duration::from_secs(4)); // four times IdleTimeout
+    assert!(replies.load(Ordering::Relaxed) <= before + 1, "the grab did not hold the client back");
+    grabber.ungrab_server().unwrap();
+    grabber.get_input_focus().unwrap().reply().unwrap();
+    drop(grabber); // it would go idle itself now, and be convicted for that
+
+    thread::sleep(Duration::from_millis(1500));
+    assert!(replies.load(Ordering::Relaxed) > before + 3, "the client was not served after the grab");
+    stop.store(true, Ordering::Relaxed);
+    worker.join().expect("the held-back client still works");
+    no_losses(&server);
+}
+
+#[test]
+fn a_stopped_server_convicts_nobody() {
+    let server = Xorg::new()
+        .option("Watch", "all")
+        .option("IdleTimeout", "2s")
+        .option("Grace", "0")
+        .option("StallGuard", "1s")
+        .start();
+    let stop = Arc::new(AtomicBool::new(false));
+    let replies = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..3).map(|_| chatty(&server, stop.clone(), replies.clone())).collect();
+    // One client keeps the server dispatching, so the stop comes in the middle of it: then
+    // the block handler runs before the others' queued requests are read.
+    let flood = {
+        let conn = server.connect();
+        let stop = stop.clone();
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                for _ in 0..1000 {
+                    conn.no_operation().unwrap();
+                }
+                conn.get_input_focus().unwrap().reply().unwrap();
+            }
+        })
+    };
+    thread::sleep(Duration::from_secs(1));
+
+    server.signal(rustix::process::Signal::STOP);
+    thread::sleep(Duration::from_secs(5));
+    server.signal(rustix::process::Signal::CONT);
+    thread::sleep(Duration::from_secs(3));
+
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().expect("a client survived the stop");
+    }
+    flood.join().expect("the flooding client survived the stop");
+    no_losses(&server);
+    assert!(
+        !server.log_lines("server was held up").is_empty(),
+        "the stall was not noticed: {}",
+        server.log()
+    );
+}
