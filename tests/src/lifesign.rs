@@ -38,3 +38,47 @@ pub fn query_version(conn: &impl RequestConnection) -> QueryVersionReply {
         .expect("send QueryVersion");
     cookie.reply().expect("QueryVersion reply").0
 }
+
+/// Sends Watch (opt in, or change the client's own policy); the server answers errors only.
+pub fn watch(
+    conn: &impl RequestConnection,
+    request: ext::WatchRequest,
+) -> x11rb::cookie::VoidCookie<'_, impl RequestConnection> {
+    let opcode = major_opcode(conn).expect("the server has LIFESIGN");
+    let bytes = ext::Request::Watch(request).encode(opcode, ByteOrder::native());
+    conn.send_request_without_reply(&[IoSlice::new(&bytes)], Vec::new())
+        .expect("send Watch")
+}
+
+/// Sends Unwatch.
+pub fn unwatch(conn: &impl RequestConnection) {
+    let opcode = major_opcode(conn).expect("the server has LIFESIGN");
+    let bytes = ext::Request::Unwatch.encode(opcode, ByteOrder::native());
+    conn.send_request_without_reply(&[IoSlice::new(&bytes)], Vec::new())
+        .expect("send Unwatch")
+        .check()
+        .expect("Unwatch succeeds");
+}
+
+/// ListClients' reply as x11rb parses it.
+pub struct ListReply(pub ext::ListClientsReply);
+
+impl TryParse for ListReply {
+    fn try_parse(value: &[u8]) -> Result<(Self, &[u8]), ParseError> {
+        let reply = ext::ListClientsReply::parse(value, ByteOrder::native())
+            .map_err(|_| ParseError::InvalidValue)?;
+        Ok((Self(reply), &[]))
+    }
+}
+
+/// The watched clients.
+pub fn list_clients(conn: &impl RequestConnection) -> Vec<lifesign_proto::event::StatusEntry> {
+    let opcode = major_opcode(conn).expect("the server has LIFESIGN");
+    let bytes = ext::Request::ListClients.encode(opcode, ByteOrder::native());
+    let reply = conn
+        .send_request_with_reply::<ListReply>(&[IoSlice::new(&bytes)], Vec::new())
+        .expect("send ListClients")
+        .reply()
+        .expect("ListClients reply");
+    serde_json::from_str(&reply.0.json).expect("ListClients JSON")
+}

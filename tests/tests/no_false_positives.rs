@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
-use x11rb::connection::Connection;
 use x11rb::protocol::xproto::ConnectionExt as _;
 
 fn no_losses(server: &Server) {
@@ -39,42 +38,40 @@ fn idle_healthy_tcp_clients_stay_for_a_minute() {
         host.spawn(n, "zenity", &["--info", "--text", "quiet"]),
     ];
     let observer = server.connect();
-    let mut bases = Vec::new();
-    for class in ["xlogo", "xterm", "zenity"] {
-        let watched = wait_until(Duration::from_secs(30), || {
-            server.events().iter().any(|e| {
-                e.client()
-                    .and_then(|c| c.wm_class.as_ref())
-                    .is_some_and(|w| w[0].eq_ignore_ascii_case(class))
-            }) || server
-                .events()
-                .iter()
-                .filter(|e| matches!(e.body, Body::Watched { .. }))
-                .count()
-                >= 3
-        });
-        assert!(watched.is_some(), "{class} is not watched");
-    }
-    for e in server.events() {
-        if let Body::Watched { client, .. } = e.body {
-            bases.push(parse_id(&client.id));
-        }
-    }
-    for &base in &bases {
-        // Short-lived helper connections (GTK opens one) never map a window; skip those.
-        let _ = wait_until(Duration::from_secs(20), || !mapped_windows(&observer, base).is_empty());
-    }
-    let mapped: Vec<u32> = bases
-        .iter()
-        .copied()
-        .filter(|&b| !mapped_windows(&observer, b).is_empty())
-        .collect();
-    assert!(mapped.len() >= 3, "xlogo, xterm and zenity map windows: {mapped:?}");
+    let from_host = format!("{}:", host.addr);
+    let mapped_clients = || -> Vec<u32> {
+        server
+            .events()
+            .into_iter()
+            .filter_map(|e| match e.body {
+                Body::Watched { client, .. }
+                    if client
+                        .peer
+                        .as_deref()
+                        .is_some_and(|p| p.starts_with(&from_host)) =>
+                {
+                    Some(parse_id(&client.id))
+                }
+                _ => None,
+            })
+            .filter(|&base| !mapped_windows(&observer, base).is_empty())
+            .collect()
+    };
+    wait_until(Duration::from_secs(30), || mapped_clients().len() >= 3).unwrap_or_else(|| {
+        panic!(
+            "xlogo, xterm and zenity map windows: {:?}",
+            mapped_clients()
+        )
+    });
+    let mapped = mapped_clients();
 
     thread::sleep(Duration::from_secs(60));
     no_losses(&server);
     for base in &mapped {
-        assert!(!mapped_windows(&observer, *base).is_empty(), "client {base:#x} lost its window");
+        assert!(
+            !mapped_windows(&observer, *base).is_empty(),
+            "client {base:#x} lost its window"
+        );
     }
     for c in &mut clients {
         assert!(c.running(), "a client exited");
@@ -82,7 +79,11 @@ fn idle_healthy_tcp_clients_stay_for_a_minute() {
 }
 
 /// A client that sends a request and waits for its reply, forever, until `stop`.
-fn chatty(server: &Server, stop: Arc<AtomicBool>, replies: Arc<AtomicU64>) -> thread::JoinHandle<()> {
+fn chatty(
+    server: &Server,
+    stop: Arc<AtomicBool>,
+    replies: Arc<AtomicU64>,
+) -> thread::JoinHandle<()> {
     let conn = server.connect();
     thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
@@ -110,13 +111,19 @@ fn a_client_behind_another_clients_grab_is_not_convicted() {
     grabber.get_input_focus().unwrap().reply().unwrap(); // the grab is in force
     let before = replies.load(Ordering::Relaxed);
     thread::sleep(Duration::from_secs(4)); // four times IdleTimeout
-    assert!(replies.load(Ordering::Relaxed) <= before + 1, "the grab did not hold the client back");
+    assert!(
+        replies.load(Ordering::Relaxed) <= before + 1,
+        "the grab did not hold the client back"
+    );
     grabber.ungrab_server().unwrap();
     grabber.get_input_focus().unwrap().reply().unwrap();
     drop(grabber); // it would go idle itself now, and be convicted for that
 
     thread::sleep(Duration::from_millis(1500));
-    assert!(replies.load(Ordering::Relaxed) > before + 3, "the client was not served after the grab");
+    assert!(
+        replies.load(Ordering::Relaxed) > before + 3,
+        "the client was not served after the grab"
+    );
     stop.store(true, Ordering::Relaxed);
     worker.join().expect("the held-back client still works");
     no_losses(&server);
@@ -132,7 +139,9 @@ fn a_stopped_server_convicts_nobody() {
         .start();
     let stop = Arc::new(AtomicBool::new(false));
     let replies = Arc::new(AtomicU64::new(0));
-    let workers: Vec<_> = (0..3).map(|_| chatty(&server, stop.clone(), replies.clone())).collect();
+    let workers: Vec<_> = (0..3)
+        .map(|_| chatty(&server, stop.clone(), replies.clone()))
+        .collect();
     // One client keeps the server dispatching, so the stop comes in the middle of it: then
     // the block handler runs before the others' queued requests are read.
     let flood = {
