@@ -13,6 +13,7 @@
 
 #![deny(unsafe_code)]
 
+mod activity;
 mod module;
 mod requests;
 mod server;

@@ -5,6 +5,7 @@
 //! on a client (closing it, pinging it) happens with the state released, because closing a
 //! client re-enters the module through the client-state callback.
 
+use crate::activity;
 use crate::server::client::{ClientState, ClientView, Request};
 use crate::server::vector::Verdict;
 use crate::server::windows::{self, Atoms};
@@ -14,7 +15,7 @@ use lifesign_proto::event::{Body, ClientInfo, Event, StatusEntry, Transport};
 use lifesign_proto::ext::WatchRequest;
 use lifesign_watchdog::Config;
 use lifesign_watchdog::policy::{self, Keepalive, Policy};
-use lifesign_watchdog::tracker::{Action, Probe, Tracker};
+use lifesign_watchdog::tracker::{Action, Activity, Probe, Tracker};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -171,6 +172,7 @@ fn set_up(client: &mut ClientView<'_>, index: usize) {
     let now = time::now_ms();
     with(|w| {
         let policy = w.tracker.default_policy();
+        activity::reset(index);
         let body = w.tracker.watch(index, info, policy, now);
         w.emit(body);
     });
@@ -224,6 +226,7 @@ pub fn opt_in(client: &mut ClientView<'_>, asked: &WatchRequest) -> Result<(), u
         client.hook_requests();
         let now = time::now_ms();
         with(|w| {
+            activity::reset(index);
             let body = w.tracker.watch(index, info, policy, now);
             w.emit(body);
         });
@@ -260,7 +263,13 @@ pub fn opt_out(client: &mut ClientView<'_>) {
 /// The watched clients as ListClients returns them.
 pub fn list_json() -> String {
     let entries: Vec<StatusEntry> = with(|w| {
-        let mut entries: Vec<StatusEntry> = w.tracker.status().iter().map(|s| s.entry()).collect();
+        let mut probe = ServerProbe { atoms: w.atoms };
+        let mut entries: Vec<StatusEntry> = w
+            .tracker
+            .status(&mut probe)
+            .iter()
+            .map(|s| s.entry())
+            .collect();
         for entry in &mut entries {
             if entry.client.wm_class.is_none() {
                 entry.client.wm_class = windows::wm_class(entry.client.index as usize);
@@ -279,47 +288,40 @@ fn ended(index: usize) {
     with(|w| {
         w.joining.remove(&index);
         let dup = w.sockets.remove(&index);
-        if let Some(body) = w
-            .tracker
-            .on_gone(index, killed, || dup.as_ref().map(socket::Watch::end))
-        {
+        let seen = activity::read(index);
+        let end = || dup.as_ref().map(socket::Watch::end);
+        if let Some(body) = w.tracker.on_gone(index, seen, killed, end) {
             w.emit(body);
         }
         // `dup` is dropped here: the socket is closed for good.
     });
 }
 
-/// Every request of a watched client, before its handler.
-pub fn on_request(request: &Request<'_>) -> Verdict {
+/// A SendEvent of a watched client: the answer to our `_NET_WM_PING` is ours alone.
+pub fn on_send_event(request: &Request<'_>) -> Verdict {
     let index = request.index();
     with(|w| {
-        w.tracker.on_request(index);
-        match request.major() {
-            core_proto::opcode::NO_OPERATION => w.tracker.on_no_operation(index),
-            core_proto::opcode::SEND_EVENT => {
-                let pong = w.atoms.and_then(|a| {
-                    core_proto::parse_pong(
-                        request.bytes(),
-                        request.byte_order(),
-                        a.wm_protocols,
-                        a.net_wm_ping,
-                    )
-                });
-                if let Some(pong) = pong
-                    && w.tracker.on_pong(index, pong.timestamp)
-                {
-                    return Verdict::Consumed;
-                }
-            }
-            _ => {}
+        let pong = w.atoms.and_then(|a| {
+            core_proto::parse_pong(
+                request.bytes(),
+                request.byte_order(),
+                a.wm_protocols,
+                a.net_wm_ping,
+            )
+        });
+        match pong {
+            Some(pong) if w.tracker.on_pong(index, pong.timestamp) => Verdict::Consumed,
+            _ => Verdict::Pass,
         }
-        Verdict::Pass
     })
     .unwrap_or(Verdict::Pass)
 }
 
 pub fn wakeup(now: u64) {
-    with(|w| w.tracker.after_sleep(now));
+    with(|w| {
+        w.tracker.after_sleep(now);
+        activity::set_now(w.tracker.virtual_now());
+    });
 }
 
 pub fn on_grab(grabbed: bool, now: u64) {
@@ -337,6 +339,10 @@ struct ServerProbe {
 }
 
 impl Probe for ServerProbe {
+    fn activity(&mut self, index: usize) -> Activity {
+        activity::read(index)
+    }
+
     fn held(&mut self, index: usize) -> bool {
         clients::held(index)
     }
@@ -351,6 +357,7 @@ pub fn block(now: u64) -> Option<u64> {
     let (actions, wake, atoms, stall) = with(|w| {
         let mut probe = ServerProbe { atoms: w.atoms };
         let (actions, wake) = w.tracker.before_sleep(now, &mut probe);
+        activity::set_now(w.tracker.virtual_now());
         (actions, wake, w.atoms, w.tracker.take_stall())
     })?;
     if let Some(gap) = stall {

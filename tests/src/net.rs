@@ -123,6 +123,19 @@ impl Host {
         format!("{}:{n}", self.display_addr)
     }
 
+    /// An x11rb connection from this host to the display server at display number `n`.
+    pub fn connect_x(&self, n: u32) -> x11rb::rust_connection::RustConnection {
+        let port = 6000 + u16::try_from(n).expect("a display number");
+        let stream = self
+            .ns
+            .connect(SocketAddr::from((self.display_addr, port)))
+            .unwrap_or_else(|e| panic!("cannot reach the display from {}: {e}", self.ns.name()));
+        let (stream, _) =
+            x11rb::rust_connection::DefaultStream::from_tcp_stream(stream).expect("a stream");
+        x11rb::rust_connection::RustConnection::connect_to_stream(stream, 0)
+            .expect("X connection setup")
+    }
+
     /// Starts an X client on this host, against display number `n`; killed on drop.
     pub fn spawn(&self, n: u32, program: &str, args: &[&str]) -> Proc {
         let child = self

@@ -6,14 +6,13 @@ use lifesign_proto::ext::{self, WatchRequest};
 use lifesign_tests::net::Lab;
 use lifesign_tests::windows::wait_until;
 use lifesign_tests::{Server, Xorg, lifesign};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::ConnectionExt as _;
-use x11rb::rust_connection::{DefaultStream, RustConnection};
+use x11rb::rust_connection::RustConnection;
 
 const LOAD_MARGIN: Duration = Duration::from_millis(600);
 
@@ -165,18 +164,6 @@ fn watch_values_out_of_range_are_bad_values() {
     );
 }
 
-/// An x11rb connection made from inside host `i` of the lab.
-fn connect_from_host(lab: &Lab, server: &Server, i: usize) -> RustConnection {
-    let host = lab.host(i);
-    let port = 6000 + server.display_number() as u16;
-    let stream = host
-        .ns
-        .connect(SocketAddr::from((host.display_addr, port)))
-        .unwrap();
-    let (stream, _) = DefaultStream::from_tcp_stream(stream).unwrap();
-    RustConnection::connect_to_stream(stream, 0).unwrap()
-}
-
 #[test]
 fn a_host_pulse_that_stops_takes_its_host_down() {
     let lab = Lab::new(2);
@@ -188,7 +175,7 @@ fn a_host_pulse_that_stops_takes_its_host_down() {
     let n = server.display_number();
     let _xlogo_a = lab.host(0).spawn(n, "xlogo", &[]);
     let _xlogo_b = lab.host(1).spawn(n, "xlogo", &[]);
-    let pulse_conn = Arc::new(connect_from_host(&lab, &server, 0));
+    let pulse_conn = Arc::new(lab.host(0).connect_x(server.display_number()));
     lifesign::watch(
         &*pulse_conn,
         pulse_request(1000, "host-a", ext::flags::HOST_SCOPE),

@@ -22,8 +22,18 @@ use std::net::{IpAddr, SocketAddr};
 /// How soon a client the server holds back (ignored, asleep) is looked at again.
 const HELD_RECHECK: Millis = 250;
 
+/// When a client last showed activity, in the watchdog's time. The server records these on
+/// its hot path (a store per request); the tracker reads them only when it decides.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Activity {
+    pub request: Millis,
+    pub no_operation: Millis,
+}
+
 /// What the tracker asks of the server while deciding.
 pub trait Probe {
+    /// The client's latest activity.
+    fn activity(&mut self, index: usize) -> Activity;
     /// The server is not reading this client's requests now (IgnoreClient, ClientSleep,
     /// SyncAwait), so silence is not its fault. Server grabs are the clock's business.
     fn held(&mut self, index: usize) -> bool;
@@ -172,7 +182,8 @@ pub struct Tracker {
     heap: BinaryHeap<Reverse<Entry>>,
     serial: u64,
     ping_counter: u32,
-    /// The watchdog time of the last wakeup: the requests of this dispatch count at it.
+    /// The watchdog time of the last wakeup or block: the requests of the dispatch that follows
+    /// count at it.
     vnow: Millis,
     /// Clients looked at since creation, for tests and benchmarks.
     evaluations: u64,
@@ -304,24 +315,6 @@ impl Tracker {
         self.slot(index).map(|w| &mut w.info)
     }
 
-    /// Any request of client `index`. The hot path: one store.
-    #[inline]
-    pub fn on_request(&mut self, index: usize) {
-        let vnow = self.vnow;
-        if let Some(w) = self.slot(index) {
-            w.last_request = vnow;
-        }
-    }
-
-    /// A NoOperation request (after [`Self::on_request`]).
-    #[inline]
-    pub fn on_no_operation(&mut self, index: usize) {
-        let vnow = self.vnow;
-        if let Some(w) = self.slot(index) {
-            w.last_noop = vnow;
-        }
-    }
-
     /// A `_NET_WM_PING` answer; true if it answers our ping (the module then keeps it from
     /// reaching anyone else).
     pub fn on_pong(&mut self, index: usize, timestamp: u32) -> bool {
@@ -335,6 +328,16 @@ impl Tracker {
             self.schedule(index);
         }
         ours
+    }
+
+    /// The watchdog time requests are stamped with until the next wakeup.
+    pub fn virtual_now(&self) -> Millis {
+        self.vnow
+    }
+
+    fn absorb(w: &mut Watched, activity: Activity) {
+        w.last_request = w.last_request.max(activity.request);
+        w.last_noop = w.last_noop.max(activity.no_operation);
     }
 
     /// The server woke up at `now`.
@@ -400,7 +403,9 @@ impl Tracker {
         let vnow = self.vnow;
         let close = self.close_on_lost;
         let held = probe.held(index);
+        let activity = probe.activity(index);
         let Some(w) = self.slot(index) else { return };
+        Self::absorb(w, activity);
         w.heap_due = None;
         if w.host_lost {
             let silent_ms = vnow.saturating_sub(w.last_request);
@@ -514,10 +519,12 @@ impl Tracker {
     pub fn on_gone(
         &mut self,
         index: usize,
+        activity: Activity,
         killed: bool,
         socket: impl FnOnce() -> Option<SocketEnd>,
     ) -> Option<Body> {
-        let w = self.slots.get_mut(index).and_then(Option::take)?;
+        let mut w = self.slots.get_mut(index).and_then(Option::take)?;
+        Self::absorb(&mut w, activity);
         if w.closing || w.lost {
             return None;
         }
@@ -541,8 +548,13 @@ impl Tracker {
     }
 
     /// The watched clients, for the List request.
-    pub fn status(&self) -> Vec<Status> {
+    pub fn status(&mut self, probe: &mut impl Probe) -> Vec<Status> {
         let vnow = self.vnow;
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            if let Some(w) = slot {
+                Self::absorb(w, probe.activity(index));
+            }
+        }
         self.slots
             .iter()
             .flatten()

@@ -155,11 +155,6 @@ impl<'a> Request<'a> {
         usize::try_from(self.client.index).unwrap_or(0)
     }
 
-    /// The major opcode of the request.
-    pub fn major(&self) -> u8 {
-        self.client.majorOp
-    }
-
     /// The minor opcode the dispatcher read from the header.
     pub fn minor(&self) -> u8 {
         self.client.minorOp

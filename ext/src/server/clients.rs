@@ -4,7 +4,8 @@ use super::client::ClientView;
 use super::socket;
 use lifesign_sys as sys;
 
-const SLOTS: usize = sys::LIFESIGN_MAXCLIENTS as usize;
+/// Slots of the server's `clients[]` table.
+pub const SLOTS: usize = sys::LIFESIGN_MAXCLIENTS as usize;
 
 fn raw(index: usize) -> Option<sys::ClientPtr> {
     if index == 0 || index >= SLOTS {

@@ -4,9 +4,24 @@ use lifesign_proto::event::{GoneReason, Transport};
 struct FakeServer {
     held: Vec<usize>,
     windows: Vec<(usize, u32)>,
+    activity: std::collections::HashMap<usize, Activity>,
+}
+
+impl FakeServer {
+    /// Client `index` sent a request (a NoOperation if `noop`) in the current dispatch.
+    fn request(&mut self, t: &Tracker, index: usize, noop: bool) {
+        let a = self.activity.entry(index).or_default();
+        a.request = t.virtual_now();
+        if noop {
+            a.no_operation = t.virtual_now();
+        }
+    }
 }
 
 impl Probe for FakeServer {
+    fn activity(&mut self, index: usize) -> Activity {
+        self.activity.get(&index).copied().unwrap_or_default()
+    }
     fn held(&mut self, index: usize) -> bool {
         self.held.contains(&index)
     }
@@ -22,6 +37,7 @@ fn server() -> FakeServer {
     FakeServer {
         held: vec![],
         windows: vec![],
+        activity: Default::default(),
     }
 }
 
@@ -66,7 +82,7 @@ fn turn(
 ) -> (Vec<Action>, Option<Millis>) {
     t.after_sleep(now);
     for &i in active {
-        t.on_request(i);
+        s.request(t, i, false);
     }
     t.before_sleep(now, s)
 }
@@ -148,9 +164,8 @@ fn only_no_operation_meets_the_expectation() {
     watch(&mut t, 2, 0);
     for now in (0..5000).step_by(250) {
         t.after_sleep(now);
-        t.on_request(1);
-        t.on_request(2);
-        t.on_no_operation(2);
+        s.request(&t, 1, false);
+        s.request(&t, 2, true);
         let (a, _) = t.before_sleep(now, &mut s);
         if now < 1000 {
             assert!(lost(&a).is_empty());
@@ -324,7 +339,7 @@ fn notify_mode_reports_once_and_does_not_close() {
     assert!(a.is_empty());
     assert_eq!(wake, None);
     assert_eq!(
-        t.on_gone(1, false, || None),
+        t.on_gone(1, Activity::default(), false, || None),
         None,
         "its end is not reported twice"
     );
@@ -340,7 +355,12 @@ fn ends_are_classified_and_our_own_closes_are_silent() {
     }
     let (a, _) = turn(&mut t, 1000, &[2, 3, 4], &mut s);
     assert_eq!(lost(&a), [(1, LostReason::IdleTimeout)]);
-    assert_eq!(t.on_gone(1, false, || unreachable!("we closed it")), None);
+    assert_eq!(
+        t.on_gone(1, Activity::default(), false, || unreachable!(
+            "we closed it"
+        )),
+        None
+    );
     let timed_out = SocketEnd {
         error: Some(SocketError::TimedOut),
         state: TcpState::Closed,
@@ -348,7 +368,7 @@ fn ends_are_classified_and_our_own_closes_are_silent() {
         since_ack_ms: 10_000,
     };
     assert!(matches!(
-        t.on_gone(2, false, || Some(timed_out)),
+        t.on_gone(2, Activity::default(), false, || Some(timed_out)),
         Some(Body::Lost {
             reason: LostReason::TransportTimeout,
             ..
@@ -361,20 +381,24 @@ fn ends_are_classified_and_our_own_closes_are_silent() {
         since_ack_ms: 3,
     };
     assert!(matches!(
-        t.on_gone(3, false, || Some(fin)),
+        t.on_gone(3, Activity::default(), false, || Some(fin)),
         Some(Body::Gone {
             reason: GoneReason::Closed,
             ..
         })
     ));
     assert!(matches!(
-        t.on_gone(4, true, || Some(fin)),
+        t.on_gone(4, Activity::default(), true, || Some(fin)),
         Some(Body::Gone {
             reason: GoneReason::Killed,
             ..
         })
     ));
-    assert_eq!(t.on_gone(4, false, || None), None, "not watched any more");
+    assert_eq!(
+        t.on_gone(4, Activity::default(), false, || None),
+        None,
+        "not watched any more"
+    );
 }
 
 #[test]
@@ -411,12 +435,12 @@ fn status_shows_ages_and_suspicion() {
     watch(&mut t, 1, 0);
     turn(&mut t, 1000, &[1], &mut s);
     turn(&mut t, 2500, &[], &mut s);
-    let status = t.status();
+    let status = t.status(&mut s);
     assert_eq!(status.len(), 1);
     assert_eq!((status[0].idle_ms, status[0].noop_age_ms), (1500, 2500));
     assert!(!status[0].suspect);
     turn(&mut t, 3000, &[], &mut s);
-    assert!(t.status()[0].suspect, "half-way through IdleTimeout");
+    assert!(t.status(&mut s)[0].suspect, "half-way through IdleTimeout");
     turn(&mut t, 4100, &[1], &mut s);
-    assert!(!t.status()[0].suspect, "a request ends the suspicion");
+    assert!(!t.status(&mut s)[0].suspect, "a request ends the suspicion");
 }

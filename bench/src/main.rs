@@ -1,0 +1,51 @@
+//! `lifesign-bench`: the benchmark report of lifesign, measured against real servers.
+//!
+//! Run as root (namespaces, Xorg): `sudo ./scripts/bench.sh`, which builds the release module
+//! and writes `docs/benchmarks.md`.
+
+#![forbid(unsafe_code)]
+
+mod detection;
+mod overhead;
+mod report;
+mod stats;
+
+use clap::Parser;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(about = "Benchmarks lifesign against real X servers and writes a Markdown report")]
+struct Args {
+    /// Cable-cut trials per detection mode.
+    #[arg(long, default_value_t = 20)]
+    trials: usize,
+    /// x11perf rounds per server (each round runs both servers once).
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Seconds per x11perf run.
+    #[arg(long, default_value_t = 3)]
+    seconds: u32,
+    /// Seconds to watch a stock server keep a cut-off idle client.
+    #[arg(long, default_value_t = 60)]
+    stock_wait: u64,
+    /// Where the report goes.
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    out: PathBuf,
+}
+
+fn main() {
+    let args = Args::parse();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let overhead = overhead::run(args.rounds, args.seconds);
+    let modes = vec![
+        detection::idle_timeout(args.trials),
+        detection::noop_missed(args.trials),
+        detection::wm_ping_timeout(args.trials),
+        detection::transport_timeout(args.trials),
+    ];
+    let stock = detection::stock_cut(std::time::Duration::from_secs(args.stock_wait));
+    let text = report::render(&command, &modes, &overhead, stock);
+    std::fs::write(&args.out, &text).expect("write the report");
+    print!("{text}");
+    eprintln!("report written to {}", args.out.display());
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The benchmark: builds the release module and the bench, measures against real servers
+# (x11perf against a stock Xorg, cable cuts in network namespaces), writes docs/benchmarks.md.
+# Not part of the test suite; takes about six minutes. Run as root on Debian 12.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/deps.sh
+if [ "$(id -u)" -ne 0 ]; then
+    echo "the benchmark starts Xorg and makes network namespaces: run as root" >&2
+    exit 1
+fi
+cargo build --locked --release -p lifesign-ext -p lifesign-bench
+LIFESIGN_MODULE="$PWD/target/release/liblifesign.so" target/release/lifesign-bench "$@"
