@@ -13,6 +13,13 @@ mod stats;
 use clap::Parser;
 use std::path::PathBuf;
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Part {
+    All,
+    Overhead,
+    Detection,
+}
+
 #[derive(Parser)]
 #[command(about = "Benchmarks lifesign against real X servers and writes a Markdown report")]
 struct Args {
@@ -28,6 +35,9 @@ struct Args {
     /// Seconds to watch a stock server keep a cut-off idle client.
     #[arg(long, default_value_t = 60)]
     stock_wait: u64,
+    /// Which part to run (the report then has that part only).
+    #[arg(long, value_enum, default_value_t = Part::All)]
+    part: Part,
     /// Where the report goes.
     #[arg(long, default_value = "docs/benchmarks.md")]
     out: PathBuf,
@@ -36,15 +46,18 @@ struct Args {
 fn main() {
     let args = Args::parse();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let overhead = overhead::run(args.rounds, args.seconds);
-    let modes = vec![
-        detection::idle_timeout(args.trials),
-        detection::noop_missed(args.trials),
-        detection::wm_ping_timeout(args.trials),
-        detection::transport_timeout(args.trials),
-    ];
-    let stock = detection::stock_cut(std::time::Duration::from_secs(args.stock_wait));
-    let text = report::render(&command, &modes, &overhead, stock);
+    let overhead = (args.part != Part::Detection).then(|| overhead::run(args.rounds, args.seconds));
+    let detection = (args.part != Part::Overhead).then(|| {
+        let modes = vec![
+            detection::idle_timeout(args.trials),
+            detection::noop_missed(args.trials),
+            detection::wm_ping_timeout(args.trials),
+            detection::transport_timeout(args.trials),
+        ];
+        let stock = detection::stock_cut(std::time::Duration::from_secs(args.stock_wait));
+        (modes, stock)
+    });
+    let text = report::render(&command, overhead.as_ref(), detection.as_ref());
     std::fs::write(&args.out, &text).expect("write the report");
     print!("{text}");
     eprintln!("report written to {}", args.out.display());

@@ -6,11 +6,11 @@ use std::process::Command;
 
 pub struct Overhead {
     pub module_options: Vec<(&'static str, &'static str)>,
-    pub stock: Vec<f64>,
+    pub stock: Vec<Sample>,
     /// Every mode on, x11perf itself watched (its every request passes the hook).
-    pub with_module: Vec<f64>,
+    pub with_module: Vec<Sample>,
     /// The module loaded with its default options (Watch tcp): the local x11perf is not watched.
-    pub unwatched: Vec<f64>,
+    pub unwatched: Vec<Sample>,
 }
 
 /// Every mode on at once, with deadlines x11perf keeps easily: the cost of being watched is
@@ -38,8 +38,25 @@ fn pin(server: &Server) {
     assert!(status.success(), "taskset failed");
 }
 
+/// Nanoseconds the server's threads have spent on a CPU (`/proc/PID/task/*/schedstat`).
+fn cpu_ns(server: &Server) -> u64 {
+    let tasks = format!("/proc/{}/task", server.pid());
+    std::fs::read_dir(&tasks)
+        .expect("the server's tasks")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// One x11perf run: requests per second, and the server's CPU nanoseconds per request.
+pub struct Sample {
+    pub rate: f64,
+    pub cpu_ns_per_request: f64,
+}
+
 /// NoOperation requests per second reported by one `x11perf -noop` run.
-fn x11perf_noop(server: &Server, seconds: u32) -> f64 {
+fn x11perf_noop(server: &Server, seconds: u32) -> Sample {
+    let cpu_before = cpu_ns(server);
     let out = Command::new("taskset")
         .args(["-c", CLIENT_CPU, "x11perf", "-display", &server.display()])
         .args(["-noop", "-repeat", "1", "-time"])
@@ -52,12 +69,19 @@ fn x11perf_noop(server: &Server, seconds: u32) -> f64 {
         .find(|l| l.contains("NoOperation") && l.contains("/sec"))
         .unwrap_or_else(|| panic!("no x11perf result in: {text}"));
     // "  60000000 reps @   0.0001 msec (8200000.0/sec): X protocol NoOperation"
-    let rate = line
-        .split('(')
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .and_then(|r| r.trim().parse().ok());
-    rate.unwrap_or_else(|| panic!("cannot read the rate in {line:?}"))
+    let cpu = cpu_ns(server) - cpu_before;
+    let number = |text: Option<&str>| -> f64 {
+        text.and_then(|t| t.trim().parse().ok())
+            .unwrap_or_else(|| panic!("cannot read x11perf's line {line:?}"))
+    };
+    let reps = number(line.split("reps").next());
+    let rate = number(line.split('(').nth(1).and_then(|r| r.split('/').next()));
+    // x11perf also calibrates and sets up before the timed run; its requests are few against
+    // the timed reps, and are counted alike on both servers.
+    Sample {
+        rate,
+        cpu_ns_per_request: cpu as f64 / reps,
+    }
 }
 
 pub fn run(rounds: usize, seconds: u32) -> Overhead {
@@ -87,9 +111,14 @@ pub fn run(rounds: usize, seconds: u32) -> Overhead {
                 1 => (&module, &mut result.with_module, "all modes"),
                 _ => (&defaults, &mut result.unwatched, "defaults"),
             };
-            let rate = x11perf_noop(server, seconds);
-            eprintln!("round {}: {name:9} {rate:.0}/s", round + 1);
-            samples.push(rate);
+            let sample = x11perf_noop(server, seconds);
+            eprintln!(
+                "round {}: {name:9} {:.0}/s, server {:.1} ns CPU per request",
+                round + 1,
+                sample.rate,
+                sample.cpu_ns_per_request
+            );
+            samples.push(sample);
         }
     }
     let lost = module
