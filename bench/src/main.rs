@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod detection;
+mod instructions;
 mod overhead;
 mod report;
 mod stats;
@@ -46,7 +47,8 @@ struct Args {
 fn main() {
     let args = Args::parse();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let overhead = (args.part != Part::Detection).then(|| overhead::run(args.rounds, args.seconds));
+    let overhead = (args.part != Part::Detection)
+        .then(|| (instructions::run(), overhead::run(args.rounds, args.seconds)));
     let detection = (args.part != Part::Overhead).then(|| {
         let modes = vec![
             detection::idle_timeout(args.trials),
@@ -57,7 +59,11 @@ fn main() {
         let stock = detection::stock_cut(std::time::Duration::from_secs(args.stock_wait));
         (modes, stock)
     });
-    let text = report::render(&command, overhead.as_ref(), detection.as_ref());
+    let text = report::render(
+        &command,
+        overhead.as_ref().map(|(i, o)| (i.as_slice(), o)),
+        detection.as_ref(),
+    );
     std::fs::write(&args.out, &text).expect("write the report");
     print!("{text}");
     eprintln!("report written to {}", args.out.display());

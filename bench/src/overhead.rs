@@ -48,15 +48,37 @@ fn cpu_ns(server: &Server) -> u64 {
         .sum()
 }
 
-/// One x11perf run: requests per second, and the server's CPU nanoseconds per request.
+/// One x11perf run, and one raw flood: x11perf's requests per second, and the server's CPU
+/// nanoseconds per NoOperation of a flood of exactly [`FLOOD`] of them.
 pub struct Sample {
     pub rate: f64,
     pub cpu_ns_per_request: f64,
 }
 
+/// NoOperation requests in one raw flood.
+pub const FLOOD: usize = 20_000_000;
+
+/// Sends [`FLOOD`] NoOperation requests as fast as a socket takes them, then a round trip, and
+/// returns the server's CPU nanoseconds per request. The client is no bottleneck here (it only
+/// copies a buffer), so this is the server's own cost per request, steadier than a rate.
+fn raw_flood(server: &Server) -> f64 {
+    use lifesign_tests::raw::RawClient;
+    let mut client =
+        RawClient::connect(server.display_number(), lifesign_proto::ByteOrder::native())
+            .expect("a raw connection");
+    let chunk: Vec<u8> = [127u8, 0, 1, 0].repeat(16_384);
+    let before = cpu_ns(server);
+    for _ in 0..FLOOD / 16_384 {
+        client.send(&chunk).expect("send NoOperations");
+    }
+    client
+        .round_trip()
+        .expect("the server answers after the flood");
+    (cpu_ns(server) - before) as f64 / (FLOOD / 16_384 * 16_384) as f64
+}
+
 /// NoOperation requests per second reported by one `x11perf -noop` run.
 fn x11perf_noop(server: &Server, seconds: u32) -> Sample {
-    let cpu_before = cpu_ns(server);
     let out = Command::new("taskset")
         .args(["-c", CLIENT_CPU, "x11perf", "-display", &server.display()])
         .args(["-noop", "-repeat", "1", "-time"])
@@ -69,18 +91,14 @@ fn x11perf_noop(server: &Server, seconds: u32) -> Sample {
         .find(|l| l.contains("NoOperation") && l.contains("/sec"))
         .unwrap_or_else(|| panic!("no x11perf result in: {text}"));
     // "  60000000 reps @   0.0001 msec (8200000.0/sec): X protocol NoOperation"
-    let cpu = cpu_ns(server) - cpu_before;
     let number = |text: Option<&str>| -> f64 {
         text.and_then(|t| t.trim().parse().ok())
             .unwrap_or_else(|| panic!("cannot read x11perf's line {line:?}"))
     };
-    let reps = number(line.split("reps").next());
     let rate = number(line.split('(').nth(1).and_then(|r| r.split('/').next()));
-    // x11perf also calibrates and sets up before the timed run; its requests are few against
-    // the timed reps, and are counted alike on both servers.
     Sample {
         rate,
-        cpu_ns_per_request: cpu as f64 / reps,
+        cpu_ns_per_request: raw_flood(server),
     }
 }
 

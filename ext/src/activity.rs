@@ -36,6 +36,15 @@ const _: () = assert!(
     "the mask in `record` needs a power of two"
 );
 
+/// Client `index` was active in the cycle that ends at `now`: its last request (and, since it
+/// was disarmed only after one if it must show them, its last NoOperation) came no later.
+pub fn touch(index: usize, now: u64) {
+    if let (Some(request), Some(noop)) = (REQUEST.get(index), NO_OPERATION.get(index)) {
+        request.fetch_max(now, Ordering::Relaxed);
+        noop.fetch_max(now, Ordering::Relaxed);
+    }
+}
+
 pub fn read(index: usize) -> Activity {
     match (REQUEST.get(index), NO_OPERATION.get(index)) {
         (Some(request), Some(noop)) => Activity {

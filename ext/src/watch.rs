@@ -9,7 +9,7 @@ use crate::activity;
 use crate::server::client::{ClientState, ClientView, Request};
 use crate::server::vector::Verdict;
 use crate::server::windows::{self, Atoms};
-use crate::server::{clients, socket, time, vector, wraps};
+use crate::server::{clients, extension, socket, time, vector, wraps};
 use lifesign_proto::core::{self as core_proto, WmPing};
 use lifesign_proto::event::{Body, ClientInfo, Event, StatusEntry, Transport};
 use lifesign_proto::ext::WatchRequest;
@@ -168,7 +168,8 @@ fn set_up(client: &mut ClientView<'_>, index: usize) {
     })
     .flatten();
     let Some(info) = info else { return };
-    client.hook_requests();
+    let needs_noop = with(|w| w.tracker.default_policy().expect_noop.is_some()).unwrap_or(false);
+    client.hook_requests(needs_noop);
     let now = time::now_ms();
     with(|w| {
         let policy = w.tracker.default_policy();
@@ -223,14 +224,20 @@ pub fn opt_in(client: &mut ClientView<'_>, asked: &WatchRequest) -> Result<(), u
         if transport != Transport::Local {
             watch_socket(client, index, keepalive);
         }
-        client.hook_requests();
+        client.hook_requests(policy.expect_noop.is_some());
         let now = time::now_ms();
         with(|w| {
             activity::reset(index);
             let body = w.tracker.watch(index, info, policy, now);
             w.emit(body);
         });
-    } else if transport_changed && let Some(fd) = client.socket() {
+    } else {
+        client.hook_requests(policy.expect_noop.is_some());
+    }
+    if known.is_some()
+        && transport_changed
+        && let Some(fd) = client.socket()
+    {
         let result = match keepalive {
             Some(k) => socket::set_keepalive(fd, k),
             None => socket::clear_keepalive(fd),
@@ -356,6 +363,10 @@ impl Probe for ServerProbe {
 pub fn block(now: u64) -> Option<u64> {
     let (actions, wake, atoms, stall) = with(|w| {
         let mut probe = ServerProbe { atoms: w.atoms };
+        // The clients active in the cycle now ending were active until now at the latest.
+        vector::copy_server_vectors(extension::generation());
+        let end_of_cycle = w.tracker.virtual_at(now);
+        vector::rearm(|index| activity::touch(index, end_of_cycle));
         let (actions, wake) = w.tracker.before_sleep(now, &mut probe);
         activity::set_now(w.tracker.virtual_now());
         (actions, wake, w.atoms, w.tracker.take_stall())

@@ -11,8 +11,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
-/// How long a server may take to start on a loaded machine.
+/// How long a server may take to start on a loaded machine (under valgrind: much longer).
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+const START_TIMEOUT_WRAPPED: Duration = Duration::from_secs(180);
 
 /// `liblifesign.so` as built in this workspace, or `$LIFESIGN_MODULE`.
 pub fn module_path() -> PathBuf {
@@ -166,7 +167,7 @@ impl Server {
     }
 
     fn start(command: Command, kind: &'static str, log: PathBuf, dir: TempDir) -> Self {
-        Self::start_in(command, kind, log, dir, None)
+        Self::start_in(command, kind, log, dir, None, false)
     }
 
     fn start_in(
@@ -175,6 +176,7 @@ impl Server {
         log: PathBuf,
         dir: TempDir,
         netns: Option<crate::net::NetnsName>,
+        wrapped: bool,
     ) -> Self {
         let mut child = command
             .stdin(Stdio::null())
@@ -189,7 +191,8 @@ impl Server {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let line = rx.recv_timeout(START_TIMEOUT).unwrap_or_default();
+        let timeout = if wrapped { START_TIMEOUT_WRAPPED } else { START_TIMEOUT };
+        let line = rx.recv_timeout(timeout).unwrap_or_default();
         let mut server = Self {
             child,
             display: 0,
@@ -201,7 +204,7 @@ impl Server {
         match line.trim().parse() {
             Ok(display) => server.display = display,
             Err(_) => panic!(
-                "{kind} did not start within {START_TIMEOUT:?} (displayfd said {line:?})\n{}",
+                "{kind} did not start within {timeout:?} (displayfd said {line:?})\n{}",
                 server.report()
             ),
         }
@@ -251,6 +254,7 @@ pub struct Xorg {
     tcp: bool,
     netns: Option<String>,
     module: bool,
+    wrapper: Vec<String>,
 }
 
 impl Default for Xorg {
@@ -268,7 +272,15 @@ impl Xorg {
             tcp: false,
             netns: None,
             module: true,
+            wrapper: Vec::new(),
         }
+    }
+
+    /// Runs the server under `wrapper` (e.g. valgrind and its options); the server binary is
+    /// then `/usr/lib/xorg/Xorg` itself, not Debian's wrapper script.
+    pub fn wrapped(mut self, wrapper: &[&str]) -> Self {
+        self.wrapper = wrapper.iter().map(|s| (*s).to_owned()).collect();
+        self
     }
 
     /// Runs the server in the lab's display namespace, listening on TCP there, with host
@@ -348,13 +360,18 @@ impl Xorg {
         };
         fs::write(&config, text).expect("write xorg.conf");
         let log = dir.path().join("Xorg.log");
-        let mut command = match &self.netns {
-            Some(ns) => {
+        let mut command = match (&self.netns, self.wrapper.split_first()) {
+            (Some(ns), _) => {
                 let mut c = Command::new("ip");
                 c.args(["netns", "exec", ns, "Xorg"]);
                 c
             }
-            None => Command::new("Xorg"),
+            (None, Some((program, args))) => {
+                let mut c = Command::new(program);
+                c.args(args).arg("/usr/lib/xorg/Xorg");
+                c
+            }
+            (None, None) => Command::new("Xorg"),
         };
         command
             .arg("-config")
@@ -386,7 +403,8 @@ impl Xorg {
             command.arg("-noreset");
         }
         let netns = self.netns.clone().map(crate::net::NetnsName);
-        Server::start_in(command, "Xorg", log, dir, netns)
+        let wrapped = !self.wrapper.is_empty();
+        Server::start_in(command, "Xorg", log, dir, netns, wrapped)
     }
 }
 

@@ -90,8 +90,10 @@ fn a_gtk_client_answers_and_is_lost_when_its_host_goes() {
     ));
     assert!(gone - cut <= bound, "too late: {:?}", gone - cut);
     let addr = lab.host(0).addr;
-    wait_until(Duration::from_secs(2), || lab.server_sockets_to(addr).is_empty())
-        .unwrap_or_else(|| panic!("sockets left: {:?}", lab.server_sockets_to(addr)));
+    wait_until(Duration::from_secs(2), || {
+        lab.server_sockets_to(addr).is_empty()
+    })
+    .unwrap_or_else(|| panic!("sockets left: {:?}", lab.server_sockets_to(addr)));
 }
 
 #[test]

@@ -330,6 +330,12 @@ impl Tracker {
         ours
     }
 
+    /// The watchdog time at real time `now`, as things stand (a stall the next block handler
+    /// detects is not taken out yet).
+    pub fn virtual_at(&self, now: Millis) -> Millis {
+        self.vnow.max(self.clock.virtual_at(now))
+    }
+
     /// The watchdog time requests are stamped with until the next wakeup.
     pub fn virtual_now(&self) -> Millis {
         self.vnow

@@ -99,10 +99,11 @@ impl<'a> ClientView<'a> {
     }
 
     /// Points the client's request vector at the module's hook (Running clients only).
-    pub fn hook_requests(&mut self) {
+    /// `needs_no_operation`: its policy expects NoOperation requests.
+    pub fn hook_requests(&mut self, needs_no_operation: bool) {
         if self.state() == ClientState::Running {
             // SAFETY: a valid Running client.
-            unsafe { super::vector::hook(self.client) };
+            unsafe { super::vector::hook(self.client, needs_no_operation) };
         }
     }
 

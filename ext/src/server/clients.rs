@@ -7,6 +7,11 @@ use lifesign_sys as sys;
 /// Slots of the server's `clients[]` table.
 pub const SLOTS: usize = sys::LIFESIGN_MAXCLIENTS as usize;
 
+/// The live client at `index`, if any.
+pub fn live(index: usize) -> Option<sys::ClientPtr> {
+    raw(index)
+}
+
 fn raw(index: usize) -> Option<sys::ClientPtr> {
     if index == 0 || index >= SLOTS {
         return None; // clients[0] is the server itself
