@@ -80,6 +80,14 @@ impl Bench {
         self.lab.host(0).connect_x(self.server.display_number())
     }
 
+    /// A new client from the host, once the module watches it.
+    fn watched_client(&self) -> (RustConnection, String) {
+        let conn = self.connect();
+        let id = id(&conn);
+        wait_watched(&self.server, &id);
+        (conn, id)
+    }
+
     /// One trial: `run` prepares the client and returns the reference time (Unix ms) the
     /// deadline counts from after it cut the cable; the result is the lost event.
     fn trial(&self, run: impl FnOnce(&Self) -> (String, u64)) -> (Event, u64) {
@@ -157,9 +165,7 @@ pub fn idle_timeout(trials: usize) -> Mode {
         trials,
         &bench,
         |b| {
-            let conn = b.connect();
-            let id = id(&conn);
-            wait_watched(&b.server, &id);
+            let (conn, id) = b.watched_client();
             for _ in 0..10 {
                 conn.get_input_focus().unwrap().reply().unwrap();
                 thread::sleep(Duration::from_millis(100));
@@ -228,9 +234,8 @@ pub fn wm_ping_timeout(trials: usize) -> Mode {
         trials,
         &bench,
         |b| {
-            let conn = Arc::new(b.connect());
-            let id = id(&conn);
-            wait_watched(&b.server, &id);
+            let (conn, id) = b.watched_client();
+            let conn = Arc::new(conn);
             let last_ping = Arc::new(AtomicU64::new(0));
             let stop = Arc::new(AtomicBool::new(false));
             let responder = answer_pings(conn.clone(), last_ping.clone(), stop.clone());
@@ -327,9 +332,7 @@ pub fn transport_timeout(trials: usize) -> Mode {
         trials,
         &bench,
         |b| {
-            let conn = b.connect();
-            let id = id(&conn);
-            wait_watched(&b.server, &id);
+            let (conn, id) = b.watched_client();
             conn.get_input_focus().unwrap().reply().unwrap();
             thread::sleep(Duration::from_millis(1500)); // idle: keepalive probes are under way
             let cut = unix_ms();

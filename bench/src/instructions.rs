@@ -31,12 +31,19 @@ fn totals(path: &Path) -> u64 {
     loop {
         if let Some(total) = std::fs::read_to_string(path)
             .ok()
-            .and_then(|t| t.lines().find_map(|l| l.strip_prefix("totals:").map(|v| v.trim().parse().ok())))
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("totals:").map(|v| v.trim().parse().ok()))
+            })
             .flatten()
         {
             return total;
         }
-        assert!(Instant::now() < deadline, "callgrind wrote no totals to {}", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "callgrind wrote no totals to {}",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -46,7 +53,8 @@ fn measure(name: &'static str, xorg: Xorg, out: &Path) -> Count {
     let server = xorg
         .wrapped(&["valgrind", "--tool=callgrind", "--instr-atstart=no", &file])
         .start();
-    let mut client = RawClient::connect(server.display_number(), ByteOrder::native()).expect("connect");
+    let mut client =
+        RawClient::connect(server.display_number(), ByteOrder::native()).expect("connect");
     client.round_trip().expect("a first round trip");
     let chunk: Vec<u8> = [127u8, 0, 1, 0].repeat(16_384);
     let sent = FLOOD / 16_384 * 16_384;
@@ -54,7 +62,9 @@ fn measure(name: &'static str, xorg: Xorg, out: &Path) -> Count {
     for _ in 0..FLOOD / 16_384 {
         client.send(&chunk).expect("send NoOperations");
     }
-    client.round_trip().expect("the server answers after the flood");
+    client
+        .round_trip()
+        .expect("the server answers after the flood");
     callgrind_control(&server, "off");
     drop(client);
     drop(server); // callgrind writes its totals as the server exits
@@ -73,8 +83,16 @@ pub fn run() -> Vec<Count> {
     }
     vec![
         measure("stock Xorg", Xorg::new().stock(), &dir.join("stock.out")),
-        measure("lifesign, default options (client not watched)", Xorg::new(), &dir.join("defaults.out")),
-        measure("lifesign, every mode, client watched", all, &dir.join("all.out")),
+        measure(
+            "lifesign, default options (client not watched)",
+            Xorg::new(),
+            &dir.join("defaults.out"),
+        ),
+        measure(
+            "lifesign, every mode, client watched",
+            all,
+            &dir.join("all.out"),
+        ),
     ]
 }
 

@@ -47,8 +47,12 @@ struct Args {
 fn main() {
     let args = Args::parse();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let overhead = (args.part != Part::Detection)
-        .then(|| (instructions::run(), overhead::run(args.rounds, args.seconds)));
+    let overhead = (args.part != Part::Detection).then(|| {
+        (
+            instructions::run(),
+            overhead::run(args.rounds, args.seconds),
+        )
+    });
     let detection = (args.part != Part::Overhead).then(|| {
         let modes = vec![
             detection::idle_timeout(args.trials),

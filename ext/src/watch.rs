@@ -71,7 +71,7 @@ pub fn new_generation() {
 impl Watching {
     /// Stamps, completes and reports an event.
     fn emit(&mut self, mut body: Body) {
-        if let Some(client) = client_of(&mut body)
+        if let Some(client) = body.client_mut()
             && client.wm_class.is_none()
         {
             let index = client.index as usize;
@@ -83,16 +83,6 @@ impl Watching {
         self.seq += 1;
         let event = Event::new(self.seq, time::unix_ms(), body);
         tracing::info!("event {}", event.to_line());
-    }
-}
-
-fn client_of(body: &mut Body) -> Option<&mut ClientInfo> {
-    match body {
-        Body::Hello { .. } => None,
-        Body::Watched { client, .. }
-        | Body::Suspect { client, .. }
-        | Body::Lost { client, .. }
-        | Body::Gone { client, .. } => Some(client),
     }
 }
 

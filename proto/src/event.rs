@@ -112,6 +112,29 @@ pub enum Body {
     },
 }
 
+impl Body {
+    /// The client the event is about (all but `hello`).
+    pub fn client(&self) -> Option<&ClientInfo> {
+        match self {
+            Self::Hello { .. } => None,
+            Self::Watched { client, .. }
+            | Self::Suspect { client, .. }
+            | Self::Lost { client, .. }
+            | Self::Gone { client, .. } => Some(client),
+        }
+    }
+
+    pub fn client_mut(&mut self) -> Option<&mut ClientInfo> {
+        match self {
+            Self::Hello { .. } => None,
+            Self::Watched { client, .. }
+            | Self::Suspect { client, .. }
+            | Self::Lost { client, .. }
+            | Self::Gone { client, .. } => Some(client),
+        }
+    }
+}
+
 /// One event line.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -138,13 +161,7 @@ impl Event {
     }
 
     pub fn client(&self) -> Option<&ClientInfo> {
-        match &self.body {
-            Body::Hello { .. } => None,
-            Body::Watched { client, .. }
-            | Body::Suspect { client, .. }
-            | Body::Lost { client, .. }
-            | Body::Gone { client, .. } => Some(client),
-        }
+        self.body.client()
     }
 }
 

@@ -206,15 +206,7 @@ impl ListClientsReply {
     }
 
     pub fn parse(bytes: &[u8], order: ByteOrder) -> Result<Self, ReplyError> {
-        if bytes.len() < REPLY_LEN {
-            return Err(ReplyError::Length {
-                expected: REPLY_LEN,
-                actual: bytes.len(),
-            });
-        }
-        if bytes[0] != 1 {
-            return Err(ReplyError::NotAReply(bytes[0]));
-        }
+        reply_header(bytes)?;
         let len = order.read_u32(word(bytes, 8)) as usize;
         let end = REPLY_LEN.saturating_add(len);
         let body = bytes.get(REPLY_LEN..end).ok_or(ReplyError::Length {
@@ -225,6 +217,20 @@ impl ListClientsReply {
             json: String::from_utf8_lossy(body).into_owned(),
         })
     }
+}
+
+/// A reply's fixed 32 bytes are there and it is a reply, not an error or event.
+fn reply_header(bytes: &[u8]) -> Result<(), ReplyError> {
+    if bytes.len() < REPLY_LEN {
+        return Err(ReplyError::Length {
+            expected: REPLY_LEN,
+            actual: bytes.len(),
+        });
+    }
+    if bytes[0] != 1 {
+        return Err(ReplyError::NotAReply(bytes[0]));
+    }
+    Ok(())
 }
 
 /// `len` rounded up to whole 4-byte units.
@@ -264,15 +270,7 @@ impl QueryVersionReply {
 
     /// Decodes the reply as a client receives it.
     pub fn parse(bytes: &[u8], order: ByteOrder) -> Result<Self, ReplyError> {
-        if bytes.len() < REPLY_LEN {
-            return Err(ReplyError::Length {
-                expected: REPLY_LEN,
-                actual: bytes.len(),
-            });
-        }
-        if bytes[0] != 1 {
-            return Err(ReplyError::NotAReply(bytes[0]));
-        }
+        reply_header(bytes)?;
         Ok(Self {
             major: order.read_u32(word(bytes, 8)),
             minor: order.read_u32(word(bytes, 12)),

@@ -191,7 +191,11 @@ impl Server {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let timeout = if wrapped { START_TIMEOUT_WRAPPED } else { START_TIMEOUT };
+        let timeout = if wrapped {
+            START_TIMEOUT_WRAPPED
+        } else {
+            START_TIMEOUT
+        };
         let line = rx.recv_timeout(timeout).unwrap_or_default();
         let mut server = Self {
             child,

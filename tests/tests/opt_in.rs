@@ -318,3 +318,34 @@ fn notify_mode_reports_and_keeps_the_client() {
         .reply()
         .expect("notify mode leaves the client connected");
 }
+
+#[test]
+fn other_requests_do_not_meet_a_no_operation_expectation() {
+    let server = Xorg::new()
+        .option("Watch", "none")
+        .option("Grace", "0")
+        .start();
+    let app = server.connect();
+    lifesign::watch(&app, pulse_request(1000, "busy-but-no-pulse", 0))
+        .check()
+        .unwrap();
+    let id = lifesign_proto::event::ClientInfo::format_id(app.setup().resource_id_base);
+    let start = Instant::now();
+    // Busy, with round trips of every kind but NoOperation, until the module closes it.
+    while start.elapsed() < Duration::from_secs(5) {
+        if app.get_input_focus().and_then(|c| Ok(c.reply())).is_err() {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let lost = wait_until(Duration::from_secs(5), || {
+        lost_reason(&server, &id).is_some()
+    })
+    .expect("lost: only NoOperation counts");
+    assert_eq!(lost_reason(&server, &id), Some(LostReason::NoopMissed));
+    assert!(
+        lost - start <= Duration::from_millis(1100) + LOAD_MARGIN,
+        "{:?}",
+        lost - start
+    );
+}
