@@ -168,7 +168,7 @@ pub fn forget(index: usize) {
 /// Ends the cycle: every client disarmed in it is handed to `touched` (its last request
 /// came no later than now) and armed again.
 pub fn rearm(mut touched: impl FnMut(usize)) {
-    let count = DISARMED_COUNT.swap(0, Ordering::Relaxed).min(SLOTS);
+    let count = DISARMED_COUNT.swap(0, Ordering::Relaxed);
     for slot in &DISARMED_NOW[..count] {
         let index = slot.load(Ordering::Relaxed);
         touched(index);
@@ -195,15 +195,18 @@ unsafe extern "C" fn any_request(client: sys::ClientPtr) -> c_int {
         return unsafe { send_event(client) };
     }
     let kind = KIND[slot].load(Ordering::Relaxed);
+    let disarmed = DISARMED_COUNT.load(Ordering::Relaxed);
+    // A client is disarmed only with room to note it, so every disarmed client is armed again
+    // at the block handler; past the room (a client unwatching and watching itself over and
+    // over in one cycle) clients just stay armed and pay per request for the cycle.
     if kind != NEVER
+        && disarmed < SLOTS
         && (major == opcode::NO_OPERATION || !NEEDS_NO_OPERATION[slot].load(Ordering::Relaxed))
         && COPIED_IN.load(Ordering::Relaxed) != 0
     {
         c.requestVector = DISARMED[usize::from(kind - 1)].vector();
-        let n = DISARMED_COUNT.fetch_add(1, Ordering::Relaxed);
-        if let Some(entry) = DISARMED_NOW.get(n) {
-            entry.store(index, Ordering::Relaxed);
-        }
+        DISARMED_NOW[disarmed].store(index, Ordering::Relaxed);
+        DISARMED_COUNT.store(disarmed + 1, Ordering::Relaxed);
     }
     // SAFETY: as above.
     unsafe { call_original(client, index, major) }
