@@ -160,8 +160,30 @@ pub struct Lab {
     display: Netns,
 }
 
+/// Deletes the namespaces of labs whose process is gone (a test or benchmark that was
+/// killed before its drops ran).
+fn remove_stale_labs() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        let pid = name
+            .strip_prefix("ls")
+            .and_then(|rest| rest.split_once('x'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
 impl Lab {
     pub fn new(hosts: usize) -> Self {
+        remove_stale_labs();
         let tag = format!(
             "ls{}x{}",
             std::process::id(),
