@@ -11,6 +11,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 cargo build --locked -p lifesign-ext
+# The same module with fault injection, for the tests of the panic guard.
+cargo build --locked -p lifesign-ext --features fault-injection --target-dir target/fault-injection
 cargo clippy --locked --workspace --all-targets -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --locked --workspace --no-fail-fast "$@"

@@ -33,6 +33,23 @@ pub fn module_path() -> PathBuf {
     path
 }
 
+/// `liblifesign.so` built with the `fault-injection` feature (the test command builds it
+/// into `target/fault-injection`), or `$LIFESIGN_FAULT_MODULE`.
+pub fn fault_module_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("LIFESIGN_FAULT_MODULE") {
+        return PathBuf::from(path);
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/fault-injection/debug/liblifesign.so");
+    assert!(
+        path.is_file(),
+        "{} is missing: cargo build -p lifesign-ext --features fault-injection \
+         --target-dir target/fault-injection (the test command does this)",
+        path.display()
+    );
+    path
+}
+
 /// A running X server; killed on drop. If the test is failing, its log is printed.
 pub struct Server {
     child: Child,
@@ -259,6 +276,8 @@ pub struct Xorg {
     netns: Option<String>,
     module: bool,
     wrapper: Vec<String>,
+    module_file: Option<PathBuf>,
+    env: Vec<(String, String)>,
 }
 
 impl Default for Xorg {
@@ -277,7 +296,21 @@ impl Xorg {
             netns: None,
             module: true,
             wrapper: Vec::new(),
+            module_file: None,
+            env: Vec::new(),
         }
+    }
+
+    /// Loads this `liblifesign.so` instead of the build tree's.
+    pub fn module_file(mut self, path: PathBuf) -> Self {
+        self.module_file = Some(path);
+        self
+    }
+
+    /// An environment variable for the server process.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
     }
 
     /// Runs the server under `wrapper` (e.g. valgrind and its options); the server binary is
@@ -339,7 +372,8 @@ impl Xorg {
         )
         .expect("config dir file");
         // A directory of its own, so only this one liblifesign.so is found.
-        fs::copy(module_path(), modules.join("liblifesign.so")).expect("copy the module");
+        let module = self.module_file.clone().unwrap_or_else(module_path);
+        fs::copy(module, modules.join("liblifesign.so")).expect("copy the module");
         let module_section = self.module_section.clone().unwrap_or_else(|| {
             let mut body = String::from("  SubSection \"lifesign\"\n");
             for (name, value) in &self.options {
@@ -393,6 +427,9 @@ impl Xorg {
                 "-sharevts",
             ])
             .stderr(Stdio::null());
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
         if !self.tcp {
             command.args(["-nolisten", "tcp"]);
         } else {

@@ -26,7 +26,10 @@ pub fn entry<R>(name: &str, fallback: impl FnOnce() -> R, body: impl FnOnce() ->
     if disabled() {
         return fallback();
     }
-    match catch_unwind(AssertUnwindSafe(body)) {
+    match catch_unwind(AssertUnwindSafe(|| {
+        inject_fault(name);
+        body()
+    })) {
         Ok(value) => value,
         Err(payload) => {
             disable();
@@ -46,3 +49,16 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("panic")
 }
+
+/// With the `fault-injection` feature, `LIFESIGN_FAULT=<entry point name>` makes that entry
+/// point panic, as a bug would.
+#[cfg(feature = "fault-injection")]
+fn inject_fault(name: &str) {
+    if std::env::var("LIFESIGN_FAULT").is_ok_and(|f| f == name) {
+        panic!("injected fault");
+    }
+}
+
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+fn inject_fault(_name: &str) {}
