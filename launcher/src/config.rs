@@ -1,0 +1,366 @@
+//! The launcher's configuration, validated with errors that point at the line.
+
+use ipnet::IpNet;
+use lifesign_watchdog::duration;
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::Duration;
+use toml::Spanned;
+
+/// Events that can trigger a failover.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Lost,
+    Gone,
+}
+
+/// What picks a service's clients out of the events. Every key given must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Match {
+    pub peer: Option<IpNet>,
+    pub wm_class: Option<String>,
+    pub command: Option<String>,
+    pub service: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    pub name: String,
+    pub matcher: Match,
+    /// Candidates in order; the first is the primary. Each an argv, never run by a shell.
+    pub start: Vec<Vec<String>>,
+    pub on: Vec<Trigger>,
+    pub start_primary: bool,
+    pub max_failovers: u32,
+    pub window: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub socket: PathBuf,
+    /// Permission bits of the socket.
+    pub socket_mode: u32,
+    pub display: String,
+    pub allow_uids: Vec<u32>,
+    pub state: PathBuf,
+    pub services: Vec<Service>,
+}
+
+/// A configuration error, with the line and column it is at (1-based) when known.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{}{message}", location.map(|(l, c)| format!("line {l}, column {c}: ")).unwrap_or_default())]
+pub struct ConfigError {
+    pub location: Option<(usize, usize)>,
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "default_socket")]
+    socket: PathBuf,
+    #[serde(default)]
+    socket_mode: Option<Spanned<String>>,
+    #[serde(default = "default_display")]
+    display: String,
+    #[serde(default = "default_uids")]
+    allow_uids: Vec<u32>,
+    #[serde(default = "default_state")]
+    state: PathBuf,
+    #[serde(default)]
+    service: Vec<Spanned<RawService>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    name: Spanned<String>,
+    #[serde(rename = "match")]
+    matcher: Spanned<RawMatch>,
+    start: Spanned<Vec<Vec<String>>>,
+    #[serde(default = "default_on")]
+    on: Vec<Trigger>,
+    #[serde(default)]
+    start_primary: bool,
+    #[serde(default = "default_max_failovers")]
+    max_failovers: u32,
+    #[serde(default)]
+    window: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMatch {
+    peer: Option<Spanned<String>>,
+    wm_class: Option<String>,
+    command: Option<String>,
+    service: Option<String>,
+}
+
+fn default_socket() -> PathBuf {
+    PathBuf::from("/run/lifesign/launcher.sock")
+}
+fn default_display() -> String {
+    ":0".to_owned()
+}
+fn default_uids() -> Vec<u32> {
+    vec![0]
+}
+fn default_state() -> PathBuf {
+    PathBuf::from("/var/lib/lifesign/launcher.json")
+}
+fn default_on() -> Vec<Trigger> {
+    vec![Trigger::Lost]
+}
+fn default_max_failovers() -> u32 {
+    5
+}
+
+const DEFAULT_WINDOW: Duration = Duration::from_secs(600);
+
+impl Config {
+    /// Parses and validates `text` (the content of the config file).
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let at = |span: Range<usize>| Some(line_col(text, span.start));
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
+            location: e.span().map(|s| line_col(text, s.start)),
+            message: e.message().to_owned(),
+        })?;
+        let socket_mode = match raw.socket_mode {
+            None => 0o600,
+            Some(mode) => u32::from_str_radix(mode.get_ref().trim_start_matches("0o"), 8)
+                .ok()
+                .filter(|m| *m <= 0o777)
+                .ok_or_else(|| ConfigError {
+                    location: at(mode.span()),
+                    message: format!(
+                        "socket_mode {:?}: expected octal permission bits such as \"0600\"",
+                        mode.get_ref()
+                    ),
+                })?,
+        };
+        let mut services = Vec::new();
+        for spanned in raw.service {
+            let span = spanned.span();
+            let s = spanned.into_inner();
+            let name = s.name.get_ref().trim().to_owned();
+            if name.is_empty() {
+                return Err(ConfigError {
+                    location: at(s.name.span()),
+                    message: "service name is empty".into(),
+                });
+            }
+            if services.iter().any(|o: &Service| o.name == name) {
+                return Err(ConfigError {
+                    location: at(s.name.span()),
+                    message: format!("service {name:?} is defined twice"),
+                });
+            }
+            let start_span = s.start.span();
+            let start = s.start.into_inner();
+            if start.is_empty()
+                || start
+                    .iter()
+                    .any(|argv| argv.is_empty() || argv[0].is_empty())
+            {
+                return Err(ConfigError {
+                    location: at(start_span),
+                    message: format!(
+                        "service {name:?}: start needs at least one candidate, each a non-empty argv list"
+                    ),
+                });
+            }
+            let matcher_span = s.matcher.span();
+            let m = s.matcher.into_inner();
+            let peer = match &m.peer {
+                None => None,
+                Some(p) => Some(parse_net(p.get_ref()).ok_or_else(|| ConfigError {
+                    location: at(p.span()),
+                    message: format!(
+                        "service {name:?}: peer {:?} is not an IP address or CIDR",
+                        p.get_ref()
+                    ),
+                })?),
+            };
+            let matcher = Match {
+                peer,
+                wm_class: m.wm_class,
+                command: m.command,
+                service: m.service,
+            };
+            if matcher == Match::default() {
+                return Err(ConfigError {
+                    location: at(matcher_span),
+                    message: format!(
+                        "service {name:?}: match needs at least one of peer, wm_class, command, service"
+                    ),
+                });
+            }
+            let window = match s.window {
+                None => DEFAULT_WINDOW,
+                Some(w) => duration::parse(w.get_ref())
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| ConfigError {
+                        location: at(w.span()),
+                        message: format!(
+                            "service {name:?}: window {:?}: expected {}",
+                            w.get_ref(),
+                            duration::FORM
+                        ),
+                    })?,
+            };
+            if s.on.is_empty() {
+                return Err(ConfigError {
+                    location: at(span),
+                    message: format!("service {name:?}: on is empty"),
+                });
+            }
+            services.push(Service {
+                name,
+                matcher,
+                start,
+                on: s.on,
+                start_primary: s.start_primary,
+                max_failovers: s.max_failovers,
+                window,
+            });
+        }
+        Ok(Self {
+            socket: raw.socket,
+            socket_mode,
+            display: raw.display,
+            allow_uids: raw.allow_uids,
+            state: raw.state,
+            services,
+        })
+    }
+}
+
+fn parse_net(text: &str) -> Option<IpNet> {
+    text.parse::<IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONTRACT_EXAMPLE: &str = r#"
+socket = "/run/lifesign/launcher.sock"
+display = ":0"
+allow_uids = [0]                 # peers allowed on the socket (SO_PEERCRED)
+state = "/var/lib/lifesign/launcher.json"   # per-service state, survives restarts
+
+[[service]]
+name = "plant-view"
+match = { peer = "10.0.0.5", wm_class = "xclock" }   # any of: peer (IP or CIDR), wm_class, command, service
+start = [                                             # candidates in order; the first is the primary
+  ["ssh", "host-a", "xclock"],
+  ["ssh", "host-b", "xclock"],
+]
+on = ["lost"]                  # events that trigger failover: lost, gone
+start_primary = true           # start the first candidate when the launcher starts
+max_failovers = 5              # flap protection: at most this many within `window`
+window = "10m"
+"#;
+
+    #[test]
+    fn the_contracts_example_parses() {
+        let c = Config::parse(CONTRACT_EXAMPLE).unwrap();
+        assert_eq!(c.socket, PathBuf::from("/run/lifesign/launcher.sock"));
+        assert_eq!(c.socket_mode, 0o600);
+        assert_eq!(c.allow_uids, [0]);
+        let s = &c.services[0];
+        assert_eq!(s.name, "plant-view");
+        assert_eq!(s.matcher.peer, Some("10.0.0.5/32".parse().unwrap()));
+        assert_eq!(s.matcher.wm_class.as_deref(), Some("xclock"));
+        assert_eq!(s.start.len(), 2);
+        assert_eq!(s.start[1], ["ssh", "host-b", "xclock"]);
+        assert_eq!(s.on, [Trigger::Lost]);
+        assert!(s.start_primary);
+        assert_eq!((s.max_failovers, s.window), (5, Duration::from_secs(600)));
+    }
+
+    fn error(text: &str) -> ConfigError {
+        Config::parse(text).expect_err("must be refused")
+    }
+
+    #[test]
+    fn errors_point_at_the_line() {
+        let e = error(
+            "socket = \"/s\"\n\n[[service]]\nname = \"a\"\nmatch = { peer = \"10.0.0\" }\nstart = [[\"x\"]]\n",
+        );
+        assert_eq!(e.location.map(|l| l.0), Some(5), "{e}");
+        assert!(e.to_string().starts_with("line 5, column"), "{e}");
+        assert!(e.message.contains("10.0.0"), "{e}");
+
+        let e = error("[[service]]\nname = \"a\"\nmatch = { wm_class = \"x\" }\nstart = []\n");
+        assert_eq!(e.location.map(|l| l.0), Some(4), "{e}");
+        let e = error("sockett = \"/s\"\n");
+        assert_eq!(e.location.map(|l| l.0), Some(1), "{e}");
+        assert!(e.message.contains("sockett"), "{e}");
+    }
+
+    #[test]
+    fn bad_services_are_refused() {
+        let service = |body: &str| format!("[[service]]\n{body}\n");
+        for (body, needle) in [
+            (
+                "name = \"a\"\nmatch = {}\nstart = [[\"x\"]]",
+                "at least one of",
+            ),
+            (
+                "name = \"\"\nmatch = { service = \"s\" }\nstart = [[\"x\"]]",
+                "empty",
+            ),
+            (
+                "name = \"a\"\nmatch = { service = \"s\" }\nstart = [[]]",
+                "non-empty argv",
+            ),
+            (
+                "name = \"a\"\nmatch = { service = \"s\" }\nstart = [[\"x\"]]\nwindow = \"soon\"",
+                "window",
+            ),
+            (
+                "name = \"a\"\nmatch = { service = \"s\" }\nstart = [[\"x\"]]\non = [\"died\"]",
+                "died",
+            ),
+            (
+                "name = \"a\"\nmatch = { service = \"s\" }\nstart = \"ssh host-a xclock\"",
+                "sequence",
+            ),
+        ] {
+            let e = error(&service(body));
+            assert!(e.to_string().contains(needle), "{body:?}: {e}");
+            assert!(e.location.is_some(), "{body:?}: {e}");
+        }
+        let twice = format!(
+            "{}{}",
+            service("name = \"a\"\nmatch = { service = \"s\" }\nstart = [[\"x\"]]"),
+            service("name = \"a\"\nmatch = { service = \"t\" }\nstart = [[\"y\"]]")
+        );
+        assert!(error(&twice).message.contains("twice"));
+    }
+
+    #[test]
+    fn socket_mode_is_octal() {
+        assert_eq!(
+            Config::parse("socket_mode = \"0660\"").unwrap().socket_mode,
+            0o660
+        );
+        assert!(error("socket_mode = \"rw\"").message.contains("octal"));
+        assert!(error("socket_mode = \"1777\"").message.contains("octal"));
+    }
+}

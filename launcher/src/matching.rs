@@ -1,0 +1,158 @@
+//! Which configured service an event's client belongs to.
+
+use crate::config::{Match, Service};
+use lifesign_proto::event::ClientInfo;
+use std::net::{IpAddr, SocketAddr};
+
+impl Match {
+    /// Every key given matches the client: `peer` contains its address, `wm_class` is its
+    /// instance or class, `command` its command (or that command's file name), `service` the
+    /// name it declared.
+    pub fn matches(&self, client: &ClientInfo) -> bool {
+        let peer_ok = self.peer.is_none_or(|net| {
+            client
+                .peer
+                .as_deref()
+                .and_then(|p| p.parse::<SocketAddr>().ok())
+                .is_some_and(|addr| net.contains(&unmapped(addr.ip())))
+        });
+        let class_ok = self.wm_class.as_deref().is_none_or(|want| {
+            client
+                .wm_class
+                .as_ref()
+                .is_some_and(|[instance, class]| instance == want || class == want)
+        });
+        let command_ok = self.command.as_deref().is_none_or(|want| {
+            client.command.as_deref().is_some_and(|c| {
+                c == want
+                    || c.rsplit('/').next() == Some(want)
+                    || c.split_whitespace().next() == Some(want)
+            })
+        });
+        let service_ok = self
+            .service
+            .as_deref()
+            .is_none_or(|want| client.service.as_deref() == Some(want));
+        peer_ok && class_ok && command_ok && service_ok
+    }
+}
+
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The first service (in the file's order) whose match takes the client.
+pub fn service_for<'a>(services: &'a [Service], client: &ClientInfo) -> Option<&'a Service> {
+    services.iter().find(|s| s.matcher.matches(client))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use lifesign_proto::event::Transport;
+
+    fn client(
+        peer: Option<&str>,
+        wm_class: Option<[&str; 2]>,
+        command: Option<&str>,
+        service: Option<&str>,
+    ) -> ClientInfo {
+        ClientInfo {
+            id: "0x00a00000".into(),
+            index: 5,
+            transport: if peer.is_some() {
+                Transport::Tcp
+            } else {
+                Transport::Local
+            },
+            peer: peer.map(Into::into),
+            pid: None,
+            command: command.map(Into::into),
+            service: service.map(Into::into),
+            wm_class: wm_class.map(|[a, b]| [a.into(), b.into()]),
+        }
+    }
+
+    const CONFIG: &str = r#"
+[[service]]
+name = "plant-view"
+match = { peer = "10.0.0.0/24", wm_class = "xclock" }
+start = [["xclock"]]
+
+[[service]]
+name = "pulse"
+match = { service = "host-a" }
+start = [["lifesign", "pulse"]]
+
+[[service]]
+name = "term"
+match = { command = "xterm" }
+start = [["xterm"]]
+"#;
+
+    #[test]
+    fn every_key_given_must_match() {
+        let c = Config::parse(CONFIG).unwrap();
+        let name = |cl: &ClientInfo| service_for(&c.services, cl).map(|s| s.name.as_str());
+        assert_eq!(
+            name(&client(
+                Some("10.0.0.5:4000"),
+                Some(["xclock", "XClock"]),
+                None,
+                None
+            )),
+            Some("plant-view")
+        );
+        assert_eq!(
+            name(&client(
+                Some("10.0.0.5:4000"),
+                Some(["x", "XClock"]),
+                None,
+                None
+            )),
+            None,
+            "class xclock? no: XClock"
+        );
+        assert_eq!(
+            name(&client(
+                Some("10.0.1.5:4000"),
+                Some(["xclock", "XClock"]),
+                None,
+                None
+            )),
+            None,
+            "other subnet"
+        );
+        assert_eq!(
+            name(&client(
+                Some("[::ffff:10.0.0.7]:4000"),
+                Some(["xclock", "XClock"]),
+                None,
+                None
+            )),
+            Some("plant-view")
+        );
+        assert_eq!(
+            name(&client(None, None, None, Some("host-a"))),
+            Some("pulse")
+        );
+        assert_eq!(
+            name(&client(None, None, Some("/usr/bin/xterm"), None)),
+            Some("term")
+        );
+        assert_eq!(
+            name(&client(None, None, Some("xterm -e top"), None)),
+            Some("term")
+        );
+        assert_eq!(name(&client(None, None, Some("xterminal"), None)), None);
+        assert_eq!(
+            name(&client(Some("10.0.0.5:4000"), None, None, None)),
+            None,
+            "wm_class unknown"
+        );
+    }
+}
