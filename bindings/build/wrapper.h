@@ -21,6 +21,7 @@
 #include <propertyst.h>
 #include <windowstr.h>
 #include <scrnintstr.h>
+#include <opaque.h>
 
 /*
  * Macros that bindgen cannot evaluate (function-like, or expanding to them), re-stated as

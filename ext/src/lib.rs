@@ -14,6 +14,7 @@
 #![deny(unsafe_code)]
 
 mod activity;
+mod link;
 mod module;
 mod requests;
 mod server;

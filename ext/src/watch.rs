@@ -5,15 +5,16 @@
 //! on a client (closing it, pinging it) happens with the state released, because closing a
 //! client re-enters the module through the client-state callback.
 
-use crate::activity;
 use crate::server::client::{ClientState, ClientView, Request};
 use crate::server::vector::Verdict;
 use crate::server::windows::{self, Atoms};
-use crate::server::{clients, extension, socket, time, vector, wraps};
+use crate::server::{clients, extension, notify, socket, time, vector, wraps};
+use crate::{activity, link};
 use lifesign_proto::core::{self as core_proto, WmPing};
-use lifesign_proto::event::{Body, ClientInfo, Event, StatusEntry, Transport};
+use lifesign_proto::event::{Body, ClientInfo, Event, ServerInfo, StatusEntry, Transport};
 use lifesign_proto::ext::WatchRequest;
 use lifesign_watchdog::Config;
+use lifesign_watchdog::outbox::{self, Outbox};
 use lifesign_watchdog::policy::{self, Keepalive, Policy};
 use lifesign_watchdog::tracker::{Action, Activity, Probe, Tracker};
 use std::cell::RefCell;
@@ -36,7 +37,11 @@ struct Watching {
     joining: HashMap<usize, Joining>,
     /// Duplicates of the sockets of watched TCP clients, read at their end.
     sockets: HashMap<usize, socket::Watch>,
+    /// Events kept for the launcher until it acknowledges them (`Launcher none`: no outbox,
+    /// events are numbered and logged only).
+    outbox: Option<Outbox>,
     seq: u64,
+    started_ms: u64,
 }
 
 thread_local! {
@@ -55,8 +60,13 @@ pub fn start(config: &Config) {
         atoms: None,
         joining: HashMap::new(),
         sockets: HashMap::new(),
+        outbox: config.launcher.is_some().then(Outbox::default),
         seq: 0,
+        started_ms: time::unix_ms(),
     }));
+    if let Some(path) = &config.launcher {
+        link::start(path.clone());
+    }
 }
 
 /// A new server generation: atoms were reset.
@@ -80,9 +90,27 @@ impl Watching {
                 info.wm_class = Some(class.clone());
             }
         }
-        self.seq += 1;
-        let event = Event::new(self.seq, time::unix_ms(), body);
-        tracing::info!("event {}", event.to_line());
+        let at = time::unix_ms();
+        let event = match self.outbox.as_mut() {
+            Some(outbox) => {
+                let (event, dropped) = outbox.push(at, body);
+                if let Some(dropped) = dropped {
+                    tracing::error!(
+                        "launcher queue full ({} events): dropped event seq {}",
+                        outbox::BOUND,
+                        dropped.seq
+                    );
+                }
+                event
+            }
+            None => {
+                self.seq += 1;
+                Event::new(self.seq, at, body)
+            }
+        };
+        let line = event.to_line();
+        tracing::info!("event {line}");
+        link::send(&line);
     }
 }
 
@@ -257,6 +285,57 @@ pub fn opt_out(client: &mut ClientView<'_>) {
     }
 }
 
+/// What a new launcher connection is sent first: `hello`, a `watched` replay of every watched
+/// client, then every event it has not acknowledged.
+pub fn opening_lines() -> Vec<String> {
+    with(|w| {
+        let hello = Body::Hello {
+            server: ServerInfo {
+                display: notify::display_name(),
+                pid: std::process::id(),
+                started_ms: w.started_ms,
+            },
+        };
+        let mut probe = ServerProbe { atoms: w.atoms };
+        let watched: Vec<ClientInfo> = w
+            .tracker
+            .status(&mut probe)
+            .into_iter()
+            .map(|s| s.info)
+            .collect();
+        let Some(outbox) = w.outbox.as_mut() else {
+            return Vec::new();
+        };
+        let at = time::unix_ms();
+        let mut lines = vec![outbox.transient(at, hello).to_line()];
+        for client in watched {
+            lines.push(
+                outbox
+                    .transient(
+                        at,
+                        Body::Watched {
+                            client,
+                            replay: true,
+                        },
+                    )
+                    .to_line(),
+            );
+        }
+        lines.extend(outbox.unacknowledged().map(Event::to_line));
+        lines
+    })
+    .unwrap_or_default()
+}
+
+/// The launcher acknowledged an event.
+pub fn on_ack(seq: u64) {
+    with(|w| {
+        if let Some(outbox) = w.outbox.as_mut() {
+            outbox.ack(seq);
+        }
+    });
+}
+
 /// The watched clients as ListClients returns them.
 pub fn list_json() -> String {
     let entries: Vec<StatusEntry> = with(|w| {
@@ -395,5 +474,10 @@ pub fn block(now: u64) -> Option<u64> {
             }
         }
     }
-    wake.map(|at| at.saturating_sub(time::now_ms()))
+    let deadline = wake.map(|at| at.saturating_sub(time::now_ms()));
+    let reconnect = link::block(time::now_ms());
+    match (deadline, reconnect) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }

@@ -200,6 +200,20 @@ pub enum Reply {
     Ack { seq: u64 },
 }
 
+/// The `seq` of an ack line from the launcher (`{"v":1,"type":"ack","seq":N}`), or `None`
+/// for anything else: another version, another type, not JSON.
+pub fn parse_reply(line: &[u8]) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct Versioned {
+        v: u32,
+        #[serde(flatten)]
+        reply: Reply,
+    }
+    let parsed: Versioned = serde_json::from_slice(line).ok()?;
+    let Reply::Ack { seq } = parsed.reply;
+    (parsed.v == VERSION).then_some(seq)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,5 +320,9 @@ mod tests {
         );
         let ack: Reply = serde_json::from_str(r#"{"v":1,"type":"ack","seq":9}"#).unwrap();
         assert_eq!(ack, Reply::Ack { seq: 9 });
+        assert_eq!(parse_reply(br#"{"v":1,"type":"ack","seq":9}"#), Some(9));
+        assert_eq!(parse_reply(br#"{"v":2,"type":"ack","seq":9}"#), None);
+        assert_eq!(parse_reply(br#"{"v":1,"type":"nack","seq":9}"#), None);
+        assert_eq!(parse_reply(b"ack 9"), None);
     }
 }

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod duration;
 pub mod end;
 pub mod options;
+pub mod outbox;
 pub mod policy;
 pub mod tracker;
 

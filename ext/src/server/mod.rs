@@ -17,6 +17,7 @@ pub mod guard;
 pub mod handlers;
 pub mod loader;
 pub mod log;
+pub mod notify;
 pub mod socket;
 pub mod time;
 pub mod vector;

@@ -1,0 +1,195 @@
+//! The link to lifesign-launcher: one Unix stream socket, one JSON line per event, acks back.
+//!
+//! Everything runs on the server thread and nothing blocks it: the socket is non-blocking and
+//! in the server's poll loop (SetNotifyFd); a connect that cannot complete at once is tried
+//! again later, with backoff, from the block handler; output that the launcher does not read
+//! waits in a bounded buffer, and past the bound the connection is dropped (its events stay
+//! in the outbox and are sent again on the next connection). No thread touches the server.
+//! docs/architecture.md says why this rather than a worker thread.
+
+use crate::server::{notify, socket, time};
+use std::cell::RefCell;
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+/// Output waiting for a launcher that does not read, at most.
+const OUTPUT_BOUND: usize = 1 << 20;
+/// The longest line a launcher may send.
+const LINE_BOUND: usize = 4096;
+const FIRST_BACKOFF_MS: u64 = 100;
+const MAX_BACKOFF_MS: u64 = 5_000;
+
+struct Link {
+    path: PathBuf,
+    stream: Option<UnixStream>,
+    output: Vec<u8>,
+    input: Vec<u8>,
+    next_attempt: u64,
+    backoff: u64,
+    polling_write: bool,
+}
+
+thread_local! {
+    static LINK: RefCell<Option<Link>> = const { RefCell::new(None) };
+}
+
+fn with<R>(f: impl FnOnce(&mut Link) -> R) -> Option<R> {
+    LINK.with_borrow_mut(|l| l.as_mut().map(f))
+}
+
+/// Starts linking to the launcher at `path` (the `Launcher` option).
+pub fn start(path: PathBuf) {
+    LINK.set(Some(Link {
+        path,
+        stream: None,
+        output: Vec::new(),
+        input: Vec::new(),
+        next_attempt: 0,
+        backoff: FIRST_BACKOFF_MS,
+        polling_write: false,
+    }));
+}
+
+/// Sends one event line, if connected (the outbox keeps it for the next connection
+/// otherwise).
+pub fn send(line: &str) {
+    with(|l| {
+        if l.stream.is_some() {
+            l.output.extend_from_slice(line.as_bytes());
+            l.output.push(b'\n');
+            l.flush();
+        }
+    });
+}
+
+/// The block handler: connect when it is time; returns when to try next (ms from now).
+pub fn block(now: u64) -> Option<u64> {
+    let attempt =
+        with(|l| (l.stream.is_none() && now >= l.next_attempt).then(|| l.path.clone())).flatten();
+    if let Some(path) = attempt {
+        match socket::connect_unix(&path) {
+            Ok(stream) => {
+                let fd = stream.as_raw_fd();
+                with(|l| {
+                    l.stream = Some(stream);
+                    l.backoff = FIRST_BACKOFF_MS;
+                    l.input.clear();
+                    l.output.clear();
+                });
+                notify::watch(fd, false);
+                tracing::info!("connected to the launcher at {}", path.display());
+                // hello, the replay of what is watched, then every unacknowledged event.
+                for line in crate::watch::opening_lines() {
+                    send(&line);
+                }
+            }
+            Err(e) => with(|l| {
+                if l.backoff == FIRST_BACKOFF_MS {
+                    tracing::debug!("launcher at {} not reachable: {e}", path.display());
+                }
+                l.next_attempt = now + l.backoff;
+                l.backoff = (l.backoff * 2).min(MAX_BACKOFF_MS);
+            })
+            .unwrap_or(()),
+        }
+    }
+    with(|l| {
+        l.stream
+            .is_none()
+            .then(|| l.next_attempt.saturating_sub(time::now_ms()))
+    })
+    .flatten()
+}
+
+/// The launcher's socket is ready.
+pub fn on_ready(fd: RawFd, ready: notify::Ready) {
+    let mut acks = Vec::new();
+    with(|l| {
+        if l.stream.as_ref().map(AsRawFd::as_raw_fd) != Some(fd) {
+            return;
+        }
+        if ready.write {
+            l.flush();
+        }
+        if ready.read || ready.error {
+            l.read(&mut acks);
+        }
+    });
+    for seq in acks {
+        crate::watch::on_ack(seq);
+    }
+}
+
+/// The guard's fallback when the link's callback panicked: take the fd out of the loop, so a
+/// level-triggered fd cannot spin the server.
+pub fn fail_closed(fd: RawFd) {
+    notify::unwatch(fd);
+}
+
+impl Link {
+    fn flush(&mut self) {
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        while !self.output.is_empty() {
+            match stream.write(&self.output) {
+                Ok(0) => return self.drop_connection("the launcher closed"),
+                Ok(n) => {
+                    self.output.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return self.drop_connection(&format!("write: {e}")),
+            }
+        }
+        if self.output.len() > OUTPUT_BOUND {
+            return self.drop_connection("the launcher does not read (output bound reached)");
+        }
+        let want_write = !self.output.is_empty();
+        if want_write != self.polling_write
+            && let Some(stream) = self.stream.as_ref()
+        {
+            notify::watch(stream.as_raw_fd(), want_write);
+            self.polling_write = want_write;
+        }
+    }
+
+    fn read(&mut self, acks: &mut Vec<u64>) {
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => return self.drop_connection("the launcher closed"),
+                Ok(n) => self.input.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return self.drop_connection(&format!("read: {e}")),
+            }
+        }
+        while let Some(end) = self.input.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.input.drain(..=end).collect();
+            match lifesign_proto::event::parse_reply(&line[..line.len() - 1]) {
+                Some(seq) => acks.push(seq),
+                None => tracing::debug!("ignored a line from the launcher"),
+            }
+        }
+        if self.input.len() > LINE_BOUND {
+            self.drop_connection("the launcher sent a line longer than 4096 bytes");
+        }
+    }
+
+    fn drop_connection(&mut self, why: &str) {
+        if let Some(stream) = self.stream.take() {
+            notify::unwatch(stream.as_raw_fd());
+            tracing::warn!("lost the launcher link: {why}; events are kept and sent again");
+        }
+        self.output.clear();
+        self.input.clear();
+        self.polling_write = false;
+        self.next_attempt = time::now_ms() + self.backoff;
+    }
+}

@@ -1,0 +1,129 @@
+//! The module's link to the launcher: `hello` first, the events as JSON lines, kept until
+//! acknowledged and sent again after a reconnect; a launcher that does not read never holds
+//! the server up. The launcher here is the test's own socket (lifesign-launcher is issue 4).
+
+use lifesign_proto::event::{Body, Event};
+use lifesign_tests::Xorg;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::{Duration, Instant};
+use x11rb::protocol::xproto::ConnectionExt as _;
+
+fn accept(listener: &UnixListener) -> UnixStream {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(15)))
+                    .unwrap();
+                return stream;
+            }
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("the module did not connect: {e}"),
+        }
+    }
+}
+
+fn next(reader: &mut BufReader<UnixStream>) -> Event {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("a line from the module");
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not an event: {line:?}: {e}"))
+}
+
+fn ack(stream: &mut UnixStream, seq: u64) {
+    writeln!(stream, r#"{{"v":1,"type":"ack","seq":{seq}}}"#).unwrap();
+}
+
+#[test]
+fn events_reach_the_launcher_and_unacknowledged_ones_are_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("launcher.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let server = Xorg::new()
+        .option("Launcher", path.to_str().unwrap())
+        .option("Watch", "all")
+        .option("IdleTimeout", "1s")
+        .option("Grace", "0")
+        .start();
+
+    let mut stream = accept(&listener);
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let hello = next(&mut reader);
+    let Body::Hello { server: info } = &hello.body else {
+        panic!("first comes hello: {hello:?}")
+    };
+    assert_eq!(info.display, server.display());
+    assert_eq!(info.pid, server.pid());
+
+    let app = server.connect();
+    app.get_input_focus().unwrap().reply().unwrap();
+    // watched, then (idle) suspect, then lost: acknowledge all but the loss.
+    let mut lost = None;
+    while lost.is_none() {
+        let event = next(&mut reader);
+        match event.body {
+            Body::Lost { .. } => lost = Some(event),
+            _ => ack(&mut stream, event.seq),
+        }
+    }
+    let lost = lost.unwrap();
+    drop(reader);
+    drop(stream);
+
+    // The module comes back, says hello again, and sends the loss again, same seq.
+    let mut stream = accept(&listener);
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    assert!(matches!(next(&mut reader).body, Body::Hello { .. }));
+    let again = next(&mut reader);
+    assert_eq!(
+        (again.seq, again.to_line()),
+        (lost.seq, lost.to_line()),
+        "the same event"
+    );
+    ack(&mut stream, again.seq);
+
+    // A watched client that is up is replayed to a new connection, and nothing else comes.
+    let quiet = server.connect();
+    quiet.get_input_focus().unwrap().reply().unwrap();
+    let watched = next(&mut reader);
+    assert!(matches!(watched.body, Body::Watched { replay: false, .. }));
+    ack(&mut stream, watched.seq);
+    drop(reader);
+    drop(stream);
+    let stream = accept(&listener);
+    let mut reader = BufReader::new(stream);
+    assert!(matches!(next(&mut reader).body, Body::Hello { .. }));
+    let replay = next(&mut reader);
+    assert!(
+        matches!(replay.body, Body::Watched { replay: true, .. }),
+        "{replay:?}"
+    );
+    assert_eq!(replay.client().unwrap().id, watched.client().unwrap().id);
+}
+
+#[test]
+fn a_launcher_that_does_not_read_never_holds_the_server_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("launcher.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let server = Xorg::new()
+        .option("Launcher", path.to_str().unwrap())
+        .option("Watch", "all")
+        .start();
+    let _stalled = accept(&listener); // connected, never read
+    let probe = server.connect();
+    let mut slowest = Duration::ZERO;
+    // Every client is two events (watched, gone): far more than a socket buffer holds.
+    for _ in 0..600 {
+        drop(server.connect());
+        let start = Instant::now();
+        probe.get_input_focus().unwrap().reply().unwrap();
+        slowest = slowest.max(start.elapsed());
+    }
+    eprintln!("slowest round trip while the launcher did not read: {slowest:?}");
+    assert!(slowest < Duration::from_millis(500), "{slowest:?}");
+    assert!(!server.log_lines("lifesign:").is_empty());
+}
