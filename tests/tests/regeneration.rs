@@ -9,7 +9,7 @@ use x11rb::protocol::xproto::ConnectionExt as _;
 
 const GENERATIONS: u64 = 6; // five regenerations after the first
 const BATCH: u64 = 20_000;
-const BATCHES: u64 = 3;
+const BATCHES: u64 = 5;
 
 /// NoOperation requests per second over x11rb: the best of a few batches, each ended by a
 /// round trip so that the server has handled every request.
@@ -59,6 +59,8 @@ fn five_regenerations_keep_the_extension_and_no_operation_cost() {
         );
     }
 
+    // The server resets once more after the last client: wait for that generation too.
+    wait(&server, "Initializing extension LIFESIGN", GENERATIONS as usize + 1);
     let log = server.log();
     let count = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
     assert_eq!(
@@ -74,10 +76,12 @@ fn five_regenerations_keep_the_extension_and_no_operation_cost() {
     );
     assert_eq!(count("\"type\":\"watched\"") as u64, GENERATIONS, "{log}");
 
-    // Loose on purpose (a loaded 2-core machine); the benchmark gives the real ratio. A doubled
-    // wrap or handler per generation would show as a steady decline, or a crash.
-    let first = rates[0];
-    let last = *rates.last().unwrap();
+    // Loose on purpose (a loaded 2-core machine); the benchmark gives the real cost. A hook or
+    // handler doubled per generation would show as a steady decline, or a crash.
+    // Best of the first two generations against best of the last two: a passing load spike
+    // on this 2-core machine must not decide it, a steady decline must.
+    let first = rates[0].max(rates[1]);
+    let last = rates[rates.len() - 2].max(rates[rates.len() - 1]);
     eprintln!("NoOperation/s per generation: {rates:.0?}");
     assert!(
         last > 0.5 * first,
