@@ -56,12 +56,10 @@ fn measure(name: &'static str, xorg: Xorg, out: &Path) -> Count {
     let mut client =
         RawClient::connect(server.display_number(), ByteOrder::native()).expect("connect");
     client.round_trip().expect("a first round trip");
-    let chunk: Vec<u8> = [127u8, 0, 1, 0].repeat(16_384);
-    let sent = FLOOD / 16_384 * 16_384;
     callgrind_control(&server, "on");
-    for _ in 0..FLOOD / 16_384 {
-        client.send(&chunk).expect("send NoOperations");
-    }
+    let sent = client
+        .flood_no_operations(FLOOD)
+        .expect("send NoOperations");
     client
         .round_trip()
         .expect("the server answers after the flood");

@@ -66,15 +66,14 @@ fn raw_flood(server: &Server) -> f64 {
     let mut client =
         RawClient::connect(server.display_number(), lifesign_proto::ByteOrder::native())
             .expect("a raw connection");
-    let chunk: Vec<u8> = [127u8, 0, 1, 0].repeat(16_384);
     let before = cpu_ns(server);
-    for _ in 0..FLOOD / 16_384 {
-        client.send(&chunk).expect("send NoOperations");
-    }
+    let sent = client
+        .flood_no_operations(FLOOD)
+        .expect("send NoOperations");
     client
         .round_trip()
         .expect("the server answers after the flood");
-    (cpu_ns(server) - before) as f64 / (FLOOD / 16_384 * 16_384) as f64
+    (cpu_ns(server) - before) as f64 / sent as f64
 }
 
 /// NoOperation requests per second reported by one `x11perf -noop` run.

@@ -27,6 +27,13 @@ pub fn major_opcode(conn: &impl RequestConnection) -> Option<u8> {
 
 /// Sends QueryVersion and waits for the reply.
 pub fn query_version(conn: &impl RequestConnection) -> QueryVersionReply {
+    try_query_version(conn).expect("QueryVersion reply")
+}
+
+/// Sends QueryVersion; the reply, or the error the server answered with.
+pub fn try_query_version(
+    conn: &impl RequestConnection,
+) -> Result<QueryVersionReply, x11rb::errors::ReplyError> {
     let opcode = major_opcode(conn).expect("the server has LIFESIGN");
     let request = ext::Request::QueryVersion {
         client_major: ext::MAJOR_VERSION,
@@ -36,7 +43,7 @@ pub fn query_version(conn: &impl RequestConnection) -> QueryVersionReply {
     let cookie = conn
         .send_request_with_reply::<VersionReply>(&[IoSlice::new(&request)], Vec::new())
         .expect("send QueryVersion");
-    cookie.reply().expect("QueryVersion reply").0
+    cookie.reply().map(|r| r.0)
 }
 
 /// Sends Watch (opt in, or change the client's own policy); the server answers errors only.

@@ -78,6 +78,20 @@ impl RawClient {
         })
     }
 
+    /// Sends about `count` NoOperation requests (whole chunks of 16384) as fast as the socket
+    /// takes them; returns how many were sent. The server's byte order does not matter: a
+    /// NoOperation of length 1 reads the same in both.
+    pub fn flood_no_operations(&mut self, count: usize) -> io::Result<usize> {
+        const CHUNK: usize = 16_384;
+        let mut request = vec![127u8, 0];
+        request.extend_from_slice(&self.order.u16_bytes(1));
+        let chunk = request.repeat(CHUNK);
+        for _ in 0..count / CHUNK {
+            self.send(&chunk)?;
+        }
+        Ok(count / CHUNK * CHUNK)
+    }
+
     /// QueryExtension: the major opcode of `name`, or `None` if the server lacks it.
     pub fn query_extension(&mut self, name: &str) -> io::Result<Option<u8>> {
         let padded = name.len().div_ceil(4) * 4;

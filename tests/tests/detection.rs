@@ -4,13 +4,9 @@
 use lifesign_proto::event::{Body, Event, LostReason, Transport};
 use lifesign_tests::net::Lab;
 use lifesign_tests::windows::{mapped_windows, parse_id, wait_until};
-use lifesign_tests::{Server, Xorg};
+use lifesign_tests::{LOAD_MARGIN, Server, Xorg};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
-
-/// Generous on purpose: these tests must hold on a loaded 2-core machine. The benchmark
-/// reports the real figures.
-const LOAD_MARGIN: Duration = Duration::from_millis(600);
 
 fn peer_is(event: &Event, addr: Ipv4Addr) -> bool {
     event

@@ -9,6 +9,22 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 use x11rb::protocol::xproto::ConnectionExt as _;
 
+/// A launcher socket of the test's own, and an Xorg watching every client that reports to it.
+fn with_launcher(
+    options: &[(&str, &str)],
+) -> (tempfile::TempDir, UnixListener, lifesign_tests::Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("launcher.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let mut xorg = Xorg::new()
+        .option("Launcher", path.to_str().unwrap())
+        .option("Watch", "all");
+    for (name, value) in options {
+        xorg = xorg.option(name, value);
+    }
+    (dir, listener, xorg.start())
+}
+
 fn accept(listener: &UnixListener) -> UnixStream {
     listener.set_nonblocking(true).unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -39,15 +55,7 @@ fn ack(stream: &mut UnixStream, seq: u64) {
 
 #[test]
 fn events_reach_the_launcher_and_unacknowledged_ones_are_sent_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("launcher.sock");
-    let listener = UnixListener::bind(&path).unwrap();
-    let server = Xorg::new()
-        .option("Launcher", path.to_str().unwrap())
-        .option("Watch", "all")
-        .option("IdleTimeout", "1s")
-        .option("Grace", "0")
-        .start();
+    let (_dir, listener, server) = with_launcher(&[("IdleTimeout", "1s"), ("Grace", "0")]);
 
     let mut stream = accept(&listener);
     let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -106,13 +114,7 @@ fn events_reach_the_launcher_and_unacknowledged_ones_are_sent_again() {
 
 #[test]
 fn a_launcher_that_does_not_read_never_holds_the_server_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("launcher.sock");
-    let listener = UnixListener::bind(&path).unwrap();
-    let server = Xorg::new()
-        .option("Launcher", path.to_str().unwrap())
-        .option("Watch", "all")
-        .start();
+    let (_dir, listener, server) = with_launcher(&[]);
     let _stalled = accept(&listener); // connected, never read
     let probe = server.connect();
     let mut slowest = Duration::ZERO;

@@ -5,7 +5,7 @@ use lifesign_proto::event::{Body, GoneReason, LostReason, Transport};
 use lifesign_proto::ext::{self, WatchRequest};
 use lifesign_tests::net::Lab;
 use lifesign_tests::windows::wait_until;
-use lifesign_tests::{Server, Xorg, lifesign};
+use lifesign_tests::{LOAD_MARGIN, Server, Xorg, lifesign};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::ConnectionExt as _;
 use x11rb::rust_connection::RustConnection;
-
-const LOAD_MARGIN: Duration = Duration::from_millis(600);
 
 fn pulse_request(expect_noop_ms: u32, service: &str, flags: u32) -> WatchRequest {
     WatchRequest {
@@ -35,6 +33,19 @@ fn pulse(conn: Arc<RustConnection>, stop: Arc<AtomicBool>) -> thread::JoinHandle
             thread::sleep(Duration::from_millis(200));
         }
     })
+}
+
+/// Waits for client `id` to be lost and checks it was for `reason`, within the expectation
+/// (1 s here) of `since`.
+fn assert_lost_within_a_second(server: &Server, id: &str, reason: LostReason, since: Instant) {
+    let lost = wait_until(Duration::from_secs(5), || lost_reason(server, id).is_some())
+        .unwrap_or_else(|| panic!("{id} is not lost"));
+    assert_eq!(lost_reason(server, id), Some(reason));
+    let after = lost - since;
+    assert!(
+        after <= Duration::from_millis(1100) + LOAD_MARGIN,
+        "{after:?}"
+    );
 }
 
 fn lost_reason(server: &Server, id: &str) -> Option<LostReason> {
@@ -78,16 +89,7 @@ fn a_client_opts_in_with_its_own_policy_and_service() {
     stop.store(true, Ordering::Relaxed);
     pulser.join().unwrap();
     let stopped = Instant::now();
-    let lost = wait_until(Duration::from_secs(5), || {
-        lost_reason(&server, &id).is_some()
-    })
-    .expect("lost once the pulse stops");
-    assert_eq!(lost_reason(&server, &id), Some(LostReason::NoopMissed));
-    assert!(
-        lost - stopped <= Duration::from_millis(1100) + LOAD_MARGIN,
-        "{:?}",
-        lost - stopped
-    );
+    assert_lost_within_a_second(&server, &id, LostReason::NoopMissed, stopped);
     let event = server
         .events()
         .into_iter()
@@ -339,14 +341,5 @@ fn other_requests_do_not_meet_a_no_operation_expectation() {
         }
         thread::sleep(Duration::from_millis(50));
     }
-    let lost = wait_until(Duration::from_secs(5), || {
-        lost_reason(&server, &id).is_some()
-    })
-    .expect("lost: only NoOperation counts");
-    assert_eq!(lost_reason(&server, &id), Some(LostReason::NoopMissed));
-    assert!(
-        lost - start <= Duration::from_millis(1100) + LOAD_MARGIN,
-        "{:?}",
-        lost - start
-    );
+    assert_lost_within_a_second(&server, &id, LostReason::NoopMissed, start);
 }

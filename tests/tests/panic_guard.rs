@@ -5,7 +5,6 @@
 use lifesign_proto::event::Body;
 use lifesign_tests::server::fault_module_path;
 use lifesign_tests::{Xorg, lifesign};
-use std::io::IoSlice;
 use std::time::Duration;
 use x11rb::connection::RequestConnection;
 use x11rb::errors::ReplyError;
@@ -13,16 +12,7 @@ use x11rb::protocol::ErrorKind;
 use x11rb::protocol::xproto::ConnectionExt as _;
 
 fn query_version_error(conn: &impl RequestConnection) -> Option<ErrorKind> {
-    let opcode = lifesign::major_opcode(conn).expect("LIFESIGN is registered");
-    let bytes = lifesign_proto::ext::Request::QueryVersion {
-        client_major: 1,
-        client_minor: 0,
-    }
-    .encode(opcode, lifesign_proto::ByteOrder::native());
-    let cookie = conn
-        .send_request_with_reply::<lifesign::VersionReply>(&[IoSlice::new(&bytes)], Vec::new())
-        .unwrap();
-    match cookie.reply() {
+    match lifesign::try_query_version(conn) {
         Ok(_) => None,
         Err(ReplyError::X11Error(e)) => Some(e.error_kind),
         Err(e) => panic!("the connection broke: {e}"),

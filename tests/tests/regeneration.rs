@@ -60,7 +60,11 @@ fn five_regenerations_keep_the_extension_and_no_operation_cost() {
     }
 
     // The server resets once more after the last client: wait for that generation too.
-    wait(&server, "Initializing extension LIFESIGN", GENERATIONS as usize + 1);
+    wait(
+        &server,
+        "Initializing extension LIFESIGN",
+        GENERATIONS as usize + 1,
+    );
     let log = server.log();
     let count = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
     assert_eq!(

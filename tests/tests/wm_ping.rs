@@ -3,17 +3,15 @@
 //! pings still reach it and are answered to the window manager.
 
 use lifesign_proto::event::{Body, LostReason};
-use lifesign_tests::Xorg;
 use lifesign_tests::net::Lab;
 use lifesign_tests::windows::{mapped_windows, parse_id, wait_until};
+use lifesign_tests::{LOAD_MARGIN, Xorg};
 use std::time::{Duration, Instant};
 use x11rb::connection::Connection;
 use x11rb::protocol::Event;
 use x11rb::protocol::xproto::{
     ChangeWindowAttributesAux, ClientMessageEvent, ConnectionExt as _, EventMask,
 };
-
-const LOAD_MARGIN: Duration = Duration::from_millis(600);
 
 fn zenity_server(lab: &Lab) -> lifesign_tests::Server {
     Xorg::new()

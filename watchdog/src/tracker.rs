@@ -307,10 +307,6 @@ impl Tracker {
             .map(|w| w.policy)
     }
 
-    pub fn is_watched(&self, index: usize) -> bool {
-        matches!(self.slots.get(index), Some(Some(_)))
-    }
-
     pub fn info_mut(&mut self, index: usize) -> Option<&mut ClientInfo> {
         self.slot(index).map(|w| &mut w.info)
     }
