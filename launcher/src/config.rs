@@ -36,6 +36,8 @@ pub struct Service {
     pub start_primary: bool,
     pub max_failovers: u32,
     pub window: Duration,
+    /// How long a started candidate has to connect before the next one is tried.
+    pub startup_timeout: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,11 +51,17 @@ pub struct Config {
     pub services: Vec<Service>,
 }
 
-/// A configuration error, with the line and column it is at (1-based) when known.
+/// A configuration error, with the line and column it is at (1-based) and the key there,
+/// when known.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{}{message}", location.map(|(l, c)| format!("line {l}, column {c}: ")).unwrap_or_default())]
+#[error(
+    "{}{}{message}",
+    location.map(|(l, c)| format!("line {l}, column {c}: ")).unwrap_or_default(),
+    key.as_ref().map(|k| format!("key `{k}`: ")).unwrap_or_default()
+)]
 pub struct ConfigError {
     pub location: Option<(usize, usize)>,
+    pub key: Option<String>,
     pub message: String,
 }
 
@@ -89,6 +97,8 @@ struct RawService {
     max_failovers: u32,
     #[serde(default)]
     window: Option<Spanned<String>>,
+    #[serde(default)]
+    startup_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -120,26 +130,70 @@ fn default_max_failovers() -> u32 {
 }
 
 const DEFAULT_WINDOW: Duration = Duration::from_secs(600);
+const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A duration option of a service: absent is `default`, zero is refused.
+fn service_duration(
+    text: &str,
+    service: &str,
+    key: &str,
+    value: Option<Spanned<String>>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    duration::parse(value.get_ref())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            ConfigError::at(
+                text,
+                value.span().start,
+                format!(
+                    "service {service:?}: {key} {:?}: expected {}",
+                    value.get_ref(),
+                    duration::FORM
+                ),
+            )
+        })
+}
+
+impl ConfigError {
+    /// An error at byte `offset` of `text`, naming the key of that line.
+    fn at(text: &str, offset: usize, message: String) -> Self {
+        Self {
+            location: Some(line_col(text, offset)),
+            key: key_at(text, offset),
+            message,
+        }
+    }
+}
 
 impl Config {
     /// Parses and validates `text` (the content of the config file).
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let at = |span: Range<usize>| Some(line_col(text, span.start));
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
-            location: e.span().map(|s| line_col(text, s.start)),
-            message: e.message().to_owned(),
+        let at = |span: Range<usize>, message: String| ConfigError::at(text, span.start, message);
+        let raw: RawConfig = toml::from_str(text).map_err(|e| match e.span() {
+            Some(span) => at(span, e.message().to_owned()),
+            None => ConfigError {
+                location: None,
+                key: None,
+                message: e.message().to_owned(),
+            },
         })?;
         let socket_mode = match raw.socket_mode {
             None => 0o600,
             Some(mode) => u32::from_str_radix(mode.get_ref().trim_start_matches("0o"), 8)
                 .ok()
                 .filter(|m| *m <= 0o777)
-                .ok_or_else(|| ConfigError {
-                    location: at(mode.span()),
-                    message: format!(
-                        "socket_mode {:?}: expected octal permission bits such as \"0600\"",
-                        mode.get_ref()
-                    ),
+                .ok_or_else(|| {
+                    at(
+                        mode.span(),
+                        format!(
+                            "socket_mode {:?}: expected octal permission bits such as \"0600\"",
+                            mode.get_ref()
+                        ),
+                    )
                 })?,
         };
         let mut services = Vec::new();
@@ -148,16 +202,13 @@ impl Config {
             let s = spanned.into_inner();
             let name = s.name.get_ref().trim().to_owned();
             if name.is_empty() {
-                return Err(ConfigError {
-                    location: at(s.name.span()),
-                    message: "service name is empty".into(),
-                });
+                return Err(at(s.name.span(), "service name is empty".into()));
             }
             if services.iter().any(|o: &Service| o.name == name) {
-                return Err(ConfigError {
-                    location: at(s.name.span()),
-                    message: format!("service {name:?} is defined twice"),
-                });
+                return Err(at(
+                    s.name.span(),
+                    format!("service {name:?} is defined twice"),
+                ));
             }
             let start_span = s.start.span();
             let start = s.start.into_inner();
@@ -166,23 +217,25 @@ impl Config {
                     .iter()
                     .any(|argv| argv.is_empty() || argv[0].is_empty())
             {
-                return Err(ConfigError {
-                    location: at(start_span),
-                    message: format!(
+                return Err(at(
+                    start_span,
+                    format!(
                         "service {name:?}: start needs at least one candidate, each a non-empty argv list"
                     ),
-                });
+                ));
             }
             let matcher_span = s.matcher.span();
             let m = s.matcher.into_inner();
             let peer = match &m.peer {
                 None => None,
-                Some(p) => Some(parse_net(p.get_ref()).ok_or_else(|| ConfigError {
-                    location: at(p.span()),
-                    message: format!(
-                        "service {name:?}: peer {:?} is not an IP address or CIDR",
-                        p.get_ref()
-                    ),
+                Some(p) => Some(parse_net(p.get_ref()).ok_or_else(|| {
+                    at(
+                        p.span(),
+                        format!(
+                            "service {name:?}: peer {:?} is not an IP address or CIDR",
+                            p.get_ref()
+                        ),
+                    )
                 })?),
             };
             let matcher = Match {
@@ -192,31 +245,23 @@ impl Config {
                 service: m.service,
             };
             if matcher == Match::default() {
-                return Err(ConfigError {
-                    location: at(matcher_span),
-                    message: format!(
+                return Err(at(
+                    matcher_span,
+                    format!(
                         "service {name:?}: match needs at least one of peer, wm_class, command, service"
                     ),
-                });
+                ));
             }
-            let window = match s.window {
-                None => DEFAULT_WINDOW,
-                Some(w) => duration::parse(w.get_ref())
-                    .filter(|d| !d.is_zero())
-                    .ok_or_else(|| ConfigError {
-                        location: at(w.span()),
-                        message: format!(
-                            "service {name:?}: window {:?}: expected {}",
-                            w.get_ref(),
-                            duration::FORM
-                        ),
-                    })?,
-            };
+            let window = service_duration(text, &name, "window", s.window, DEFAULT_WINDOW)?;
+            let startup_timeout = service_duration(
+                text,
+                &name,
+                "startup_timeout",
+                s.startup_timeout,
+                DEFAULT_STARTUP_TIMEOUT,
+            )?;
             if s.on.is_empty() {
-                return Err(ConfigError {
-                    location: at(span),
-                    message: format!("service {name:?}: on is empty"),
-                });
+                return Err(at(span, format!("service {name:?}: on is empty")));
             }
             services.push(Service {
                 name,
@@ -226,6 +271,7 @@ impl Config {
                 start_primary: s.start_primary,
                 max_failovers: s.max_failovers,
                 window,
+                startup_timeout,
             });
         }
         Ok(Self {
@@ -243,6 +289,27 @@ fn parse_net(text: &str) -> Option<IpNet> {
     text.parse::<IpNet>()
         .ok()
         .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+}
+
+/// The key that byte `offset` of `text` is at or is the value of (`key = value`, also
+/// inside an inline table).
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let before = &text[line_start..offset];
+    let key = match before.rfind('=') {
+        Some(eq) => before[..eq].rsplit([',', '{']).next().unwrap_or(""),
+        None => text[offset..]
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split('=')
+            .next()
+            .unwrap_or(""),
+    }
+    .trim();
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.';
+    (!key.is_empty() && key.chars().all(plain)).then(|| key.to_owned())
 }
 
 /// 1-based line and column of byte `offset` in `text`.
@@ -291,6 +358,7 @@ window = "10m"
         assert_eq!(s.on, [Trigger::Lost]);
         assert!(s.start_primary);
         assert_eq!((s.max_failovers, s.window), (5, Duration::from_secs(600)));
+        assert_eq!(s.startup_timeout, Duration::from_secs(10));
     }
 
     fn error(text: &str) -> ConfigError {
@@ -305,12 +373,23 @@ window = "10m"
         assert_eq!(e.location.map(|l| l.0), Some(5), "{e}");
         assert!(e.to_string().starts_with("line 5, column"), "{e}");
         assert!(e.message.contains("10.0.0"), "{e}");
+        assert_eq!(e.key.as_deref(), Some("peer"), "{e}");
 
         let e = error("[[service]]\nname = \"a\"\nmatch = { wm_class = \"x\" }\nstart = []\n");
         assert_eq!(e.location.map(|l| l.0), Some(4), "{e}");
+        assert_eq!(e.key.as_deref(), Some("start"), "{e}");
         let e = error("sockett = \"/s\"\n");
         assert_eq!(e.location.map(|l| l.0), Some(1), "{e}");
-        assert!(e.message.contains("sockett"), "{e}");
+        assert_eq!(e.key.as_deref(), Some("sockett"), "{e}");
+        let e = error(
+            "[[service]]\nname = \"a\"\nmatch = { wm_class = \"x\" }\nstart = [[\"x\"]]\nmax_failovers = \"many\"\n",
+        );
+        assert_eq!(
+            (e.location.map(|l| l.0), e.key.as_deref()),
+            (Some(5), Some("max_failovers")),
+            "{e}"
+        );
+        assert!(e.to_string().contains("key `max_failovers`"), "{e}");
     }
 
     #[test]
@@ -332,6 +411,10 @@ window = "10m"
             (
                 "name = \"a\"\nmatch = { service = \"s\" }\nstart = [[\"x\"]]\nwindow = \"soon\"",
                 "window",
+            ),
+            (
+                "name = \"a\"\nmatch = { service = \"s\" }\nstart = [[\"x\"]]\nstartup_timeout = \"0\"",
+                "startup_timeout",
             ),
             (
                 "name = \"a\"\nmatch = { service = \"s\" }\nstart = [[\"x\"]]\non = [\"died\"]",

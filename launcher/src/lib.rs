@@ -1,9 +1,18 @@
-//! The launcher's logic: its TOML configuration (`../shared/product.md`, "Launcher") and
-//! which service an event's client belongs to. The daemon around it is issue 4's next step.
+//! lifesign-launcher: receives the module's events on a Unix socket and starts backup
+//! clients (`../shared/product.md`, "Launcher"; docs/launcher.md).
+//!
+//! The logic is pure and unit-tested: the configuration, service matching, the wire format,
+//! flap protection, the state file, and the [`engine`] that decides. The daemon around it
+//! (`daemon`) does the I/O.
 
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod daemon;
+pub mod engine;
+pub mod flap;
 pub mod matching;
+pub mod state;
+pub mod wire;
 
 pub use config::{Config, ConfigError, Service};

@@ -4,36 +4,60 @@ use crate::config::{Match, Service};
 use lifesign_proto::event::ClientInfo;
 use std::net::{IpAddr, SocketAddr};
 
+/// How a client stands to a service's match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Yes,
+    No,
+    /// Every key known so far matches, but a key needs what the client has not shown yet:
+    /// its `wm_class` (no top-level window yet) or its declared `service`.
+    Maybe,
+}
+
 impl Match {
     /// Every key given matches the client: `peer` contains its address, `wm_class` is its
-    /// instance or class, `command` its command (or that command's file name), `service` the
-    /// name it declared.
+    /// instance or class, `command` its command (or that command's file name or first word),
+    /// `service` the name it declared.
     pub fn matches(&self, client: &ClientInfo) -> bool {
-        let peer_ok = self.peer.is_none_or(|net| {
+        self.verdict(client) == Verdict::Yes
+    }
+
+    /// [`Match::matches`], telling a client that cannot match from one whose window or
+    /// declared name is still to come.
+    pub fn verdict(&self, client: &ClientInfo) -> Verdict {
+        let peer = self.peer.is_none_or(|net| {
             client
                 .peer
                 .as_deref()
                 .and_then(|p| p.parse::<SocketAddr>().ok())
                 .is_some_and(|addr| net.contains(&unmapped(addr.ip())))
         });
-        let class_ok = self.wm_class.as_deref().is_none_or(|want| {
-            client
-                .wm_class
-                .as_ref()
-                .is_some_and(|[instance, class]| instance == want || class == want)
-        });
-        let command_ok = self.command.as_deref().is_none_or(|want| {
+        let command = self.command.as_deref().is_none_or(|want| {
             client.command.as_deref().is_some_and(|c| {
                 c == want
                     || c.rsplit('/').next() == Some(want)
                     || c.split_whitespace().next() == Some(want)
             })
         });
-        let service_ok = self
+        // None: not known yet.
+        let class = self.wm_class.as_deref().map(|want| {
+            client
+                .wm_class
+                .as_ref()
+                .map(|[instance, class]| instance == want || class == want)
+        });
+        let service = self
             .service
             .as_deref()
-            .is_none_or(|want| client.service.as_deref() == Some(want));
-        peer_ok && class_ok && command_ok && service_ok
+            .map(|want| client.service.as_deref().map(|s| s == want));
+        let later = [class, service];
+        if !peer || !command || later.contains(&Some(Some(false))) {
+            Verdict::No
+        } else if later.contains(&Some(None)) {
+            Verdict::Maybe
+        } else {
+            Verdict::Yes
+        }
     }
 }
 
@@ -153,6 +177,30 @@ start = [["xterm"]]
             name(&client(Some("10.0.0.5:4000"), None, None, None)),
             None,
             "wm_class unknown"
+        );
+    }
+
+    #[test]
+    fn a_client_without_its_window_yet_may_match() {
+        let c = Config::parse(CONFIG).unwrap();
+        let view = &c.services[0].matcher;
+        let fresh = client(Some("10.0.0.5:4000"), None, None, None);
+        assert_eq!(view.verdict(&fresh), Verdict::Maybe);
+        let elsewhere = client(Some("10.9.0.5:4000"), None, None, None);
+        assert_eq!(view.verdict(&elsewhere), Verdict::No, "the peer is known");
+        let other = client(Some("10.0.0.5:4000"), Some(["xterm", "XTerm"]), None, None);
+        assert_eq!(view.verdict(&other), Verdict::No);
+        let pulse = &c.services[1].matcher;
+        assert_eq!(
+            pulse.verdict(&fresh),
+            Verdict::Maybe,
+            "service not declared yet"
+        );
+        let term = &c.services[2].matcher;
+        assert_eq!(
+            term.verdict(&fresh),
+            Verdict::No,
+            "the command is known at once"
         );
     }
 }

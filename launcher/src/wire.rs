@@ -1,0 +1,137 @@
+//! What the launcher accepts on its socket, line by line, and what it answers.
+//!
+//! A line that breaks the protocol closes its connection: the reason is logged by the caller,
+//! and nothing in the line is acted on.
+
+use lifesign_proto::event::{Event, Reply, VERSION};
+use serde_json::Value;
+
+/// The longest line accepted, newline excluded. The module's lines are a few hundred bytes;
+/// the bound leaves room for long command lines and stops a peer from making us buffer
+/// without end.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// The message types of the contract.
+const TYPES: [&str; 5] = ["hello", "watched", "suspect", "lost", "gone"];
+
+/// Why a line was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WireError {
+    #[error("line longer than {MAX_LINE} bytes")]
+    TooLong,
+    #[error("line is not UTF-8")]
+    NotUtf8,
+    #[error("invalid JSON: {0}")]
+    NotJson(String),
+    #[error("version {0} (this launcher speaks version {VERSION})")]
+    Version(String),
+    #[error("unknown type {0}")]
+    UnknownType(String),
+    #[error("malformed {kind} message: {error}")]
+    Malformed { kind: String, error: String },
+}
+
+/// One line (without its newline) as an event of the contract.
+pub fn parse_line(line: &[u8]) -> Result<Event, WireError> {
+    if line.len() > MAX_LINE {
+        return Err(WireError::TooLong);
+    }
+    let text = std::str::from_utf8(line).map_err(|_| WireError::NotUtf8)?;
+    let value: Value = serde_json::from_str(text).map_err(|e| WireError::NotJson(e.to_string()))?;
+    match value.get("v") {
+        Some(v) if v.as_u64() == Some(u64::from(VERSION)) => {}
+        other => {
+            return Err(WireError::Version(
+                other.map_or_else(|| "missing".to_owned(), Value::to_string),
+            ));
+        }
+    }
+    let kind = match value.get("type") {
+        Some(Value::String(t)) if TYPES.contains(&t.as_str()) => t.clone(),
+        other => {
+            return Err(WireError::UnknownType(
+                other.map_or_else(|| "missing".to_owned(), Value::to_string),
+            ));
+        }
+    };
+    serde_json::from_value(value).map_err(|e| WireError::Malformed {
+        kind,
+        error: e.to_string(),
+    })
+}
+
+/// The answer to event `seq`, with its newline.
+pub fn ack_line(seq: u64) -> String {
+    #[derive(serde::Serialize)]
+    struct Versioned {
+        v: u32,
+        #[serde(flatten)]
+        reply: Reply,
+    }
+    let ack = Versioned {
+        v: VERSION,
+        reply: Reply::Ack { seq },
+    };
+    let mut line = serde_json::to_string(&ack).expect("an ack always serializes");
+    line.push('\n');
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lifesign_proto::event::{Body, parse_reply};
+
+    const LOST: &str = r#"{"v":1,"seq":7,"at_ms":1,"type":"lost","reason":"idle-timeout","silent_ms":3012,"client":{"id":"0x00a00000","index":5,"transport":"tcp","peer":"10.1.2.3:51234","pid":null,"command":null,"service":null,"wm_class":["xclock","XClock"]}}"#;
+
+    #[test]
+    fn the_contracts_lines_are_accepted() {
+        let event = parse_line(LOST.as_bytes()).unwrap();
+        assert_eq!(event.seq, 7);
+        assert!(matches!(event.body, Body::Lost { .. }));
+        let hello = r#"{"v":1,"seq":1,"at_ms":1,"type":"hello","server":{"display":":0","pid":9,"started_ms":5}}"#;
+        assert!(matches!(
+            parse_line(hello.as_bytes()).unwrap().body,
+            Body::Hello { .. }
+        ));
+    }
+
+    #[test]
+    fn each_breach_has_its_reason() {
+        let long = vec![b'x'; MAX_LINE + 1];
+        assert_eq!(parse_line(&long), Err(WireError::TooLong));
+        assert_eq!(parse_line(b"\xff\xfe"), Err(WireError::NotUtf8));
+        assert!(matches!(
+            parse_line(b"{not json"),
+            Err(WireError::NotJson(_))
+        ));
+        assert!(matches!(parse_line(b"[1,2]"), Err(WireError::Version(_))));
+        let v2 = LOST.replace(r#""v":1"#, r#""v":2"#);
+        assert_eq!(
+            parse_line(v2.as_bytes()),
+            Err(WireError::Version("2".into()))
+        );
+        let odd = LOST.replace(r#""type":"lost""#, r#""type":"died""#);
+        assert_eq!(
+            parse_line(odd.as_bytes()),
+            Err(WireError::UnknownType("\"died\"".into()))
+        );
+        let broken = LOST.replace(r#""reason":"idle-timeout""#, r#""reason":"bored""#);
+        assert!(matches!(
+            parse_line(broken.as_bytes()),
+            Err(WireError::Malformed { kind, .. }) if kind == "lost"
+        ));
+        let no_client = r#"{"v":1,"seq":1,"at_ms":1,"type":"lost","reason":"reset","silent_ms":1}"#;
+        assert!(matches!(
+            parse_line(no_client.as_bytes()),
+            Err(WireError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn the_module_reads_our_acks() {
+        let line = ack_line(42);
+        assert!(line.ends_with('\n'));
+        assert_eq!(parse_reply(line.trim_end().as_bytes()), Some(42));
+    }
+}
