@@ -1,1 +1,216 @@
-//! placeholder
+//! The daemon: one main loop owns the engine, the state file and the started candidates;
+//! threads that block (accepting, reading a connection, waiting for a signal) only hand
+//! what they got to it over a channel.
+
+mod children;
+mod notify;
+mod socket;
+
+use crate::config::Config;
+use crate::engine::{Command, ConnId, Engine};
+use crate::state::State;
+use children::{Children, Env};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use lifesign_proto::event::{Body, Event};
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How often started candidates are checked for their exit.
+const CHILD_POLL: Duration = Duration::from_millis(100);
+
+/// What the threads tell the main loop.
+pub enum Msg {
+    Connected { conn: ConnId, writer: UnixStream },
+    Event { conn: ConnId, event: Event },
+    Closed { conn: ConnId },
+    Signal(i32),
+}
+
+/// Runs the launcher until SIGTERM or SIGINT.
+pub fn run(config: Config) -> io::Result<()> {
+    let state = State::load(&config.state)?;
+    let listener = socket::listen(&config.socket, config.socket_mode)?;
+    tracing::info!(
+        socket = %config.socket.display(),
+        mode = format!("{:04o}", config.socket_mode),
+        services = config.services.len(),
+        "listening"
+    );
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])?;
+    spawn("signals", {
+        let tx = tx.clone();
+        move || {
+            let mut signals = signals;
+            for signal in signals.forever() {
+                if tx.send(Msg::Signal(signal)).is_err() {
+                    return;
+                }
+            }
+        }
+    })?;
+    spawn("accept", {
+        let (uids, tx) = (config.allow_uids.clone(), tx.clone());
+        move || socket::accept_loop(listener, uids, tx)
+    })?;
+    let mut daemon = Daemon {
+        engine: Engine::new(config.services.clone(), state, unix_ms()),
+        config,
+        writers: HashMap::new(),
+        children: Children::default(),
+        notifier: notify::Notifier::new(),
+    };
+    daemon.notifier.ready();
+    let result = daemon.main_loop(&rx);
+    daemon.notifier.stopping();
+    let _ = std::fs::remove_file(&daemon.config.socket);
+    drop(tx);
+    result
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)
+        .map(drop)
+}
+
+struct Daemon {
+    config: Config,
+    engine: Engine,
+    writers: HashMap<ConnId, UnixStream>,
+    children: Children,
+    notifier: notify::Notifier,
+}
+
+impl Daemon {
+    fn main_loop(&mut self, rx: &Receiver<Msg>) -> io::Result<()> {
+        loop {
+            let now = Instant::now();
+            let mut wake = self.notifier.tick(now);
+            if let Some(at) = self.engine.next_deadline() {
+                let wait = at.saturating_sub(unix_ms());
+                wake = earliest(wake, now + Duration::from_millis(wait));
+            }
+            if !self.children.is_empty() {
+                wake = earliest(wake, now + CHILD_POLL);
+            }
+            let timeout = wake.map_or(Duration::from_secs(3600), |w| {
+                w.saturating_duration_since(now)
+            });
+            match rx.recv_timeout(timeout) {
+                Ok(Msg::Signal(signal)) => {
+                    tracing::info!(signal, "stopping; the started clients keep running");
+                    return Ok(());
+                }
+                Ok(msg) => self.handle(msg),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(io::Error::other("the accepting thread ended"));
+                }
+            }
+            for (attempt, how) in self.children.poll() {
+                let commands = self.engine.exited(attempt, &how, unix_ms());
+                self.execute(commands);
+            }
+            let commands = self.engine.tick(unix_ms());
+            self.execute(commands);
+        }
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Connected { conn, writer } => {
+                self.writers.insert(conn, writer);
+            }
+            Msg::Event { conn, event } => {
+                let now = unix_ms();
+                let commands = match &event.body {
+                    Body::Hello { server } => self.engine.hello(conn, server, now),
+                    _ => self.engine.event(conn, &event, now),
+                };
+                self.execute(commands);
+            }
+            Msg::Closed { conn } => {
+                self.writers.remove(&conn);
+                self.engine.disconnected(conn);
+            }
+            Msg::Signal(_) => unreachable!("handled by the loop"),
+        }
+    }
+
+    /// Carries out the engine's commands in order, and what they lead to.
+    fn execute(&mut self, commands: Vec<Command>) {
+        let mut queue = VecDeque::from(commands);
+        while let Some(command) = queue.pop_front() {
+            match command {
+                Command::Save => {
+                    if let Err(e) = self.engine.state().save(&self.config.state) {
+                        tracing::error!(path = %self.config.state.display(), "cannot save the state: {e}");
+                    }
+                }
+                Command::Start {
+                    service,
+                    candidate,
+                    attempt,
+                } => {
+                    let s = &self.engine.services()[service];
+                    let argv = &s.start[candidate];
+                    let env = Env {
+                        display: &self.config.display,
+                        service: &s.name,
+                    };
+                    match self.children.spawn(attempt, candidate, argv, &env) {
+                        Ok(pid) => {
+                            tracing::info!(service = %s.name, candidate, pid, argv = ?argv, "started candidate");
+                        }
+                        Err(e) => {
+                            tracing::error!(service = %s.name, candidate, argv = ?argv, "cannot start candidate: {e}");
+                            let how = format!("could not be started: {e}");
+                            queue.extend(self.engine.exited(attempt, &how, unix_ms()));
+                        }
+                    }
+                }
+                Command::Stop { attempt } => self.children.stop(attempt),
+                Command::Ack { conn, seq } => {
+                    if let Some(writer) = self.writers.get_mut(&conn)
+                        && !socket::write_ack(writer, seq)
+                    {
+                        tracing::warn!(
+                            conn,
+                            "the server does not take acks; closing the connection"
+                        );
+                        let _ = writer.shutdown(std::net::Shutdown::Both);
+                        self.writers.remove(&conn);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Instant) -> Option<Instant> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn wake_up_is_the_earliest() {
+        let now = std::time::Instant::now();
+        let later = now + std::time::Duration::from_secs(1);
+        assert_eq!(super::earliest(None, later), Some(later));
+        assert_eq!(super::earliest(Some(now), later), Some(now));
+    }
+}

@@ -1,0 +1,255 @@
+//! The real `lifesign-launcher` binary on its socket, without an X server: configuration
+//! errors, the socket's mode and peer check, protocol breaches, systemd notification.
+//! (With a real Xorg and real clients: tests/tests/failover.rs.)
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lifesign-launcher");
+
+struct Launcher {
+    child: Child,
+    log: PathBuf,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Launcher {
+    /// Starts the launcher with `extra` added to a config of a socket and state in a
+    /// directory of its own.
+    fn start(extra: &str, env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("launcher.sock");
+        let config = dir.path().join("launcher.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "socket = {:?}\nstate = {:?}\n{extra}\n",
+                socket,
+                dir.path().join("state.json")
+            ),
+        )
+        .unwrap();
+        let log = dir.path().join("launcher.log");
+        let child = Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let launcher = Self {
+            child,
+            log,
+            socket,
+            _dir: dir,
+        };
+        assert!(
+            launcher.wait_for_log("listening", Duration::from_secs(10)),
+            "{}",
+            launcher.log()
+        );
+        launcher
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn connect(&self) -> UnixStream {
+        let s = UnixStream::connect(&self.socket).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+}
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `connect` done by a thread that runs as `uid` (credentials are per thread in Linux;
+/// the raw syscall changes only the calling thread's).
+fn connect_as(uid: u32, path: &Path) -> std::io::Result<UnixStream> {
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        rustix::thread::set_thread_uid(rustix::process::Uid::from_raw(uid))?;
+        UnixStream::connect(path)
+    })
+    .join()
+    .unwrap()
+}
+
+fn ended_by_peer(mut s: UnixStream) -> bool {
+    let mut buf = [0u8; 64];
+    matches!(s.read(&mut buf), Ok(0) | Err(_))
+}
+
+const HELLO: &str =
+    r#"{"v":1,"seq":1,"at_ms":1,"type":"hello","server":{"display":":9","pid":1,"started_ms":5}}"#;
+
+#[test]
+fn check_accepts_a_good_config_and_names_file_line_and_key_of_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "[[service]]\nname = \"view\"\nmatch = { wm_class = \"xclock\" }\nstart = [[\"xclock\"]]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["--check", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("view"));
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[service]]\nname = \"view\"\nmatch = { wm_class = \"xclock\" }\nstart = [[\"xclock\"]]\nmax_failovers = -1\n",
+    )
+    .unwrap();
+    for args in [&["--check"][..], &[]] {
+        let out = Command::new(BIN)
+            .args(args)
+            .arg("--config")
+            .arg(&bad)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {out:?}");
+        assert!(err.contains(&format!("{}: line 5", bad.display())), "{err}");
+        assert!(err.contains("key `max_failovers`"), "{err}");
+    }
+}
+
+#[test]
+fn the_socket_is_0600_and_other_uids_cannot_connect() {
+    let launcher = Launcher::start("", &[]);
+    let mode = std::fs::metadata(&launcher.socket)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let e = connect_as(65534, &launcher.socket).expect_err("0600 keeps uid 65534 out");
+    assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
+}
+
+#[test]
+fn a_peer_whose_uid_is_not_allowed_is_refused_by_its_credentials() {
+    let launcher = Launcher::start("socket_mode = \"0666\"\nallow_uids = [0]", &[]);
+    let stranger = connect_as(65534, &launcher.socket).expect("0666 lets it connect");
+    assert!(ended_by_peer(stranger));
+    assert!(
+        launcher.wait_for_log("uid=65534", Duration::from_secs(5)),
+        "{}",
+        launcher.log()
+    );
+    assert!(
+        launcher.log().contains("refused a peer"),
+        "{}",
+        launcher.log()
+    );
+    // An allowed one is served.
+    let mut ok = launcher.connect();
+    writeln!(ok, "{HELLO}").unwrap();
+    assert!(launcher.wait_for_log("server said hello", Duration::from_secs(5)));
+}
+
+#[test]
+fn malformed_lines_close_their_connection_with_a_reason_and_nothing_else() {
+    let launcher = Launcher::start("", &[]);
+    // A server that behaves, connected all along.
+    let good = launcher.connect();
+    let mut good_w = good.try_clone().unwrap();
+    writeln!(good_w, "{HELLO}").unwrap();
+
+    let lost = r#"{"v":1,"seq":2,"at_ms":1,"type":"lost","reason":"reset","silent_ms":1,"client":{"id":"0x00200000","index":1,"transport":"local","peer":null,"pid":null,"command":null,"service":null,"wm_class":null}}"#;
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (vec![b'x'; 70 * 1024], "line longer than"),
+        (b"{not json\n".to_vec(), "invalid JSON"),
+        (
+            format!("{}\n", HELLO.replace(r#""v":1"#, r#""v":2"#)).into_bytes(),
+            "version 2",
+        ),
+        (
+            format!(
+                "{}\n",
+                HELLO.replace(r#""type":"hello""#, r#""type":"bye""#)
+            )
+            .into_bytes(),
+            "unknown type",
+        ),
+        (format!("{lost}\n").into_bytes(), "not hello"),
+        (b"\xff\xfe\n".to_vec(), "not UTF-8"),
+    ];
+    for (bytes, reason) in cases {
+        let mut s = launcher.connect();
+        let _ = s.write_all(&bytes);
+        assert!(ended_by_peer(s), "{reason}: the connection is closed");
+        assert!(
+            launcher.wait_for_log(reason, Duration::from_secs(5)),
+            "{reason}: {}",
+            launcher.log()
+        );
+    }
+    // Nothing of them was acted on, and the good connection is still served.
+    assert!(!launcher.log().contains("event lost"), "{}", launcher.log());
+    writeln!(good_w, "{lost}").unwrap();
+    let mut reader = BufReader::new(good);
+    let mut ack = String::new();
+    reader.read_line(&mut ack).unwrap();
+    assert_eq!(ack.trim(), r#"{"v":1,"type":"ack","seq":2}"#);
+}
+
+#[test]
+fn it_tells_systemd_it_is_ready_and_pings_the_watchdog() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _launcher = Launcher::start(
+        "",
+        &[
+            ("NOTIFY_SOCKET", path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    let start = Instant::now();
+    while seen
+        .iter()
+        .filter(|m: &&String| m.contains("WATCHDOG=1"))
+        .count()
+        < 3
+    {
+        let n = notify.recv(&mut buf).expect("a notification");
+        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(seen[0].contains("READY=1"), "{seen:?}");
+    // Three pings at half of 400 ms take about 400 ms, not seconds.
+    assert!(start.elapsed() < Duration::from_secs(5), "{seen:?}");
+}
