@@ -6,15 +6,19 @@
 //!   requests, the other byte order).
 //! - [`lifesign`]: the extension's requests over x11rb, through `lifesign-proto`.
 //! - [`net`]: test hosts in network namespaces, with cables to pull.
+//! - [`launcher`]: the real `lifesign-launcher` binary with a config of the test's.
 
 #![forbid(unsafe_code)]
 
+pub mod launcher;
 pub mod lifesign;
+pub mod logfile;
 pub mod net;
 pub mod raw;
 pub mod server;
 pub mod windows;
 
+pub use launcher::Launcher;
 pub use server::{Server, Xephyr, Xorg, Xvfb};
 
 /// What timing assertions allow on top of a deadline: generous on purpose, since the tests

@@ -16,6 +16,9 @@ use std::time::Duration;
 
 static LABS: AtomicU32 = AtomicU32::new(0);
 
+/// The display server's address as every host of a lab reaches it.
+pub const DISPLAY_ADDR: Ipv4Addr = Ipv4Addr::new(10, 211, 0, 1);
+
 fn ip(args: &[&str]) {
     let out = Command::new("ip")
         .args(args)
@@ -113,9 +116,35 @@ impl Host {
         ip(&["-n", self.ns.name(), "link", "set", "veth0", "down"]);
     }
 
-    /// Plugs it back in.
+    /// Plugs it back in (the route to [`DISPLAY_ADDR`] went with the link: it is put back).
     pub fn restore(&self) {
         ip(&["-n", self.ns.name(), "link", "set", "veth0", "up"]);
+        self.route_display();
+    }
+
+    fn route_display(&self) {
+        ip(&[
+            "-n",
+            self.ns.name(),
+            "route",
+            "replace",
+            &format!("{DISPLAY_ADDR}/32"),
+            "via",
+            &self.display_addr.to_string(),
+            "dev",
+            "veth0",
+            "onlink",
+        ]);
+    }
+
+    /// The program `argv` run on this host: `ip netns exec <host> argv...`, as a launcher's
+    /// candidate would be `ssh host argv...`.
+    pub fn argv(&self, argv: &[&str]) -> Vec<String> {
+        ["ip", "netns", "exec", self.ns.name()]
+            .iter()
+            .chain(argv)
+            .map(|s| (*s).to_owned())
+            .collect()
     }
 
     /// `DISPLAY` for a client on this host of the server at display number `n`.
@@ -190,6 +219,15 @@ impl Lab {
             LABS.fetch_add(1, Ordering::Relaxed)
         );
         let display = Netns::new(format!("{tag}d"));
+        ip(&[
+            "-n",
+            display.name(),
+            "addr",
+            "add",
+            &format!("{DISPLAY_ADDR}/32"),
+            "dev",
+            "lo",
+        ]);
         let hosts = (0..hosts)
             .map(|i| {
                 let ns = Netns::new(format!("{tag}h{i}"));
@@ -232,11 +270,13 @@ impl Lab {
                 ]);
                 ip(&["-n", display.name(), "link", "set", &display_if, "up"]);
                 ip(&["-n", ns.name(), "link", "set", "veth0", "up"]);
-                Host {
+                let host = Host {
                     ns,
                     addr,
                     display_addr,
-                }
+                };
+                host.route_display();
+                host
             })
             .collect();
         Self { hosts, display }

@@ -1,5 +1,6 @@
 //! Real X servers for tests.
 
+use crate::logfile::LogFile;
 use lifesign_proto::event::Event;
 use std::fmt::Write as _;
 use std::fs;
@@ -15,15 +16,19 @@ use tempfile::TempDir;
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const START_TIMEOUT_WRAPPED: Duration = Duration::from_secs(180);
 
+/// The workspace's target directory.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
 /// `liblifesign.so` as built in this workspace, or `$LIFESIGN_MODULE`.
 pub fn module_path() -> PathBuf {
     if let Some(path) = std::env::var_os("LIFESIGN_MODULE") {
         return PathBuf::from(path);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("debug/liblifesign.so");
+    let path = target_dir().join("debug/liblifesign.so");
     assert!(
         path.is_file(),
         "{} is missing: build the module first (cargo build -p lifesign-ext), \
@@ -78,30 +83,17 @@ impl Server {
 
     /// The server's log (Xorg's log file; Xvfb's stderr).
     pub fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
+        LogFile(self.log.clone()).text()
     }
 
     /// Lines of the log that contain `needle`.
     pub fn log_lines(&self, needle: &str) -> Vec<String> {
-        self.log()
-            .lines()
-            .filter(|l| l.contains(needle))
-            .map(str::to_owned)
-            .collect()
+        LogFile(self.log.clone()).lines(needle)
     }
 
     /// Waits until the log has at least `count` lines containing `needle`.
     pub fn wait_for_log(&self, needle: &str, count: usize, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.log_lines(needle).len() >= count {
-                return true;
-            }
-            if Instant::now() > deadline {
-                return false;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        LogFile(self.log.clone()).wait_for(needle, count, timeout)
     }
 
     /// The module's events so far, from its log lines.

@@ -159,7 +159,7 @@ impl Engine {
                 reason,
                 silent_ms,
             } => {
-                tracing::info!(seq, client = %describe(client), reason = reason.as_str(), silent_ms, "event suspect");
+                tracing::info!(seq, client = %describe(client), reason = %reason.as_str(), silent_ms, "event suspect");
                 self.seen(client, now, &mut out);
             }
             Body::Lost {
@@ -167,12 +167,12 @@ impl Engine {
                 reason,
                 silent_ms,
             } => {
-                tracing::info!(seq, client = %describe(client), reason = reason.as_str(), silent_ms, "event lost");
+                tracing::info!(seq, client = %describe(client), reason = %reason.as_str(), silent_ms, "event lost");
                 self.end(seq, client, Trigger::Lost, reason.as_str(), now, &mut out);
             }
             Body::Gone { client, reason } => {
                 let reason = format!("{reason:?}").to_lowercase();
-                tracing::info!(seq, client = %describe(client), reason, "event gone");
+                tracing::info!(seq, client = %describe(client), reason = %reason, "event gone");
                 self.end(seq, client, Trigger::Gone, &reason, now, &mut out);
             }
         }
@@ -194,7 +194,7 @@ impl Engine {
             tracing::warn!(
                 service = %self.services[s].name,
                 candidate,
-                status,
+                status = %status,
                 "candidate exited before it came up; trying the next"
             );
             self.fail_over(s, now, &mut out);
@@ -334,15 +334,15 @@ impl Engine {
         match self.phases[s] {
             Phase::Up => return,
             Phase::Starting { candidate, .. } => {
-                tracing::info!(service = %name, candidate, client = id, "service is up");
+                tracing::info!(service = %name, candidate, client = %id, "service is up");
                 self.st(s).active = Some(candidate);
             }
             Phase::Down => {
-                tracing::info!(service = %name, client = id, "service is up (already running)");
+                tracing::info!(service = %name, client = %id, "service is up (already running)");
                 self.st(s).active.get_or_insert(0);
             }
             Phase::Deferred { .. } => {
-                tracing::info!(service = %name, client = id, "service is up again by itself; the held-back failover is dropped");
+                tracing::info!(service = %name, client = %id, "service is up again by itself; the held-back failover is dropped");
                 self.st(s).deferred = None;
             }
         }
@@ -392,12 +392,12 @@ impl Engine {
                         tracing::info!(service = %name, "other clients of the service are up; no failover")
                     }
                     _ => {
-                        tracing::warn!(service = %name, client = %describe(&info), reason, "service lost its client; failing over");
+                        tracing::warn!(service = %name, client = %describe(&info), reason = %reason, "service lost its client; failing over");
                         self.fail_over(s, now, &mut acts);
                     }
                 }
             } else if self.phases[s] == Phase::Up && !others {
-                tracing::info!(service = %name, reason, "service ended by itself; it is not restarted");
+                tracing::info!(service = %name, reason = %reason, "service ended by itself; it is not restarted");
                 self.phases[s] = Phase::Down;
                 self.st(s).active = None;
             }

@@ -1,89 +1,27 @@
 //! The real `lifesign-launcher` binary on its socket, without an X server: configuration
 //! errors, the socket's mode and peer check, protocol breaches, systemd notification.
-//! (With a real Xorg and real clients: tests/tests/failover.rs.)
+//! (With a real Xorg and real clients: failover.rs.)
 
+use lifesign_tests::Launcher;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixDatagram, UnixStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lifesign-launcher");
-
-struct Launcher {
-    child: Child,
-    log: PathBuf,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
+fn bin() -> std::path::PathBuf {
+    lifesign_tests::launcher::binary()
 }
 
-impl Launcher {
-    /// Starts the launcher with `extra` added to a config of a socket and state in a
-    /// directory of its own.
-    fn start(extra: &str, env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("launcher.sock");
-        let config = dir.path().join("launcher.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "socket = {:?}\nstate = {:?}\n{extra}\n",
-                socket,
-                dir.path().join("state.json")
-            ),
-        )
-        .unwrap();
-        let log = dir.path().join("launcher.log");
-        let child = Command::new(BIN)
-            .arg("--config")
-            .arg(&config)
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let launcher = Self {
-            child,
-            log,
-            socket,
-            _dir: dir,
-        };
-        assert!(
-            launcher.wait_for_log("listening", Duration::from_secs(10)),
-            "{}",
-            launcher.log()
-        );
-        launcher
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.log().contains(needle) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-
-    fn connect(&self) -> UnixStream {
-        let s = UnixStream::connect(&self.socket).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s
-    }
+fn connect(launcher: &Launcher) -> UnixStream {
+    let s = UnixStream::connect(launcher.socket()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
 }
 
-impl Drop for Launcher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn wait_for_log(launcher: &Launcher, needle: &str) -> bool {
+    launcher.wait_for_log(needle, 1, Duration::from_secs(5))
 }
 
 /// `connect` done by a thread that runs as `uid` (credentials are per thread in Linux;
@@ -115,7 +53,7 @@ fn check_accepts_a_good_config_and_names_file_line_and_key_of_a_bad_one() {
         "[[service]]\nname = \"view\"\nmatch = { wm_class = \"xclock\" }\nstart = [[\"xclock\"]]\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["--check", "--config"])
         .arg(&good)
         .output()
@@ -130,7 +68,7 @@ fn check_accepts_a_good_config_and_names_file_line_and_key_of_a_bad_one() {
     )
     .unwrap();
     for args in [&["--check"][..], &[]] {
-        let out = Command::new(BIN)
+        let out = Command::new(bin())
             .args(args)
             .arg("--config")
             .arg(&bad)
@@ -145,42 +83,38 @@ fn check_accepts_a_good_config_and_names_file_line_and_key_of_a_bad_one() {
 
 #[test]
 fn the_socket_is_0600_and_other_uids_cannot_connect() {
-    let launcher = Launcher::start("", &[]);
-    let mode = std::fs::metadata(&launcher.socket)
+    let launcher = Launcher::new("").start();
+    let mode = std::fs::metadata(launcher.socket())
         .unwrap()
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
-    let e = connect_as(65534, &launcher.socket).expect_err("0600 keeps uid 65534 out");
+    let e = connect_as(65534, launcher.socket()).expect_err("0600 keeps uid 65534 out");
     assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
 }
 
 #[test]
 fn a_peer_whose_uid_is_not_allowed_is_refused_by_its_credentials() {
-    let launcher = Launcher::start("socket_mode = \"0666\"\nallow_uids = [0]", &[]);
-    let stranger = connect_as(65534, &launcher.socket).expect("0666 lets it connect");
+    let launcher = Launcher::new("socket_mode = \"0666\"\nallow_uids = [0]").start();
+    let stranger = connect_as(65534, launcher.socket()).expect("0666 lets it connect");
     assert!(ended_by_peer(stranger));
-    assert!(
-        launcher.wait_for_log("uid=65534", Duration::from_secs(5)),
-        "{}",
-        launcher.log()
-    );
+    assert!(wait_for_log(&launcher, "uid=65534"), "{}", launcher.log());
     assert!(
         launcher.log().contains("refused a peer"),
         "{}",
         launcher.log()
     );
     // An allowed one is served.
-    let mut ok = launcher.connect();
+    let mut ok = connect(&launcher);
     writeln!(ok, "{HELLO}").unwrap();
-    assert!(launcher.wait_for_log("server said hello", Duration::from_secs(5)));
+    assert!(wait_for_log(&launcher, "server said hello"));
 }
 
 #[test]
 fn malformed_lines_close_their_connection_with_a_reason_and_nothing_else() {
-    let launcher = Launcher::start("", &[]);
+    let launcher = Launcher::new("").start();
     // A server that behaves, connected all along.
-    let good = launcher.connect();
+    let good = connect(&launcher);
     let mut good_w = good.try_clone().unwrap();
     writeln!(good_w, "{HELLO}").unwrap();
 
@@ -204,11 +138,11 @@ fn malformed_lines_close_their_connection_with_a_reason_and_nothing_else() {
         (b"\xff\xfe\n".to_vec(), "not UTF-8"),
     ];
     for (bytes, reason) in cases {
-        let mut s = launcher.connect();
+        let mut s = connect(&launcher);
         let _ = s.write_all(&bytes);
         assert!(ended_by_peer(s), "{reason}: the connection is closed");
         assert!(
-            launcher.wait_for_log(reason, Duration::from_secs(5)),
+            wait_for_log(&launcher, reason),
             "{reason}: {}",
             launcher.log()
         );
@@ -230,13 +164,10 @@ fn it_tells_systemd_it_is_ready_and_pings_the_watchdog() {
     notify
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let _launcher = Launcher::start(
-        "",
-        &[
-            ("NOTIFY_SOCKET", path.to_str().unwrap()),
-            ("WATCHDOG_USEC", "400000"),
-        ],
-    );
+    let _launcher = Launcher::new("")
+        .env("NOTIFY_SOCKET", path.to_str().unwrap())
+        .env("WATCHDOG_USEC", "400000")
+        .start();
     let mut seen = Vec::new();
     let mut buf = [0u8; 256];
     let start = Instant::now();

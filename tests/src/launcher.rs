@@ -1,0 +1,169 @@
+//! The real `lifesign-launcher`, with a configuration of the test's, its socket and state in
+//! a directory of its own; killed on drop, with the candidates it started.
+
+use crate::logfile::LogFile;
+use rustix::process::{Pid, Signal};
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tempfile::TempDir;
+
+/// The launcher as built in this workspace, or `$LIFESIGN_LAUNCHER`.
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("LIFESIGN_LAUNCHER") {
+        return PathBuf::from(path);
+    }
+    let path = crate::server::target_dir().join("debug/lifesign-launcher");
+    assert!(
+        path.is_file(),
+        "{} is missing: cargo build -p lifesign-launcher (the test command does this)",
+        path.display()
+    );
+    path
+}
+
+pub struct Launcher {
+    child: Option<Child>,
+    config: PathBuf,
+    socket: PathBuf,
+    state: PathBuf,
+    log: LogFile,
+    env: Vec<(String, String)>,
+    dir: TempDir,
+}
+
+impl Launcher {
+    /// A launcher whose config is `body` after the `socket` and `state` lines the harness
+    /// writes; not started yet.
+    pub fn new(body: &str) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let socket = dir.path().join("launcher.sock");
+        let state = dir.path().join("state.json");
+        let config = dir.path().join("launcher.toml");
+        std::fs::write(
+            &config,
+            format!("socket = {socket:?}\nstate = {state:?}\n{body}\n"),
+        )
+        .expect("write the config");
+        Self {
+            child: None,
+            log: LogFile(dir.path().join("launcher.log")),
+            config,
+            socket,
+            state,
+            env: Vec::new(),
+            dir,
+        }
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Starts it (again: the log goes on in the same file) and waits until it listens.
+    pub fn start(mut self) -> Self {
+        self.spawn();
+        self
+    }
+
+    fn spawn(&mut self) {
+        let runs = self.log.lines("listening").len();
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log.0)
+            .expect("the launcher's log");
+        let child = Command::new(binary())
+            .arg("--config")
+            .arg(&self.config)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start lifesign-launcher");
+        self.child = Some(child);
+        assert!(
+            self.log
+                .wait_for("listening", runs + 1, Duration::from_secs(15)),
+            "the launcher did not start:\n{}",
+            self.log()
+        );
+    }
+
+    /// Starts it again after [`Launcher::kill`].
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "still running");
+        self.spawn();
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    pub fn state_file(&self) -> &Path {
+        &self.state
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn log(&self) -> String {
+        self.log.text()
+    }
+
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        self.log.lines(needle)
+    }
+
+    pub fn wait_for_log(&self, needle: &str, count: usize, timeout: Duration) -> bool {
+        self.log.wait_for(needle, count, timeout)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    pub fn signal(&self, signal: Signal) {
+        let pid = Pid::from_raw(self.pid() as i32).expect("a pid");
+        rustix::process::kill_process(pid, signal).expect("signal the launcher");
+    }
+
+    /// SIGKILL, and reaped.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The pids of the candidates it started, from its log.
+    pub fn started_pids(&self) -> Vec<u32> {
+        self.log_lines("started candidate")
+            .iter()
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("pid="))
+                    .and_then(|p| p.parse().ok())
+            })
+            .collect()
+    }
+}
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- lifesign-launcher log ---\n{}", self.log());
+        }
+        self.kill();
+        // The candidates run in process groups of their own.
+        for pid in self.started_pids() {
+            if let Some(pid) = Pid::from_raw(pid as i32) {
+                let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+            }
+        }
+    }
+}

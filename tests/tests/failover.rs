@@ -1,0 +1,408 @@
+//! Failover end to end: real Xorg with the module, the real `lifesign-launcher`, xclocks on
+//! two application hosts made as network namespaces, cables pulled with `ip link`.
+//!
+//! The launcher runs in the test's own namespace and starts its candidates with
+//! `ip netns exec <host> xclock ...` (as a real one would with `ssh host xclock ...`); every
+//! host reaches the display at `DISPLAY_ADDR`, which is the launcher's `display`.
+
+use lifesign_proto::event::{Body, StatusEntry};
+use lifesign_tests::net::{DISPLAY_ADDR, Host, Lab};
+use lifesign_tests::windows::{mapped_windows, parse_id, wait_until};
+use lifesign_tests::{Launcher, Server, Xorg, lifesign};
+use rustix::process::Signal;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::ConnectionExt as _;
+
+const IDLE: Duration = Duration::from_secs(2);
+
+/// An xclock that redraws every second (so it is never idle while healthy), named `name`
+/// (its WM_CLASS instance).
+fn xclock(host: &Host, name: &str) -> Vec<String> {
+    host.argv(&["xclock", "-update", "1", "-name", name])
+}
+
+fn toml_argv(argv: &[String]) -> String {
+    let quoted: Vec<String> = argv.iter().map(|a| format!("{a:?}")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// A `[[service]]` named `name` for xclocks named `name`, primary on `a`, backup on `b`.
+fn service(name: &str, a: &Host, b: &Host, extra: &str) -> String {
+    format!(
+        "[[service]]\nname = {name:?}\nmatch = {{ peer = \"10.211.0.0/16\", wm_class = {name:?} }}\n\
+         start = [{}, {}]\nstart_primary = true\n{extra}\n",
+        toml_argv(&xclock(a, name)),
+        toml_argv(&xclock(b, name)),
+    )
+}
+
+fn launcher(services: &str) -> Launcher {
+    Launcher::new(&format!("display = \"{DISPLAY_ADDR}:0\"\n{services}")).start()
+}
+
+/// Xorg in the lab, watching the lab's hosts (not the test's own connections) with an idle
+/// deadline, and reporting to `launcher`.
+fn xorg(lab: &Lab, launcher: &Launcher, idle: Duration) -> Server {
+    let server = Xorg::new()
+        .in_lab(lab)
+        .option("WatchPeers", "10.211.0.0/16")
+        .option("IdleTimeout", &format!("{}ms", idle.as_millis()))
+        .option("Grace", "500ms")
+        .option("Launcher", launcher.socket().to_str().unwrap())
+        .start();
+    assert_eq!(server.display_number(), 0, "the launcher's display is :0");
+    server
+}
+
+/// The watched clients from `host` named `name` that have a window mapped.
+fn mapped(conn: &impl Connection, host: &Host, name: &str) -> Vec<StatusEntry> {
+    lifesign::list_clients(conn)
+        .into_iter()
+        .filter(|e| {
+            e.client
+                .peer
+                .as_deref()
+                .and_then(|p| p.parse::<SocketAddr>().ok())
+                .is_some_and(|p| p.ip() == host.addr)
+        })
+        .filter(|e| e.client.wm_class.as_ref().is_some_and(|c| c[0] == name))
+        .filter(|e| !mapped_windows(conn, parse_id(&e.client.id)).is_empty())
+        .collect()
+}
+
+fn wait_mapped(
+    conn: &impl Connection,
+    host: &Host,
+    name: &str,
+    timeout: Duration,
+) -> Option<Instant> {
+    wait_until(timeout, || !mapped(conn, host, name).is_empty())
+}
+
+fn lost_events(server: &Server) -> Vec<lifesign_proto::event::Event> {
+    server
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e.body, Body::Lost { .. }))
+        .collect()
+}
+
+/// The environment of process `pid`.
+fn environ(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Round trips (NoOperation, then GetInputFocus for the reply) of a client of the test's own,
+/// in a loop until stopped; returns their durations.
+struct Prober {
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<Vec<Duration>>,
+}
+
+impl Prober {
+    fn start(server: &Server) -> Self {
+        let conn = server.connect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let mut times = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    conn.no_operation().unwrap();
+                    conn.get_input_focus().unwrap().reply().unwrap();
+                    times.push(t.elapsed());
+                    thread::sleep(Duration::from_millis(5));
+                }
+                times
+            }
+        });
+        Self { stop, thread }
+    }
+
+    /// Stops; returns (p99, max, count).
+    fn finish(self) -> (Duration, Duration, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut times = self.thread.join().expect("the prober");
+        times.sort();
+        assert!(times.len() > 100, "the prober ran: {}", times.len());
+        let p99 = times[times.len() * 99 / 100];
+        (p99, *times.last().unwrap(), times.len())
+    }
+}
+
+#[test]
+fn a_cut_host_is_replaced_by_the_backup_within_idle_timeout_and_a_second() {
+    let lab = Lab::new(2);
+    let (a, b) = (lab.host(0), lab.host(1));
+    let launcher = launcher(&service("plant-view", a, b, ""));
+    let server = xorg(&lab, &launcher, IDLE);
+    let conn = server.connect();
+    wait_mapped(&conn, a, "plant-view", Duration::from_secs(20))
+        .expect("the launcher starts the primary on host A");
+    assert!(mapped(&conn, b, "plant-view").is_empty());
+
+    let cut = Instant::now();
+    a.cut();
+    let mapped_at = wait_mapped(&conn, b, "plant-view", Duration::from_secs(15))
+        .expect("the backup from host B is mapped");
+    let took = mapped_at - cut;
+    eprintln!("cut to backup mapped: {took:?}");
+    assert!(took <= IDLE + Duration::from_secs(1), "{took:?}");
+
+    // The launcher's log tells the story: the event with its reason, the candidate started.
+    assert_eq!(
+        launcher.log_lines("event lost").len(),
+        1,
+        "{}",
+        launcher.log()
+    );
+    let lost = &launcher.log_lines("event lost")[0];
+    assert!(
+        lost.contains("reason=idle-timeout") && lost.contains("10.211.1.2"),
+        "{lost}"
+    );
+    let started = launcher.log_lines("started candidate");
+    assert_eq!(started.len(), 2, "{}", launcher.log());
+    assert!(
+        started[0].contains("candidate=0") && started[0].contains("h0"),
+        "{}",
+        started[0]
+    );
+    assert!(
+        started[1].contains("candidate=1") && started[1].contains("h1"),
+        "{}",
+        started[1]
+    );
+    // The backup got DISPLAY and LIFESIGN_SERVICE.
+    let backup = launcher.started_pids()[1];
+    let env = environ(backup);
+    assert!(
+        env.contains(&format!("DISPLAY={DISPLAY_ADDR}:0")),
+        "{env:?}"
+    );
+    assert!(
+        env.contains(&"LIFESIGN_SERVICE=plant-view".to_owned()),
+        "{env:?}"
+    );
+    // It is acknowledged: the module keeps nothing for the launcher.
+    assert!(server.log_lines("launcher queue full").is_empty());
+}
+
+#[test]
+fn a_launcher_killed_during_an_outage_acts_on_every_loss_once_after_its_restart() {
+    let lab = Lab::new(2);
+    let (a, b) = (lab.host(0), lab.host(1));
+    let names = ["view-1", "view-2", "view-3"];
+    let services: String = names.iter().map(|n| service(n, a, b, "")).collect();
+    let mut launcher = launcher(&services);
+    let server = xorg(&lab, &launcher, IDLE);
+    let conn = server.connect();
+    for name in names {
+        wait_mapped(&conn, a, name, Duration::from_secs(20)).expect("primaries on host A");
+    }
+
+    let prober = Prober::start(&server);
+    launcher.kill();
+    let killed = Instant::now();
+    a.cut();
+    assert!(
+        wait_until(Duration::from_secs(15), || lost_events(&server).len() >= 3).is_some(),
+        "all three are lost while the launcher is away"
+    );
+    thread::sleep(Duration::from_secs(5).saturating_sub(killed.elapsed()));
+    let (p99, max, count) = prober.finish();
+    eprintln!("round trips during the outage: p99 {p99:?}, max {max:?} over {count}");
+    assert!(p99 < Duration::from_millis(5), "p99 {p99:?}");
+
+    launcher.restart();
+    for name in names {
+        wait_mapped(&conn, b, name, Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("{name} fails over to host B:\n{}", launcher.log()));
+    }
+    // Time for a duplicate to show, if there were one.
+    thread::sleep(Duration::from_secs(2));
+
+    let lost = lost_events(&server);
+    assert_eq!(lost.len(), 3);
+    for event in &lost {
+        let needle = format!("seq={} ", event.seq);
+        let seen: Vec<String> = launcher
+            .log_lines("event lost")
+            .into_iter()
+            .filter(|l| l.contains(&needle))
+            .collect();
+        assert_eq!(
+            seen.len(),
+            1,
+            "lost seq {} reaches the launcher once: {seen:?}",
+            event.seq
+        );
+    }
+    for name in names {
+        let service = format!("service={name} ");
+        let failovers = launcher
+            .log_lines("failing over")
+            .into_iter()
+            .filter(|l| l.contains(&service))
+            .count();
+        assert_eq!(failovers, 1, "{name} fails over once:\n{}", launcher.log());
+        assert_eq!(mapped(&conn, b, name).len(), 1, "one backup of {name}");
+    }
+    assert_eq!(
+        launcher.log_lines("started candidate").len(),
+        6,
+        "{}",
+        launcher.log()
+    );
+}
+
+#[test]
+fn a_stopped_launcher_does_not_hold_up_the_server_and_catches_up_after() {
+    let lab = Lab::new(2);
+    let (a, b) = (lab.host(0), lab.host(1));
+    let launcher = launcher(&service("plant-view", a, b, ""));
+    let server = xorg(&lab, &launcher, IDLE);
+    let conn = server.connect();
+    wait_mapped(&conn, a, "plant-view", Duration::from_secs(20)).expect("the primary");
+
+    let prober = Prober::start(&server);
+    launcher.signal(Signal::STOP);
+    let stopped = Instant::now();
+    a.cut();
+    // Clients come and go on host B meanwhile: events pile up for the stopped launcher.
+    let mut churn = 0;
+    while stopped.elapsed() < Duration::from_secs(10) {
+        let c = b.connect_x(0);
+        c.get_input_focus().unwrap().reply().unwrap();
+        drop(c);
+        churn += 1;
+        thread::sleep(Duration::from_millis(50));
+    }
+    let (p99, max, count) = prober.finish();
+    eprintln!(
+        "round trips while the launcher is stopped: p99 {p99:?}, max {max:?} over {count}; {churn} clients came and went"
+    );
+    assert!(p99 < Duration::from_millis(5), "p99 {p99:?}");
+    assert!(
+        lost_events(&server).len() == 1,
+        "the primary was lost meanwhile"
+    );
+
+    launcher.signal(Signal::CONT);
+    wait_mapped(&conn, b, "plant-view", Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("the backup is started after SIGCONT:\n{}", launcher.log()));
+}
+
+#[test]
+fn flapping_starts_at_most_max_failovers_backups() {
+    const MAX: usize = 3;
+    let lab = Lab::new(2);
+    let hosts = [lab.host(0), lab.host(1)];
+    let launcher = launcher(&service(
+        "plant-view",
+        hosts[0],
+        hosts[1],
+        &format!("max_failovers = {MAX}\nwindow = \"10m\""),
+    ));
+    let idle = Duration::from_millis(1500);
+    let server = xorg(&lab, &launcher, idle);
+    let conn = server.connect();
+    wait_mapped(&conn, hosts[0], "plant-view", Duration::from_secs(20)).expect("the primary");
+
+    let begin = Instant::now();
+    for round in 0..10u32 {
+        let round_start = Instant::now();
+        // Pull the cable of whichever host shows the clock (both when none does).
+        let active: Vec<&Host> = hosts
+            .iter()
+            .copied()
+            .filter(|h| !mapped(&conn, h, "plant-view").is_empty())
+            .collect();
+        if active.is_empty() {
+            // Nothing runs (flap protection holds the failover back): cut and restore both.
+            for h in hosts {
+                h.cut();
+            }
+            thread::sleep(idle + Duration::from_millis(500));
+            for h in hosts {
+                h.restore();
+            }
+        } else {
+            let lost_before = lost_events(&server).len();
+            for h in &active {
+                h.cut();
+            }
+            wait_until(idle + Duration::from_secs(2), || {
+                lost_events(&server).len() > lost_before
+            });
+            for h in &active {
+                h.restore();
+            }
+            // Then the next candidate comes up on the other host, if the launcher starts one.
+            wait_until(Duration::from_secs(3), || {
+                hosts
+                    .iter()
+                    .any(|h| !mapped(&conn, h, "plant-view").is_empty())
+            });
+        }
+        thread::sleep(Duration::from_millis(5500).saturating_sub(round_start.elapsed()));
+        eprintln!("round {round}: {:?}", begin.elapsed());
+    }
+    assert!(
+        begin.elapsed() <= Duration::from_secs(60),
+        "ten cuts in a minute"
+    );
+    let started = launcher.log_lines("started candidate").len();
+    // The primary, then at most MAX backups; all MAX were used, then it held back.
+    assert_eq!(started, 1 + MAX, "{}", launcher.log());
+    assert!(
+        !launcher.log_lines("flap protection").is_empty(),
+        "{}",
+        launcher.log()
+    );
+}
+
+#[test]
+fn malformed_peers_do_not_disturb_the_servers_link() {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    let lab = Lab::new(1);
+    let launcher = launcher("");
+    let server = xorg(&lab, &launcher, IDLE);
+    assert!(launcher.wait_for_log("server said hello", 1, Duration::from_secs(15)));
+    for junk in [
+        &b"{\"v\":1,\"type\":\"lost\"}\n"[..],
+        b"garbage\n",
+        &[b'{'; 100_000],
+    ] {
+        let mut s = UnixStream::connect(launcher.socket()).unwrap();
+        let _ = s.write_all(junk);
+    }
+    assert!(launcher.wait_for_log("closing the connection", 3, Duration::from_secs(5)));
+    // The module's own connection still carries events, acknowledged.
+    let app = lab.host(0).connect_x(0);
+    app.get_input_focus().unwrap().reply().unwrap();
+    assert!(
+        launcher.wait_for_log("event lost", 1, IDLE + Duration::from_secs(10)),
+        "{}",
+        launcher.log()
+    );
+    assert_eq!(
+        launcher.log_lines("server said hello").len(),
+        1,
+        "no reconnect was needed"
+    );
+    drop(app);
+}
