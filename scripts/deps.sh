@@ -12,6 +12,8 @@ PACKAGES=(
     x11-apps x11-utils xterm zenity
     # network namespaces and veth for network faults
     iproute2
+    # systemd-analyze, to verify the launcher's unit
+    systemd
 )
 
 missing=()

@@ -380,7 +380,7 @@ fn malformed_peers_do_not_disturb_the_servers_link() {
     use std::os::unix::net::UnixStream;
     let lab = Lab::new(1);
     let launcher = launcher("");
-    let server = xorg(&lab, &launcher, IDLE);
+    let _server = xorg(&lab, &launcher, IDLE);
     assert!(launcher.wait_for_log("server said hello", 1, Duration::from_secs(15)));
     for junk in [
         &b"{\"v\":1,\"type\":\"lost\"}\n"[..],

@@ -184,3 +184,49 @@ fn it_tells_systemd_it_is_ready_and_pings_the_watchdog() {
     // Three pings at half of 400 ms take about 400 ms, not seconds.
     assert!(start.elapsed() < Duration::from_secs(5), "{seen:?}");
 }
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../launcher/launcher.example.toml");
+    let out = Command::new(bin())
+        .args(["--check", "--config"])
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn the_shipped_systemd_unit_verifies() {
+    // systemd-analyze checks that ExecStart exists: point it at the built binary.
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../launcher/lifesign-launcher.service"),
+    )
+    .unwrap();
+    for needle in [
+        "Type=notify",
+        "WatchdogSec=",
+        "Restart=always",
+        "KillMode=process",
+    ] {
+        assert!(unit.contains(needle), "{needle}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lifesign-launcher.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/bin/lifesign-launcher", bin().to_str().unwrap()),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (package systemd)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let complaints: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("lifesign-launcher.service"))
+        .collect();
+    assert!(out.status.success() && complaints.is_empty(), "{err}");
+}

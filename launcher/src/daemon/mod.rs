@@ -17,6 +17,9 @@ use std::io;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// The longest the loop sleeps (a deadline may be far away, or never: `max_failovers = 0`).
+const IDLE_WAKE_MS: u64 = 60_000;
+
 /// How often started candidates are checked for their exit.
 const CHILD_POLL: Duration = Duration::from_millis(100);
 
@@ -94,13 +97,13 @@ impl Daemon {
             let now = Instant::now();
             let mut wake = self.notifier.tick(now);
             if let Some(at) = self.engine.next_deadline() {
-                let wait = at.saturating_sub(unix_ms());
+                let wait = at.saturating_sub(unix_ms()).min(IDLE_WAKE_MS);
                 wake = earliest(wake, now + Duration::from_millis(wait));
             }
             if !self.children.is_empty() {
                 wake = earliest(wake, now + CHILD_POLL);
             }
-            let timeout = wake.map_or(Duration::from_secs(3600), |w| {
+            let timeout = wake.map_or(Duration::from_millis(IDLE_WAKE_MS), |w| {
                 w.saturating_duration_since(now)
             });
             match rx.recv_timeout(timeout) {

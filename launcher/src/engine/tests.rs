@@ -341,3 +341,19 @@ fn next_deadline_covers_the_burst_starts_and_held_failovers() {
     e.tick(100 + SETTLE_MS);
     assert_eq!(e.next_deadline(), Some(100 + SETTLE_MS + 5000));
 }
+
+#[test]
+fn max_failovers_zero_never_fails_over() {
+    let config = Config::parse(
+        "[[service]]\nname = \"view\"\nmatch = { wm_class = \"xclock\" }\nstart = [[\"a\"], [\"b\"]]\nmax_failovers = 0\n",
+    )
+    .unwrap();
+    let mut e = Engine::new(config.services, State::default(), 0);
+    e.hello(1, &SERVER, 0);
+    e.tick(SETTLE_MS);
+    let c = client(1, "10.211.1.2", Some("xclock"));
+    e.event(1, &watched(2, &c, true), 10);
+    assert!(starts(&e.event(1, &lost(3, &c), 1000)).is_empty());
+    assert!(starts(&e.tick(u64::MAX - 1)).is_empty());
+    assert_eq!(e.next_deadline(), Some(u64::MAX));
+}
