@@ -107,7 +107,7 @@ impl State {
         let temp = dir.join(temp_name);
         let result = (|| {
             let mut file = File::create(&temp)?;
-            file.write_all(&serde_json::to_vec_pretty(self).map_err(io::Error::other)?)?;
+            file.write_all(&serde_json::to_vec(self).map_err(io::Error::other)?)?;
             file.write_all(b"\n")?;
             file.sync_all()?;
             fs::rename(&temp, path)?;

@@ -230,3 +230,28 @@ fn the_shipped_systemd_unit_verifies() {
         .collect();
     assert!(out.status.success() && complaints.is_empty(), "{err}");
 }
+
+#[test]
+fn connections_are_capped_and_a_freed_place_is_taken_again() {
+    let launcher = Launcher::new("").start();
+    let mut open: Vec<UnixStream> = (0..16)
+        .map(|_| {
+            let mut s = connect(&launcher);
+            writeln!(s, "{HELLO}").unwrap();
+            s
+        })
+        .collect();
+    assert!(launcher.wait_for_log("server said hello", 16, Duration::from_secs(10)));
+    let extra = connect(&launcher);
+    assert!(ended_by_peer(extra), "the 17th is refused");
+    assert!(
+        wait_for_log(&launcher, "16 connections are open"),
+        "{}",
+        launcher.log()
+    );
+    drop(open.pop());
+    assert!(launcher.wait_for_log("server disconnected", 1, Duration::from_secs(5)));
+    let mut again = connect(&launcher);
+    writeln!(again, "{HELLO}").unwrap();
+    assert!(launcher.wait_for_log("server said hello", 17, Duration::from_secs(5)));
+}

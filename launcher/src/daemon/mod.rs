@@ -61,8 +61,11 @@ pub fn run(config: Config) -> io::Result<()> {
         let (uids, tx) = (config.allow_uids.clone(), tx.clone());
         move || socket::accept_loop(listener, uids, tx)
     })?;
+    let clock = Clock::new();
     let mut daemon = Daemon {
-        engine: Engine::new(config.services.clone(), state, unix_ms()),
+        engine: Engine::new(config.services.clone(), state, clock.now_ms()),
+        clock,
+        dirty: false,
         config,
         writers: HashMap::new(),
         children: Children::default(),
@@ -86,6 +89,9 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
 struct Daemon {
     config: Config,
     engine: Engine,
+    clock: Clock,
+    /// The engine's state changed since it was last written.
+    dirty: bool,
     writers: HashMap<ConnId, UnixStream>,
     children: Children,
     notifier: notify::Notifier,
@@ -97,7 +103,7 @@ impl Daemon {
             let now = Instant::now();
             let mut wake = self.notifier.tick(now);
             if let Some(at) = self.engine.next_deadline() {
-                let wait = at.saturating_sub(unix_ms()).min(IDLE_WAKE_MS);
+                let wait = at.saturating_sub(self.clock.now_ms()).min(IDLE_WAKE_MS);
                 wake = earliest(wake, now + Duration::from_millis(wait));
             }
             if !self.children.is_empty() {
@@ -106,22 +112,31 @@ impl Daemon {
             let timeout = wake.map_or(Duration::from_millis(IDLE_WAKE_MS), |w| {
                 w.saturating_duration_since(now)
             });
-            match rx.recv_timeout(timeout) {
-                Ok(Msg::Signal(signal)) => {
-                    tracing::info!(signal, "stopping; the started clients keep running");
-                    return Ok(());
-                }
-                Ok(msg) => self.handle(msg),
-                Err(RecvTimeoutError::Timeout) => {}
+            let first = match rx.recv_timeout(timeout) {
+                Ok(msg) => Some(msg),
+                Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => {
                     return Err(io::Error::other("the accepting thread ended"));
                 }
+            };
+            // Everything already queued is taken in before time is let pass: an opening
+            // burst that waited behind a slow disk is still one burst.
+            for msg in first
+                .into_iter()
+                .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+            {
+                if let Msg::Signal(signal) = msg {
+                    tracing::info!(signal, "stopping; the started clients keep running");
+                    self.save_if_dirty();
+                    return Ok(());
+                }
+                self.handle(msg);
             }
             for (attempt, how) in self.children.poll() {
-                let commands = self.engine.exited(attempt, &how, unix_ms());
+                let commands = self.engine.exited(attempt, &how, self.clock.now_ms());
                 self.execute(commands);
             }
-            let commands = self.engine.tick(unix_ms());
+            let commands = self.engine.tick(self.clock.now_ms());
             self.execute(commands);
         }
     }
@@ -132,7 +147,7 @@ impl Daemon {
                 self.writers.insert(conn, writer);
             }
             Msg::Event { conn, event } => {
-                let now = unix_ms();
+                let now = self.clock.now_ms();
                 let commands = match &event.body {
                     Body::Hello { server } => self.engine.hello(conn, server, now),
                     _ => self.engine.event(conn, &event, now),
@@ -147,21 +162,20 @@ impl Daemon {
         }
     }
 
-    /// Carries out the engine's commands in order, and what they lead to.
+    /// Carries out the engine's commands in order, and what they lead to. Saves are
+    /// coalesced: the state is written once before the next start or ack that follows them,
+    /// which keeps the order that matters (saved, started, acknowledged).
     fn execute(&mut self, commands: Vec<Command>) {
         let mut queue = VecDeque::from(commands);
         while let Some(command) = queue.pop_front() {
             match command {
-                Command::Save => {
-                    if let Err(e) = self.engine.state().save(&self.config.state) {
-                        tracing::error!(path = %self.config.state.display(), "cannot save the state: {e}");
-                    }
-                }
+                Command::Save => self.dirty = true,
                 Command::Start {
                     service,
                     candidate,
                     attempt,
                 } => {
+                    self.save_if_dirty();
                     let s = &self.engine.services()[service];
                     let argv = &s.start[candidate];
                     let env = Env {
@@ -175,12 +189,13 @@ impl Daemon {
                         Err(e) => {
                             tracing::error!(service = %s.name, candidate, argv = ?argv, "cannot start candidate: {e}");
                             let how = format!("could not be started: {e}");
-                            queue.extend(self.engine.exited(attempt, &how, unix_ms()));
+                            queue.extend(self.engine.exited(attempt, &how, self.clock.now_ms()));
                         }
                     }
                 }
                 Command::Stop { attempt } => self.children.stop(attempt),
                 Command::Ack { conn, seq } => {
+                    self.save_if_dirty();
                     if let Some(writer) = self.writers.get_mut(&conn)
                         && !socket::write_ack(writer, seq)
                     {
@@ -194,6 +209,37 @@ impl Daemon {
                 }
             }
         }
+        self.save_if_dirty();
+    }
+
+    fn save_if_dirty(&mut self) {
+        if std::mem::take(&mut self.dirty)
+            && let Err(e) = self.engine.state().save(&self.config.state)
+        {
+            tracing::error!(path = %self.config.state.display(), "cannot save the state: {e}");
+        }
+    }
+}
+
+/// Unix milliseconds that run steadily: the wall clock read once at start, advanced by the
+/// monotonic clock. A clock step (NTP after boot) neither kills starting candidates nor
+/// stalls the opening burst; it shows only across a restart.
+struct Clock {
+    wall_ms: u64,
+    start: Instant,
+}
+
+impl Clock {
+    fn new() -> Self {
+        Self {
+            wall_ms: unix_ms(),
+            start: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        let elapsed = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.wall_ms.saturating_add(elapsed)
     }
 }
 
@@ -201,7 +247,7 @@ fn earliest(a: Option<Instant>, b: Instant) -> Option<Instant> {
     Some(a.map_or(b, |a| a.min(b)))
 }
 
-pub fn unix_ms() -> u64 {
+fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

@@ -11,7 +11,12 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+/// The most connections served at once (a server has one; reconnects overlap briefly).
+pub const MAX_CONNECTIONS: usize = 16;
 
 /// How long an ack may wait for room in the socket before the connection is given up (the
 /// module reconnects and sends again what was not acknowledged).
@@ -57,6 +62,7 @@ pub fn listen(path: &Path, mode: u32) -> io::Result<UnixListener> {
 /// are announced to the main loop and read by a thread each.
 pub fn accept_loop(listener: UnixListener, allow_uids: Vec<u32>, tx: Sender<Msg>) {
     let mut next: ConnId = 0;
+    let open = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
         let stream = match stream {
             Ok(s) => s,
@@ -66,16 +72,28 @@ pub fn accept_loop(listener: UnixListener, allow_uids: Vec<u32>, tx: Sender<Msg>
                 continue;
             }
         };
-        let cred = match rustix::net::sockopt::socket_peercred(&stream) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!("refused a peer: SO_PEERCRED: {e}");
-                continue;
-            }
-        };
-        let (uid, pid) = (cred.uid.as_raw(), cred.pid.as_raw_nonzero().get());
+        // nix, not rustix: a peer in another pid namespace has pid 0, which rustix's
+        // non-zero Pid cannot hold.
+        let cred =
+            match nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!("refused a peer: SO_PEERCRED: {e}");
+                    continue;
+                }
+            };
+        let (uid, pid) = (cred.uid(), cred.pid());
         if !allow_uids.contains(&uid) {
             tracing::warn!(uid, pid, "refused a peer: uid not in allow_uids");
+            continue;
+        }
+        if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+            tracing::warn!(
+                uid,
+                pid,
+                "refused a peer: {MAX_CONNECTIONS} connections are open"
+            );
             continue;
         }
         next += 1;
@@ -94,12 +112,19 @@ pub fn accept_loop(listener: UnixListener, allow_uids: Vec<u32>, tx: Sender<Msg>
         if tx.send(Msg::Connected { conn, writer }).is_err() {
             return;
         }
-        let tx = tx.clone();
+        let reader_tx = tx.clone();
+        open.fetch_add(1, Ordering::Relaxed);
+        let still_open = open.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("conn-{conn}"))
-            .spawn(move || read_loop(conn, stream, &tx));
+            .spawn(move || {
+                read_loop(conn, stream, &reader_tx);
+                still_open.fetch_sub(1, Ordering::Relaxed);
+            });
         if let Err(e) = spawned {
+            open.fetch_sub(1, Ordering::Relaxed);
             tracing::error!(conn, "cannot start a reader thread: {e}");
+            let _ = tx.send(Msg::Closed { conn });
         }
     }
 }

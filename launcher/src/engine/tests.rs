@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::Config;
+use crate::flap;
 use lifesign_proto::event::{GoneReason, LostReason, Transport};
 
 const CONFIG: &str = r#"
@@ -57,9 +58,16 @@ fn watched(seq: u64, c: &ClientInfo, replay: bool) -> Event {
     )
 }
 
+/// A loss reported long after everything else in a test (so last heard of after any start).
 fn lost(seq: u64, c: &ClientInfo) -> Event {
-    ev(
+    lost_at(seq, c, 1 << 40)
+}
+
+/// A loss reported at `at_ms`, the client silent for 2 s before.
+fn lost_at(seq: u64, c: &ClientInfo, at_ms: u64) -> Event {
+    Event::new(
         seq,
+        at_ms,
         Body::Lost {
             client: c.clone(),
             reason: LostReason::IdleTimeout,
@@ -90,7 +98,8 @@ fn acks(commands: &[Command]) -> Vec<u64> {
         .collect()
 }
 
-/// A launcher that started the primary of `view` and saw it come up as client 1.
+/// A launcher that started the primary of `view` at 500, and saw it connect (as client 1,
+/// from host A, no window yet) and come up when its startup time passed.
 fn running() -> Engine {
     let mut e = engine(State::default());
     e.hello(1, &SERVER, 0);
@@ -99,17 +108,29 @@ fn running() -> Engine {
         "not before the burst is in"
     );
     assert_eq!(starts(&e.tick(SETTLE_MS)), [(VIEW, 0)]);
-    // It connects: no window yet, but it comes from the right network while `view` waits.
     let up = e.event(1, &watched(2, &client(1, "10.211.1.2", None), false), 600);
     assert_eq!(acks(&up), [2]);
-    assert!(up.contains(&Command::Save));
+    let out = e.tick(SETTLE_MS + 5000);
+    assert!(
+        starts(&out).is_empty(),
+        "it may be the candidate: up, not skipped"
+    );
+    assert!(out.contains(&Command::Save));
     e
+}
+
+/// The attempt of the one start in `out`.
+fn attempt_of(out: &[Command]) -> u64 {
+    match out.iter().find(|c| matches!(c, Command::Start { .. })) {
+        Some(Command::Start { attempt, .. }) => *attempt,
+        _ => panic!("no start in {out:?}"),
+    }
 }
 
 #[test]
 fn the_primary_starts_after_the_opening_burst_and_a_loss_starts_the_next() {
     let mut e = running();
-    let out = e.event(1, &lost(3, &client(1, "10.211.1.2", Some("xclock"))), 5000);
+    let out = e.event(1, &lost(3, &client(1, "10.211.1.2", Some("xclock"))), 9000);
     assert_eq!(starts(&out), [(VIEW, 1)]);
     let save = out.iter().position(|c| *c == Command::Save).unwrap();
     let start = out
@@ -125,7 +146,18 @@ fn the_primary_starts_after_the_opening_burst_and_a_loss_starts_the_next() {
         "saved, started, then acknowledged: {out:?}"
     );
     assert_eq!(e.state().services["view"].active, Some(1));
-    assert_eq!(e.state().services["view"].failovers, [5000]);
+    assert_eq!(e.state().services["view"].failovers, [9000]);
+}
+
+#[test]
+fn the_candidate_lost_while_still_starting_fails_over_at_once() {
+    let mut e = engine(State::default());
+    e.hello(1, &SERVER, 0);
+    e.tick(SETTLE_MS);
+    let c = client(1, "10.211.1.2", None);
+    e.event(1, &watched(2, &c, false), 600);
+    let c = client(1, "10.211.1.2", Some("xclock"));
+    assert_eq!(starts(&e.event(1, &lost(3, &c), 2600)), [(VIEW, 1)]);
 }
 
 #[test]
@@ -145,8 +177,8 @@ fn a_replay_that_shows_the_service_up_starts_nothing() {
 fn a_duplicate_is_acknowledged_and_not_acted_on() {
     let mut e = running();
     let gone = lost(3, &client(1, "10.211.1.2", Some("xclock")));
-    assert_eq!(starts(&e.event(1, &gone, 5000)), [(VIEW, 1)]);
-    let again = e.event(1, &gone, 5100);
+    assert_eq!(starts(&e.event(1, &gone, 9000)), [(VIEW, 1)]);
+    let again = e.event(1, &gone, 9100);
     assert!(starts(&again).is_empty());
     assert_eq!(acks(&again), [3]);
 }
@@ -156,25 +188,72 @@ fn a_restarted_launcher_acts_on_a_resent_loss_once_and_starts_no_duplicate() {
     let e = running();
     let state = e.state().clone();
     // Killed; the client is lost meanwhile; a new launcher reads the state.
-    let mut e = Engine::new(Config::parse(CONFIG).unwrap().services, state, 9000);
-    e.hello(1, &SERVER, 9000);
+    let mut e = Engine::new(Config::parse(CONFIG).unwrap().services, state, 20_000);
+    e.hello(1, &SERVER, 20_000);
     // The opening burst: no replay of view's client, the loss resent.
     let resent = lost(3, &client(1, "10.211.1.2", Some("xclock")));
-    assert_eq!(starts(&e.event(1, &resent, 9001)), [(VIEW, 1)]);
+    assert_eq!(starts(&e.event(1, &resent, 20_001)), [(VIEW, 1)]);
     assert!(
-        starts(&e.tick(9000 + SETTLE_MS)).is_empty(),
+        starts(&e.tick(20_000 + SETTLE_MS)).is_empty(),
         "the failover is under way"
     );
     // The same event again on a later connection.
-    e.hello(2, &SERVER, 9600);
-    assert!(starts(&e.event(2, &resent, 9601)).is_empty());
+    e.hello(2, &SERVER, 20_600);
+    assert!(starts(&e.event(2, &resent, 20_601)).is_empty());
+}
+
+#[test]
+fn a_launcher_restarted_while_its_candidate_starts_waits_for_hello_then_gives_it_time() {
+    let mut e = engine(State::default());
+    e.hello(1, &SERVER, 0);
+    e.tick(SETTLE_MS);
+    // Killed while the primary is starting; restarted much later.
+    let mut e = Engine::new(
+        Config::parse(CONFIG).unwrap().services,
+        e.state().clone(),
+        60_000,
+    );
+    assert!(
+        e.tick(120_000).is_empty(),
+        "nothing before a server said hello"
+    );
+    assert_eq!(e.next_deadline(), None);
+    e.hello(1, &SERVER, 120_000);
+    // The primary did come up meanwhile: the replay shows it.
+    e.event(
+        1,
+        &watched(5, &client(1, "10.211.1.2", Some("xclock")), true),
+        120_001,
+    );
+    assert!(starts(&e.tick(120_000 + SETTLE_MS)).is_empty());
+    assert!(starts(&e.tick(200_000)).is_empty(), "up: no timeout");
+}
+
+#[test]
+fn a_start_of_an_earlier_run_that_never_shows_up_is_given_up_after_its_time() {
+    let mut e = engine(State::default());
+    e.hello(1, &SERVER, 0);
+    e.tick(SETTLE_MS);
+    let mut e = Engine::new(
+        Config::parse(CONFIG).unwrap().services,
+        e.state().clone(),
+        60_000,
+    );
+    e.hello(1, &SERVER, 60_000);
+    assert!(
+        starts(&e.tick(60_000 + SETTLE_MS)).is_empty(),
+        "it has its time"
+    );
+    let out = e.tick(60_000 + SETTLE_MS + 5000);
+    assert_eq!(starts(&out), [(VIEW, 1)]);
 }
 
 #[test]
 fn a_restarted_launcher_adopts_what_the_replay_shows() {
     let mut e = running();
-    e.event(1, &lost(3, &client(1, "10.211.1.2", Some("xclock"))), 5000);
-    e.event(1, &watched(4, &client(2, "10.211.2.2", None), false), 5200);
+    e.event(1, &lost(3, &client(1, "10.211.1.2", Some("xclock"))), 9000);
+    e.event(1, &watched(4, &client(2, "10.211.2.2", None), false), 9200);
+    e.tick(9000 + 5000);
     let mut e = Engine::new(
         Config::parse(CONFIG).unwrap().services,
         e.state().clone(),
@@ -198,31 +277,30 @@ fn a_restarted_launcher_adopts_what_the_replay_shows() {
 
 #[test]
 fn a_service_that_should_run_and_does_not_is_started_after_hello() {
-    let mut e = running();
+    let e = running();
     let state = e.state().clone();
-    e = Engine::new(Config::parse(CONFIG).unwrap().services, state, 30_000);
-    // A new server start (the X server restarted): nothing is replayed.
+    let mut e = Engine::new(Config::parse(CONFIG).unwrap().services, state, 30_000);
+    // A new server start (the X server restarted): nothing of it is replayed but a client
+    // without a window, which is no reason to believe the service is up.
     let server = ServerInfo {
         started_ms: 29_000,
         ..SERVER
     };
     e.hello(1, &server, 30_000);
+    e.event(1, &watched(1, &client(1, "10.211.1.2", None), true), 30_001);
     assert_eq!(starts(&e.tick(30_000 + SETTLE_MS)), [(VIEW, 0)]);
 }
 
 #[test]
 fn flap_protection_holds_back_the_third_failover_in_the_window() {
     let mut e = running();
-    let mut now = 1000;
+    let mut now = 10_000;
     let mut started = 0;
     let mut current = 1;
     for round in 0..4u32 {
         let seq = 10 + u64::from(round) * 2;
-        let out = e.event(
-            1,
-            &lost(seq, &client(current, "10.211.1.2", Some("xclock"))),
-            now + 100,
-        );
+        let c = client(current, "10.211.1.2", Some("xclock"));
+        let out = e.event(1, &lost_at(seq, &c, now + 100), now + 100);
         started += starts(&out).len();
         // The started candidate connects (its window comes later).
         current = 10 + round;
@@ -231,17 +309,32 @@ fn flap_protection_holds_back_the_third_failover_in_the_window() {
             &watched(seq + 1, &client(current, "10.211.1.2", None), false),
             now + 200,
         );
-        now += 1000;
+        now += 10_000;
     }
     assert_eq!(started, 2, "max_failovers = 2");
-    assert!(starts(&e.tick(now)).is_empty());
     let held = e.state().services["view"].deferred.unwrap();
     assert_eq!(
         held.until_ms,
-        1100 + 60_000,
+        10_100 + 60_000,
         "the first failover leaves the window"
     );
+    assert!(starts(&e.tick(held.until_ms - 1)).is_empty());
     assert_eq!(starts(&e.tick(held.until_ms)), [(VIEW, held.candidate)]);
+}
+
+#[test]
+fn failovers_in_quick_succession_back_off() {
+    let mut e = engine(State::default());
+    e.hello(1, &SERVER, 0);
+    let out = e.tick(SETTLE_MS);
+    // Every candidate exits at once (say, its program is missing).
+    let out = e.exited(attempt_of(&out), "exit status 127", 600);
+    assert_eq!(starts(&out), [(VIEW, 1)], "the first failover is at once");
+    let out = e.exited(attempt_of(&out), "exit status 127", 700);
+    assert!(starts(&out).is_empty(), "the second waits");
+    let held = e.state().services["view"].deferred.unwrap();
+    assert_eq!(held.until_ms, 600 + flap::BACKOFF_MS);
+    assert_eq!(starts(&e.tick(held.until_ms)), [(VIEW, 2)]);
 }
 
 #[test]
@@ -249,32 +342,11 @@ fn a_candidate_that_does_not_come_up_is_given_up_for_the_next() {
     let mut e = engine(State::default());
     e.hello(1, &SERVER, 0);
     let out = e.tick(SETTLE_MS);
-    let Some(Command::Start { attempt, .. }) =
-        out.iter().find(|c| matches!(c, Command::Start { .. }))
-    else {
-        panic!("{out:?}")
-    };
-    let attempt = *attempt;
+    let attempt = attempt_of(&out);
     assert!(starts(&e.tick(SETTLE_MS + 4999)).is_empty());
     let out = e.tick(SETTLE_MS + 5000);
     assert!(out.contains(&Command::Stop { attempt }), "{out:?}");
     assert_eq!(starts(&out), [(VIEW, 1)]);
-    // This one exits at once, and so does the next.
-    let attempt_of = |out: &[Command]| match out.iter().find(|c| matches!(c, Command::Start { .. }))
-    {
-        Some(Command::Start { attempt, .. }) => *attempt,
-        _ => panic!("{out:?}"),
-    };
-    let out = e.exited(attempt_of(&out), "exit status: 127", 6000);
-    assert_eq!(starts(&out), [(VIEW, 2)]);
-    assert_eq!(
-        starts(&e.exited(attempt_of(&out), "exit status: 127", 6100)),
-        []
-    );
-    assert!(
-        e.state().services["view"].deferred.is_some(),
-        "two failovers used the window"
-    );
 }
 
 #[test]
@@ -282,13 +354,39 @@ fn an_exit_before_coming_up_tries_the_next_candidate() {
     let mut e = engine(State::default());
     e.hello(1, &SERVER, 0);
     let out = e.tick(SETTLE_MS);
-    let Some(Command::Start { attempt, .. }) =
-        out.iter().find(|c| matches!(c, Command::Start { .. }))
-    else {
-        panic!("{out:?}")
-    };
     assert_eq!(
-        starts(&e.exited(*attempt, "exit status: 255", 700)),
+        starts(&e.exited(attempt_of(&out), "exit status 255", 700)),
+        [(VIEW, 1)]
+    );
+}
+
+#[test]
+fn another_client_that_may_match_does_not_take_over_a_start() {
+    let mut e = engine(State::default());
+    e.hello(1, &SERVER, 0);
+    let out = e.tick(SETTLE_MS);
+    let attempt = attempt_of(&out);
+    // An xdpyinfo from the same network connects and closes while view is starting.
+    let passer = client(3, "10.211.1.9", None);
+    e.event(1, &watched(2, &passer, false), 600);
+    e.event(
+        1,
+        &ev(
+            3,
+            Body::Gone {
+                client: passer,
+                reason: GoneReason::Closed,
+            },
+        ),
+        700,
+    );
+    // An xeyes too, lost: its class shows it is not view's.
+    e.event(1, &watched(4, &client(4, "10.211.1.9", None), false), 800);
+    let out = e.event(1, &lost(5, &client(4, "10.211.1.9", Some("xeyes"))), 900);
+    assert!(starts(&out).is_empty(), "not blamed on view: {out:?}");
+    // The candidate itself exits: that still counts.
+    assert_eq!(
+        starts(&e.exited(attempt, "exit status 1", 1000)),
         [(VIEW, 1)]
     );
 }
@@ -306,28 +404,69 @@ fn a_client_that_closes_by_itself_is_not_restarted() {
                 reason: GoneReason::Closed,
             },
         ),
-        2000,
+        9000,
     );
     assert!(starts(&out).is_empty());
     assert_eq!(e.state().services["view"].active, None);
-    e.hello(2, &SERVER, 3000);
-    assert!(starts(&e.tick(3000 + SETTLE_MS)).is_empty());
+    e.hello(2, &SERVER, 10_000);
+    assert!(starts(&e.tick(10_000 + SETTLE_MS)).is_empty());
 }
 
 #[test]
 fn the_service_fails_over_when_its_last_client_is_lost() {
     let mut e = running();
     let second = client(2, "10.211.1.2", Some("xclock"));
-    e.event(1, &watched(3, &second, false), 700);
-    let first = e.event(1, &lost(4, &client(1, "10.211.1.2", Some("xclock"))), 3000);
+    e.event(1, &watched(3, &second, false), 7000);
+    let first = e.event(1, &lost(4, &client(1, "10.211.1.2", Some("xclock"))), 9000);
     assert!(starts(&first).is_empty(), "another client of it is up");
-    assert_eq!(starts(&e.event(1, &lost(5, &second), 3001)), [(VIEW, 1)]);
+    assert_eq!(starts(&e.event(1, &lost(5, &second), 9001)), [(VIEW, 1)]);
+}
+
+#[test]
+fn an_old_clients_loss_during_the_failover_starts_nothing_more() {
+    let mut e = running();
+    let second = client(2, "10.211.1.2", Some("xclock"));
+    e.event(1, &watched(3, &second, false), 7000);
+    // Both connections of the primary die in one cut; the second is reported after the
+    // backup was started, by a restarted launcher that does not know it.
+    e.event(
+        1,
+        &lost_at(4, &client(1, "10.211.1.2", Some("xclock")), 9000),
+        9000,
+    );
+    e.event(1, &lost_at(5, &second, 9000), 9001);
+    let mut e = Engine::new(
+        Config::parse(CONFIG).unwrap().services,
+        e.state().clone(),
+        9100,
+    );
+    e.hello(1, &SERVER, 9100);
+    let third = client(5, "10.211.1.2", Some("xclock"));
+    let out = e.event(1, &lost_at(6, &third, 9050), 9101);
+    assert!(
+        starts(&out).is_empty(),
+        "last heard of before the backup started: {out:?}"
+    );
+}
+
+#[test]
+fn a_reused_client_id_is_a_new_client() {
+    let mut e = running();
+    // Client 1 left without an event the launcher saw (it opted out, say); its id comes
+    // back for another program from the same network, which has no window.
+    let other = client(1, "10.211.1.9", None);
+    e.event(1, &watched(3, &other, false), 9000);
+    let out = e.event(1, &lost(5, &other), 9200);
+    assert!(
+        starts(&out).is_empty(),
+        "not taken for view's old client: {out:?}"
+    );
 }
 
 #[test]
 fn a_loss_of_no_service_is_only_acknowledged() {
     let mut e = running();
-    let out = e.event(1, &lost(3, &client(7, "10.9.9.9", Some("xeyes"))), 3000);
+    let out = e.event(1, &lost(3, &client(7, "10.9.9.9", Some("xeyes"))), 9000);
     assert!(starts(&out).is_empty());
     assert_eq!(acks(&out), [3]);
 }
@@ -356,4 +495,44 @@ fn max_failovers_zero_never_fails_over() {
     assert!(starts(&e.event(1, &lost(3, &c), 1000)).is_empty());
     assert!(starts(&e.tick(u64::MAX - 1)).is_empty());
     assert_eq!(e.next_deadline(), Some(u64::MAX));
+}
+
+#[test]
+fn a_replayed_client_without_its_window_yet_counts_as_up_after_a_restart() {
+    let e = running();
+    let mut e = Engine::new(
+        Config::parse(CONFIG).unwrap().services,
+        e.state().clone(),
+        9000,
+    );
+    e.hello(1, &SERVER, 9000);
+    e.event(1, &watched(7, &client(1, "10.211.1.2", None), true), 9001);
+    assert!(starts(&e.tick(9000 + SETTLE_MS)).is_empty(), "no duplicate");
+    // A live client that only may match does not make an up service look doubled.
+    let out = e.event(1, &watched(8, &client(2, "10.211.1.2", None), false), 9600);
+    assert!(starts(&out).is_empty());
+    let out = e.event(1, &lost(9, &client(1, "10.211.1.2", Some("xclock"))), 9700);
+    assert_eq!(starts(&out), [(VIEW, 1)], "client 2 was not taken for view");
+}
+
+#[test]
+fn a_replayed_doubt_that_proves_wrong_starts_the_service() {
+    let e = running();
+    let mut e = Engine::new(
+        Config::parse(CONFIG).unwrap().services,
+        e.state().clone(),
+        9000,
+    );
+    e.hello(1, &SERVER, 9000);
+    e.event(1, &watched(7, &client(1, "10.211.1.2", None), true), 9001);
+    assert!(starts(&e.tick(9000 + SETTLE_MS)).is_empty());
+    let suspect = ev(
+        8,
+        Body::Suspect {
+            client: client(1, "10.211.1.2", Some("xterm")),
+            reason: LostReason::IdleTimeout,
+            silent_ms: 1000,
+        },
+    );
+    assert_eq!(starts(&e.event(1, &suspect, 9700)), [(VIEW, 0)]);
 }

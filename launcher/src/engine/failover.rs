@@ -1,0 +1,173 @@
+//! What sets a failover going (a client's end, a start that failed), and flap protection.
+
+use super::{Command, Engine, Phase, describe, ms};
+use crate::config::Trigger;
+use crate::flap;
+use crate::state::Deferred;
+use lifesign_proto::event::ClientInfo;
+
+impl Engine {
+    /// A client ended (`lost` or `gone`): a failover when the event is one the service
+    /// fails over on and none of its clients is left (or it was the started candidate's).
+    /// `active_since`: when a lost client was last heard of (the event's `at_ms - silent_ms`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn end(
+        &mut self,
+        seq: u64,
+        client: &ClientInfo,
+        trigger: Trigger,
+        reason: &str,
+        active_since: Option<u64>,
+        now: u64,
+        out: &mut Vec<Command>,
+    ) {
+        let known = self.clients.remove(&client.id);
+        if self.state.handled.contains(seq) {
+            tracing::info!(seq, "event already acted on; ignored");
+            return;
+        }
+        let mut info = client.clone();
+        let mut owner = None;
+        if let Some(known) = known {
+            merge(&mut info, &known.info);
+            owner = known.owner;
+        }
+        self.state.handled.insert(seq);
+        out.push(Command::Save);
+        let Some(s) = self.owner_of_end(&info, owner) else {
+            tracing::info!(client = %describe(&info), "no service takes this client");
+            return;
+        };
+        let name = &self.services[s].name;
+        let triggers = self.services[s].on.contains(&trigger);
+        let others = self.owned_by(s, None);
+        match self.phases[s] {
+            Phase::Starting { attempt, .. } => {
+                // The started candidate's client: taken for this start, or (not known to this
+                // run of the launcher) heard of after the candidate was started.
+                let since = self
+                    .state
+                    .services
+                    .get(name)
+                    .and_then(|st| st.starting_since_ms);
+                let the_candidate = match owner {
+                    Some(o) => o.service == s && o.attempt == Some(attempt),
+                    None => matches!((active_since, since), (Some(a), Some(t)) if a > t),
+                };
+                if the_candidate && triggers {
+                    tracing::warn!(service = %name, client = %describe(&info), reason = %reason, "the new candidate lost its client; failing over");
+                    self.fail_over(s, now, out);
+                } else {
+                    tracing::info!(service = %name, client = %describe(&info), "service is already failing over");
+                }
+            }
+            Phase::Deferred { .. } => {
+                tracing::info!(service = %name, "service's failover is held back by flap protection");
+            }
+            Phase::Up | Phase::Down if triggers => {
+                if others {
+                    tracing::info!(service = %name, "other clients of the service are up; no failover");
+                } else {
+                    tracing::warn!(service = %name, client = %describe(&info), reason = %reason, "service lost its client; failing over");
+                    self.fail_over(s, now, out);
+                }
+            }
+            Phase::Up if !others => {
+                tracing::info!(service = %name, reason = %reason, "service ended by itself; it is not restarted");
+                self.phases[s] = Phase::Down;
+                self.state_of(s).active = None;
+            }
+            Phase::Up | Phase::Down => {}
+        }
+    }
+
+    /// A client of service `s` is watched: the service is up.
+    pub(super) fn came_up(&mut self, s: usize, out: &mut Vec<Command>) {
+        let name = self.services[s].name.clone();
+        match self.phases[s] {
+            Phase::Up => return,
+            Phase::Starting { candidate, .. } => {
+                tracing::info!(service = %name, candidate, "service is up");
+                self.state_of(s).active = Some(candidate);
+            }
+            Phase::Down => {
+                tracing::info!(service = %name, "service is up (already running)");
+                self.state_of(s).active.get_or_insert(0);
+            }
+            Phase::Deferred { .. } => {
+                tracing::info!(service = %name, "service is up again by itself; the held-back failover is dropped");
+                self.state_of(s).deferred = None;
+            }
+        }
+        self.state_of(s).starting_since_ms = None;
+        self.phases[s] = Phase::Up;
+        out.push(Command::Save);
+    }
+
+    /// The next candidate after the active one, within flap protection.
+    pub(super) fn fail_over(&mut self, s: usize, now: u64, out: &mut Vec<Command>) {
+        let count = self.services[s].start.len();
+        let from = self.state_of(s).active.unwrap_or(0);
+        self.admit_and_start(s, (from + 1) % count, now, out);
+    }
+
+    pub(super) fn admit_and_start(
+        &mut self,
+        s: usize,
+        candidate: usize,
+        now: u64,
+        out: &mut Vec<Command>,
+    ) {
+        let (window, max) = (ms(self.services[s].window), self.services[s].max_failovers);
+        match flap::admit(&mut self.state_of(s).failovers, now, window, max) {
+            Ok(()) => self.start(s, candidate, now, out),
+            Err(until) => {
+                tracing::warn!(
+                    service = %self.services[s].name,
+                    candidate,
+                    max_failovers = max,
+                    window_ms = window,
+                    wait_ms = until.saturating_sub(now),
+                    "flap protection: failover held back"
+                );
+                self.phases[s] = Phase::Deferred { candidate, until };
+                let st = self.state_of(s);
+                st.deferred = Some(Deferred {
+                    candidate,
+                    until_ms: until,
+                });
+                st.starting_since_ms = None;
+                out.push(Command::Save);
+            }
+        }
+    }
+
+    pub(super) fn start(&mut self, s: usize, candidate: usize, now: u64, out: &mut Vec<Command>) {
+        let attempt = self.next_attempt;
+        self.next_attempt += 1;
+        self.phases[s] = Phase::Starting {
+            candidate,
+            attempt,
+            deadline: now.saturating_add(ms(self.services[s].startup_timeout)),
+        };
+        let st = self.state_of(s);
+        st.active = Some(candidate);
+        st.starting_since_ms = Some(now);
+        out.push(Command::Save);
+        out.push(Command::Start {
+            service: s,
+            candidate,
+            attempt,
+        });
+    }
+}
+
+/// Fills what `into` does not know yet from `from`.
+pub(super) fn merge(into: &mut ClientInfo, from: &ClientInfo) {
+    if into.wm_class.is_none() {
+        into.wm_class.clone_from(&from.wm_class);
+    }
+    if into.service.is_none() {
+        into.service.clone_from(&from.service);
+    }
+}
