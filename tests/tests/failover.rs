@@ -142,15 +142,27 @@ impl Prober {
     }
 }
 
+/// Two hosts, the launcher with service `plant-view` (primary on host A, backup on host B),
+/// and Xorg; returned once the launcher's primary is mapped.
+fn plant_view() -> (Lab, Launcher, Server) {
+    let lab = Lab::new(2);
+    let launcher = launcher(&service("plant-view", lab.host(0), lab.host(1), ""));
+    let server = xorg(&lab, &launcher, IDLE);
+    wait_mapped(
+        &server.connect(),
+        lab.host(0),
+        "plant-view",
+        Duration::from_secs(20),
+    )
+    .expect("the launcher starts the primary on host A");
+    (lab, launcher, server)
+}
+
 #[test]
 fn a_cut_host_is_replaced_by_the_backup_within_idle_timeout_and_a_second() {
-    let lab = Lab::new(2);
+    let (lab, launcher, server) = plant_view();
     let (a, b) = (lab.host(0), lab.host(1));
-    let launcher = launcher(&service("plant-view", a, b, ""));
-    let server = xorg(&lab, &launcher, IDLE);
     let conn = server.connect();
-    wait_mapped(&conn, a, "plant-view", Duration::from_secs(20))
-        .expect("the launcher starts the primary on host A");
     assert!(mapped(&conn, b, "plant-view").is_empty());
 
     let cut = Instant::now();
@@ -270,12 +282,9 @@ fn a_launcher_killed_during_an_outage_acts_on_every_loss_once_after_its_restart(
 
 #[test]
 fn a_stopped_launcher_does_not_hold_up_the_server_and_catches_up_after() {
-    let lab = Lab::new(2);
+    let (lab, launcher, server) = plant_view();
     let (a, b) = (lab.host(0), lab.host(1));
-    let launcher = launcher(&service("plant-view", a, b, ""));
-    let server = xorg(&lab, &launcher, IDLE);
     let conn = server.connect();
-    wait_mapped(&conn, a, "plant-view", Duration::from_secs(20)).expect("the primary");
 
     let prober = Prober::start(&server);
     launcher.signal(Signal::STOP);

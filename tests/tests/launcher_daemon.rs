@@ -14,6 +14,15 @@ fn bin() -> std::path::PathBuf {
     lifesign_tests::launcher::binary()
 }
 
+/// `lifesign-launcher --check --config <config>`.
+fn check(config: &Path) -> std::process::Output {
+    Command::new(bin())
+        .args(["--check", "--config"])
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
 fn connect(launcher: &Launcher) -> UnixStream {
     let s = UnixStream::connect(launcher.socket()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -53,11 +62,7 @@ fn check_accepts_a_good_config_and_names_file_line_and_key_of_a_bad_one() {
         "[[service]]\nname = \"view\"\nmatch = { wm_class = \"xclock\" }\nstart = [[\"xclock\"]]\n",
     )
     .unwrap();
-    let out = Command::new(bin())
-        .args(["--check", "--config"])
-        .arg(&good)
-        .output()
-        .unwrap();
+    let out = check(&good);
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("view"));
 
@@ -188,11 +193,7 @@ fn it_tells_systemd_it_is_ready_and_pings_the_watchdog() {
 #[test]
 fn the_shipped_example_config_is_valid() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../launcher/launcher.example.toml");
-    let out = Command::new(bin())
-        .args(["--check", "--config"])
-        .arg(&example)
-        .output()
-        .unwrap();
+    let out = check(&example);
     assert!(out.status.success(), "{out:?}");
 }
 

@@ -98,6 +98,26 @@ fn acks(commands: &[Command]) -> Vec<u64> {
         .collect()
 }
 
+/// A launcher that said hello and started the primary of `view`, which did not connect yet.
+/// Also the attempt of that start.
+fn primary_started() -> (Engine, u64) {
+    let mut e = engine(State::default());
+    e.hello(1, &SERVER, 0);
+    let out = e.tick(SETTLE_MS);
+    assert_eq!(starts(&out), [(VIEW, 0)]);
+    let attempt = attempt_of(&out);
+    (e, attempt)
+}
+
+/// The launcher of `e`, killed and started again at `now` with the state it left.
+fn restarted(e: &Engine, now: u64) -> Engine {
+    Engine::new(
+        Config::parse(CONFIG).unwrap().services,
+        e.state().clone(),
+        now,
+    )
+}
+
 /// A launcher that started the primary of `view` at 500, and saw it connect (as client 1,
 /// from host A, no window yet) and come up when its startup time passed.
 fn running() -> Engine {
@@ -151,9 +171,7 @@ fn the_primary_starts_after_the_opening_burst_and_a_loss_starts_the_next() {
 
 #[test]
 fn the_candidate_lost_while_still_starting_fails_over_at_once() {
-    let mut e = engine(State::default());
-    e.hello(1, &SERVER, 0);
-    e.tick(SETTLE_MS);
+    let (mut e, _) = primary_started();
     let c = client(1, "10.211.1.2", None);
     e.event(1, &watched(2, &c, false), 600);
     let c = client(1, "10.211.1.2", Some("xclock"));
@@ -186,9 +204,8 @@ fn a_duplicate_is_acknowledged_and_not_acted_on() {
 #[test]
 fn a_restarted_launcher_acts_on_a_resent_loss_once_and_starts_no_duplicate() {
     let e = running();
-    let state = e.state().clone();
     // Killed; the client is lost meanwhile; a new launcher reads the state.
-    let mut e = Engine::new(Config::parse(CONFIG).unwrap().services, state, 20_000);
+    let mut e = restarted(&e, 20_000);
     e.hello(1, &SERVER, 20_000);
     // The opening burst: no replay of view's client, the loss resent.
     let resent = lost(3, &client(1, "10.211.1.2", Some("xclock")));
@@ -204,15 +221,9 @@ fn a_restarted_launcher_acts_on_a_resent_loss_once_and_starts_no_duplicate() {
 
 #[test]
 fn a_launcher_restarted_while_its_candidate_starts_waits_for_hello_then_gives_it_time() {
-    let mut e = engine(State::default());
-    e.hello(1, &SERVER, 0);
-    e.tick(SETTLE_MS);
+    let (e, _) = primary_started();
     // Killed while the primary is starting; restarted much later.
-    let mut e = Engine::new(
-        Config::parse(CONFIG).unwrap().services,
-        e.state().clone(),
-        60_000,
-    );
+    let mut e = restarted(&e, 60_000);
     assert!(
         e.tick(120_000).is_empty(),
         "nothing before a server said hello"
@@ -231,14 +242,8 @@ fn a_launcher_restarted_while_its_candidate_starts_waits_for_hello_then_gives_it
 
 #[test]
 fn a_start_of_an_earlier_run_that_never_shows_up_is_given_up_after_its_time() {
-    let mut e = engine(State::default());
-    e.hello(1, &SERVER, 0);
-    e.tick(SETTLE_MS);
-    let mut e = Engine::new(
-        Config::parse(CONFIG).unwrap().services,
-        e.state().clone(),
-        60_000,
-    );
+    let (e, _) = primary_started();
+    let mut e = restarted(&e, 60_000);
     e.hello(1, &SERVER, 60_000);
     assert!(
         starts(&e.tick(60_000 + SETTLE_MS)).is_empty(),
@@ -254,11 +259,7 @@ fn a_restarted_launcher_adopts_what_the_replay_shows() {
     e.event(1, &lost(3, &client(1, "10.211.1.2", Some("xclock"))), 9000);
     e.event(1, &watched(4, &client(2, "10.211.2.2", None), false), 9200);
     e.tick(9000 + 5000);
-    let mut e = Engine::new(
-        Config::parse(CONFIG).unwrap().services,
-        e.state().clone(),
-        20_000,
-    );
+    let mut e = restarted(&e, 20_000);
     e.hello(1, &SERVER, 20_000);
     e.event(
         1,
@@ -278,8 +279,7 @@ fn a_restarted_launcher_adopts_what_the_replay_shows() {
 #[test]
 fn a_service_that_should_run_and_does_not_is_started_after_hello() {
     let e = running();
-    let state = e.state().clone();
-    let mut e = Engine::new(Config::parse(CONFIG).unwrap().services, state, 30_000);
+    let mut e = restarted(&e, 30_000);
     // A new server start (the X server restarted): nothing of it is replayed but a client
     // without a window, which is no reason to believe the service is up.
     let server = ServerInfo {
@@ -324,11 +324,9 @@ fn flap_protection_holds_back_the_third_failover_in_the_window() {
 
 #[test]
 fn failovers_in_quick_succession_back_off() {
-    let mut e = engine(State::default());
-    e.hello(1, &SERVER, 0);
-    let out = e.tick(SETTLE_MS);
+    let (mut e, first) = primary_started();
     // Every candidate exits at once (say, its program is missing).
-    let out = e.exited(attempt_of(&out), "exit status 127", 600);
+    let out = e.exited(first, "exit status 127", 600);
     assert_eq!(starts(&out), [(VIEW, 1)], "the first failover is at once");
     let out = e.exited(attempt_of(&out), "exit status 127", 700);
     assert!(starts(&out).is_empty(), "the second waits");
@@ -339,10 +337,7 @@ fn failovers_in_quick_succession_back_off() {
 
 #[test]
 fn a_candidate_that_does_not_come_up_is_given_up_for_the_next() {
-    let mut e = engine(State::default());
-    e.hello(1, &SERVER, 0);
-    let out = e.tick(SETTLE_MS);
-    let attempt = attempt_of(&out);
+    let (mut e, attempt) = primary_started();
     assert!(starts(&e.tick(SETTLE_MS + 4999)).is_empty());
     let out = e.tick(SETTLE_MS + 5000);
     assert!(out.contains(&Command::Stop { attempt }), "{out:?}");
@@ -351,21 +346,16 @@ fn a_candidate_that_does_not_come_up_is_given_up_for_the_next() {
 
 #[test]
 fn an_exit_before_coming_up_tries_the_next_candidate() {
-    let mut e = engine(State::default());
-    e.hello(1, &SERVER, 0);
-    let out = e.tick(SETTLE_MS);
+    let (mut e, first) = primary_started();
     assert_eq!(
-        starts(&e.exited(attempt_of(&out), "exit status 255", 700)),
+        starts(&e.exited(first, "exit status 255", 700)),
         [(VIEW, 1)]
     );
 }
 
 #[test]
 fn another_client_that_may_match_does_not_take_over_a_start() {
-    let mut e = engine(State::default());
-    e.hello(1, &SERVER, 0);
-    let out = e.tick(SETTLE_MS);
-    let attempt = attempt_of(&out);
+    let (mut e, attempt) = primary_started();
     // An xdpyinfo from the same network connects and closes while view is starting.
     let passer = client(3, "10.211.1.9", None);
     e.event(1, &watched(2, &passer, false), 600);
@@ -435,11 +425,7 @@ fn an_old_clients_loss_during_the_failover_starts_nothing_more() {
         9000,
     );
     e.event(1, &lost_at(5, &second, 9000), 9001);
-    let mut e = Engine::new(
-        Config::parse(CONFIG).unwrap().services,
-        e.state().clone(),
-        9100,
-    );
+    let mut e = restarted(&e, 9100);
     e.hello(1, &SERVER, 9100);
     let third = client(5, "10.211.1.2", Some("xclock"));
     let out = e.event(1, &lost_at(6, &third, 9050), 9101);
@@ -500,11 +486,7 @@ fn max_failovers_zero_never_fails_over() {
 #[test]
 fn a_replayed_client_without_its_window_yet_counts_as_up_after_a_restart() {
     let e = running();
-    let mut e = Engine::new(
-        Config::parse(CONFIG).unwrap().services,
-        e.state().clone(),
-        9000,
-    );
+    let mut e = restarted(&e, 9000);
     e.hello(1, &SERVER, 9000);
     e.event(1, &watched(7, &client(1, "10.211.1.2", None), true), 9001);
     assert!(starts(&e.tick(9000 + SETTLE_MS)).is_empty(), "no duplicate");
@@ -518,11 +500,7 @@ fn a_replayed_client_without_its_window_yet_counts_as_up_after_a_restart() {
 #[test]
 fn a_replayed_doubt_that_proves_wrong_starts_the_service() {
     let e = running();
-    let mut e = Engine::new(
-        Config::parse(CONFIG).unwrap().services,
-        e.state().clone(),
-        9000,
-    );
+    let mut e = restarted(&e, 9000);
     e.hello(1, &SERVER, 9000);
     e.event(1, &watched(7, &client(1, "10.211.1.2", None), true), 9001);
     assert!(starts(&e.tick(9000 + SETTLE_MS)).is_empty());
