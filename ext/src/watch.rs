@@ -297,11 +297,13 @@ pub fn opening_lines() -> Vec<String> {
             },
         };
         let mut probe = ServerProbe { atoms: w.atoms };
+        // With their class read now: a launcher tells services apart by it, and the tracker
+        // learns it only when it reports a client.
         let watched: Vec<ClientInfo> = w
             .tracker
             .status(&mut probe)
             .into_iter()
-            .map(|s| s.info)
+            .map(|s| with_class(s.info))
             .collect();
         let Some(outbox) = w.outbox.as_mut() else {
             return Vec::new();
@@ -347,14 +349,21 @@ pub fn list_json() -> String {
             .map(|s| s.entry())
             .collect();
         for entry in &mut entries {
-            if entry.client.wm_class.is_none() {
-                entry.client.wm_class = windows::wm_class(entry.client.index as usize);
-            }
+            entry.client = with_class(entry.client.clone());
         }
         entries
     })
     .unwrap_or_default();
     serde_json::to_string(&entries).expect("status entries serialize")
+}
+
+/// `client` with the class of its first top-level window, when it has one and the tracker
+/// did not know it yet.
+fn with_class(mut client: ClientInfo) -> ClientInfo {
+    if client.wm_class.is_none() {
+        client.wm_class = windows::wm_class(client.index as usize);
+    }
+    client
 }
 
 /// The connection is closed (Gone, or Retained with its resources kept).
