@@ -21,6 +21,14 @@ pub struct ServiceState {
     /// When the active candidate was started (Unix ms), until it came up.
     #[serde(default)]
     pub starting_since_ms: Option<u64>,
+    /// When the active candidate was started, on the X server's clock (Unix ms, as its
+    /// events' `at_ms`): a client last heard of before it is an older one.
+    #[serde(default)]
+    pub started_server_ms: Option<u64>,
+    /// The server start (`started_ms`) on which the service's client ended by itself: it is
+    /// not started again for that server, not even by `start_primary` after a restart.
+    #[serde(default)]
+    pub closed_on_server: Option<u64>,
     /// A failover held back by flap protection: the candidate and when it may start.
     #[serde(default)]
     pub deferred: Option<Deferred>,

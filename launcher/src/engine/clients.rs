@@ -1,11 +1,12 @@
 //! Which service a client the server reports belongs to.
 //!
-//! A `lost` or `gone` event carries the client's `wm_class`; a `watched` at connection time
-//! cannot (no window yet), so a client may *maybe* match. Such a client is taken for a
-//! service only tentatively: for the one waiting for its candidate to come up, or, in the
-//! replay of the server the state knows, for one that should be running.
+//! A `lost` or `gone` event, and the replay after `hello`, carry the client's `wm_class`; a
+//! `watched` at connection time cannot (no window yet), so a client may *maybe* match. Such a
+//! client is taken for a service only tentatively, and only for the one waiting for its
+//! candidate to come up. A client last heard of before the service's active candidate was
+//! started is an older one: it neither makes the start up nor, when it ends, fails over.
 
-use super::{Engine, Phase, describe};
+use super::{Engine, Heard, Phase, describe};
 use crate::matching::Verdict;
 use lifesign_proto::event::ClientInfo;
 
@@ -26,17 +27,17 @@ pub(super) struct Owner {
 }
 
 impl Engine {
-    /// The server reported a client (`watched`: `fresh`; `suspect`): take it for a service.
+    /// The server reported a client (`watched`, `suspect`): take it for a service.
     pub(super) fn seen(
         &mut self,
         client: &ClientInfo,
-        fresh: bool,
-        replay: bool,
+        heard: Heard,
         now: u64,
         out: &mut Vec<super::Command>,
     ) {
         let mut info = client.clone();
         let mut owner = None;
+        let fresh = heard.live || heard.since.is_none();
         if let Some(known) = self.clients.remove(&client.id)
             && !fresh
         {
@@ -53,35 +54,43 @@ impl Engine {
         let owner = owner.or_else(|| {
             let (service, sure) = match verdicts.iter().position(|v| *v == Verdict::Yes) {
                 Some(s) => (s, true),
-                None => (self.maybe_owner(&verdicts, replay)?, false),
+                // Only a client that just connected may be a start's candidate.
+                None if heard.live => (self.starting_maybe(&verdicts)?, false),
+                None => return None,
             };
+            let older = self.older(service, heard.since);
             Some(Owner {
                 service,
                 sure,
-                attempt: self.starting_attempt(service),
+                attempt: self.starting_attempt(service).filter(|_| !older),
             })
         });
         self.clients
             .insert(client.id.clone(), Known { info, owner });
         if let Some(r) = revoked {
             tracing::info!(service = %self.services[r.service].name, client = %describe(client), "the client is not of this service after all");
-            if self.phases[r.service] == Phase::Up && !self.owned_by(r.service, None) {
-                // It was taken for up on a doubt: it is not.
-                self.phases[r.service] = Phase::Down;
-                let active = self.state_of(r.service).active;
-                if let Some(candidate) = active.filter(|_| self.settled) {
-                    tracing::info!(service = %self.services[r.service].name, candidate, "service is not up; starting its active candidate");
-                    self.start(r.service, candidate, now, out);
-                }
-            }
         }
         let Some(o) = owner else { return };
         let starting = matches!(self.phases[o.service], Phase::Starting { .. });
-        if o.sure || (replay && !starting) {
+        if starting && self.older(o.service, heard.since) {
+            tracing::info!(service = %self.services[o.service].name, client = %describe(client), "a client older than the new candidate");
+        } else if o.sure {
             self.came_up(o.service, out);
         } else if starting {
             tracing::info!(service = %self.services[o.service].name, client = %describe(client), "a client connected that may be the new candidate");
         }
+        let _ = now;
+    }
+
+    /// A client last heard of at `since` (server clock) is older than the active candidate
+    /// of service `s`.
+    pub(super) fn older(&self, s: usize, since: Option<u64>) -> bool {
+        let started = self
+            .state
+            .services
+            .get(&self.services[s].name)
+            .and_then(|st| st.started_server_ms);
+        matches!((since, started), (Some(a), Some(t)) if a < t)
     }
 
     fn verdicts(&self, info: &ClientInfo) -> Vec<Verdict> {
@@ -91,30 +100,17 @@ impl Engine {
             .collect()
     }
 
-    /// The service a client that may match is taken for: the one waiting longest for its
-    /// candidate to come up; in the replay of the server the state knows, also one that
-    /// should be running (a doubt must not start a duplicate).
-    fn maybe_owner(&self, verdicts: &[Verdict], replay: bool) -> Option<usize> {
-        let maybe = (0..self.services.len()).filter(|&s| verdicts[s] == Verdict::Maybe);
-        let starting = maybe
-            .clone()
+    /// The service a client that just connected and may match is taken for: the one waiting
+    /// longest for its candidate to come up.
+    fn starting_maybe(&self, verdicts: &[Verdict]) -> Option<usize> {
+        (0..self.services.len())
+            .filter(|&s| verdicts[s] == Verdict::Maybe)
             .filter_map(|s| match self.phases[s] {
                 Phase::Starting { deadline, .. } => Some((deadline, s)),
                 _ => None,
             })
             .min()
-            .map(|(_, s)| s);
-        let should_run = |s: &usize| {
-            self.state
-                .services
-                .get(&self.services[*s].name)
-                .is_some_and(|st| st.active.is_some())
-        };
-        starting.or_else(|| {
-            maybe
-                .filter(|_| replay && self.same_server)
-                .find(should_run)
-        })
+            .map(|(_, s)| s)
     }
 
     pub(super) fn starting_attempt(&self, s: usize) -> Option<u64> {

@@ -39,21 +39,23 @@ impl Engine {
             return;
         };
         let name = &self.services[s].name;
+        if self.older(s, active_since) {
+            tracing::info!(service = %name, client = %describe(&info), "a client older than the active candidate; its end changes nothing");
+            return;
+        }
         let triggers = self.services[s].on.contains(&trigger);
         let others = self.owned_by(s, None);
+        let sure = self.services[s].matcher.matches(&info);
         match self.phases[s] {
             Phase::Starting { attempt, .. } => {
-                // The started candidate's client: taken for this start, or (not known to this
-                // run of the launcher) heard of after the candidate was started.
-                let since = self
-                    .state
-                    .services
-                    .get(name)
-                    .and_then(|st| st.starting_since_ms);
-                let the_candidate = match owner {
-                    Some(o) => o.service == s && o.attempt == Some(attempt),
-                    None => matches!((active_since, since), (Some(a), Some(t)) if a > t),
-                };
+                // The new candidate's own client: taken for this start, or (unknown to this
+                // run of the launcher) a lost one last heard of after the start; and its
+                // class, now known, says so.
+                let the_candidate = sure
+                    && match owner {
+                        Some(o) => o.service == s && o.attempt == Some(attempt),
+                        None => active_since.is_some(),
+                    };
                 if the_candidate && triggers {
                     tracing::warn!(service = %name, client = %describe(&info), reason = %reason, "the new candidate lost its client; failing over");
                     self.fail_over(s, now, out);
@@ -75,7 +77,11 @@ impl Engine {
             Phase::Up if !others => {
                 tracing::info!(service = %name, reason = %reason, "service ended by itself; it is not restarted");
                 self.phases[s] = Phase::Down;
-                self.state_of(s).active = None;
+                let server = self.state.handled.server_started_ms;
+                let st = self.state_of(s);
+                st.active = None;
+                st.started_server_ms = None;
+                st.closed_on_server = Some(server);
             }
             Phase::Up | Phase::Down => {}
         }
@@ -99,7 +105,9 @@ impl Engine {
                 self.state_of(s).deferred = None;
             }
         }
-        self.state_of(s).starting_since_ms = None;
+        let st = self.state_of(s);
+        st.starting_since_ms = None;
+        st.closed_on_server = None;
         self.phases[s] = Phase::Up;
         out.push(Command::Save);
     }
@@ -150,9 +158,12 @@ impl Engine {
             attempt,
             deadline: now.saturating_add(ms(self.services[s].startup_timeout)),
         };
+        let server_now = now.saturating_add_signed(self.server_offset);
         let st = self.state_of(s);
         st.active = Some(candidate);
         st.starting_since_ms = Some(now);
+        st.started_server_ms = Some(server_now);
+        st.closed_on_server = None;
         out.push(Command::Save);
         out.push(Command::Start {
             service: s,

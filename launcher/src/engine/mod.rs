@@ -75,9 +75,9 @@ pub struct Engine {
     /// A server's opening burst was taken in during this run: before that, nothing is
     /// started and no start times out (what runs is not known yet).
     settled: bool,
-    /// The last `hello` came from the server start the state knows: a replayed client that
-    /// may be a service's is taken for it rather than a duplicate started.
-    same_server: bool,
+    /// The server's clock minus ours (its events' `at_ms` against our time), to tell when,
+    /// on its clock, a candidate was started.
+    server_offset: i64,
     /// The clients of the server, by id.
     clients: HashMap<String, Known>,
     next_attempt: u64,
@@ -102,9 +102,11 @@ impl Engine {
                     *t = (*t).min(now);
                 }
                 match (st.deferred, st.starting_since_ms, st.active) {
+                    // Due at once (after the first hello): flap protection is asked again,
+                    // with this configuration and the clamped history.
                     (Some(d), _, _) if d.candidate < service.start.len() => Phase::Deferred {
                         candidate: d.candidate,
-                        until: d.until_ms,
+                        until: 0,
                     },
                     (_, Some(_), Some(candidate)) => {
                         next_attempt += 1;
@@ -125,7 +127,7 @@ impl Engine {
             state,
             sessions: HashMap::new(),
             settled: false,
-            same_server: false,
+            server_offset: 0,
             clients: HashMap::new(),
             next_attempt,
         }
@@ -151,7 +153,6 @@ impl Engine {
         self.sessions
             .insert(conn, Some(now.saturating_add(SETTLE_MS)));
         self.clients.clear();
-        self.same_server = self.state.handled.server_started_ms == server.started_ms;
         self.state.handled.for_server(server.started_ms);
         Vec::new()
     }
@@ -164,11 +165,16 @@ impl Engine {
     pub fn event(&mut self, conn: ConnId, event: &Event, now: u64) -> Vec<Command> {
         let mut out = Vec::new();
         let seq = event.seq;
+        self.server_offset = offset(event.at_ms, now);
         match &event.body {
             Body::Hello { server } => return self.hello(conn, server, now),
             Body::Watched { client, replay } => {
                 tracing::info!(seq, client = %describe(client), replay, "event watched");
-                self.seen(client, true, *replay, now, &mut out);
+                let heard = Heard {
+                    live: !replay,
+                    since: (!replay).then_some(event.at_ms),
+                };
+                self.seen(client, heard, now, &mut out);
                 if *replay {
                     // Not kept by the module: nothing to acknowledge.
                     return out;
@@ -180,7 +186,11 @@ impl Engine {
                 silent_ms,
             } => {
                 tracing::info!(seq, client = %describe(client), reason = %reason.as_str(), silent_ms, "event suspect");
-                self.seen(client, false, false, now, &mut out);
+                let heard = Heard {
+                    live: false,
+                    since: Some(event.at_ms.saturating_sub(*silent_ms)),
+                };
+                self.seen(client, heard, now, &mut out);
             }
             Body::Lost {
                 client,
@@ -323,7 +333,15 @@ impl Engine {
                 if let Some(candidate) = self.state.services.get(name).and_then(|st| st.active) {
                     tracing::info!(service = %name, candidate, "service is not up; starting its active candidate");
                     self.start(s, candidate, now, out);
-                } else if self.services[s].start_primary && !self.primary_done[s] {
+                } else if self.services[s].start_primary
+                    && !self.primary_done[s]
+                    && self
+                        .state
+                        .services
+                        .get(name)
+                        .and_then(|st| st.closed_on_server)
+                        != Some(self.state.handled.server_started_ms)
+                {
                     tracing::info!(service = %name, "starting the primary");
                     self.start(s, 0, now, out);
                 }
@@ -353,6 +371,20 @@ fn describe(c: &ClientInfo) -> String {
         text += &format!(" service {service:?}");
     }
     text
+}
+
+/// What a report says of when a client was last heard of.
+#[derive(Clone, Copy)]
+struct Heard {
+    /// A `watched` as it happened (not a replay): a client that just connected.
+    live: bool,
+    /// On the server's clock; unknown for a replay.
+    since: Option<u64>,
+}
+
+fn offset(server_ms: u64, ours: u64) -> i64 {
+    let diff = i128::from(server_ms) - i128::from(ours);
+    i64::try_from(diff).unwrap_or(if diff < 0 { i64::MIN } else { i64::MAX })
 }
 
 fn ms(d: std::time::Duration) -> u64 {

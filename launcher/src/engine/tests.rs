@@ -58,9 +58,25 @@ fn watched(seq: u64, c: &ClientInfo, replay: bool) -> Event {
     )
 }
 
-/// A loss reported long after everything else in a test (so last heard of after any start).
+/// A loss, reported when it is fed (see [`Feed`]).
 fn lost(seq: u64, c: &ClientInfo) -> Event {
-    lost_at(seq, c, 1 << 40)
+    lost_at(seq, c, 0)
+}
+
+/// Feeds events to the engine; one made with `at_ms` 0 is stamped with the time it is fed at
+/// (the server's clock and ours agree in these tests).
+trait Feed {
+    fn feed(&mut self, conn: ConnId, event: &Event, now: u64) -> Vec<Command>;
+}
+
+impl Feed for Engine {
+    fn feed(&mut self, conn: ConnId, event: &Event, now: u64) -> Vec<Command> {
+        let mut event = event.clone();
+        if event.at_ms == 0 {
+            event.at_ms = now;
+        }
+        self.event(conn, &event, now)
+    }
 }
 
 /// A loss reported at `at_ms`, the client silent for 2 s before.
@@ -128,7 +144,7 @@ fn running() -> Engine {
         "not before the burst is in"
     );
     assert_eq!(starts(&e.tick(SETTLE_MS)), [(VIEW, 0)]);
-    let up = e.event(1, &watched(2, &client(1, "10.211.1.2", None), false), 600);
+    let up = e.feed(1, &watched(2, &client(1, "10.211.1.2", None), false), 600);
     assert_eq!(acks(&up), [2]);
     let out = e.tick(SETTLE_MS + 5000);
     assert!(
@@ -150,7 +166,7 @@ fn attempt_of(out: &[Command]) -> u64 {
 #[test]
 fn the_primary_starts_after_the_opening_burst_and_a_loss_starts_the_next() {
     let mut e = running();
-    let out = e.event(1, &lost(3, &client(1, "10.211.1.2", Some("xclock"))), 9000);
+    let out = e.feed(1, &lost(3, &client(1, "10.211.1.2", Some("xclock"))), 9000);
     assert_eq!(starts(&out), [(VIEW, 1)]);
     let save = out.iter().position(|c| *c == Command::Save).unwrap();
     let start = out
@@ -173,16 +189,16 @@ fn the_primary_starts_after_the_opening_burst_and_a_loss_starts_the_next() {
 fn the_candidate_lost_while_still_starting_fails_over_at_once() {
     let (mut e, _) = primary_started();
     let c = client(1, "10.211.1.2", None);
-    e.event(1, &watched(2, &c, false), 600);
+    e.feed(1, &watched(2, &c, false), 600);
     let c = client(1, "10.211.1.2", Some("xclock"));
-    assert_eq!(starts(&e.event(1, &lost(3, &c), 2600)), [(VIEW, 1)]);
+    assert_eq!(starts(&e.feed(1, &lost(3, &c), 2600)), [(VIEW, 1)]);
 }
 
 #[test]
 fn a_replay_that_shows_the_service_up_starts_nothing() {
     let mut e = engine(State::default());
     e.hello(1, &SERVER, 0);
-    let out = e.event(
+    let out = e.feed(
         1,
         &watched(2, &client(1, "10.211.1.2", Some("xclock")), true),
         10,
@@ -195,8 +211,8 @@ fn a_replay_that_shows_the_service_up_starts_nothing() {
 fn a_duplicate_is_acknowledged_and_not_acted_on() {
     let mut e = running();
     let gone = lost(3, &client(1, "10.211.1.2", Some("xclock")));
-    assert_eq!(starts(&e.event(1, &gone, 9000)), [(VIEW, 1)]);
-    let again = e.event(1, &gone, 9100);
+    assert_eq!(starts(&e.feed(1, &gone, 9000)), [(VIEW, 1)]);
+    let again = e.feed(1, &gone, 9100);
     assert!(starts(&again).is_empty());
     assert_eq!(acks(&again), [3]);
 }
@@ -209,14 +225,14 @@ fn a_restarted_launcher_acts_on_a_resent_loss_once_and_starts_no_duplicate() {
     e.hello(1, &SERVER, 20_000);
     // The opening burst: no replay of view's client, the loss resent.
     let resent = lost(3, &client(1, "10.211.1.2", Some("xclock")));
-    assert_eq!(starts(&e.event(1, &resent, 20_001)), [(VIEW, 1)]);
+    assert_eq!(starts(&e.feed(1, &resent, 20_001)), [(VIEW, 1)]);
     assert!(
         starts(&e.tick(20_000 + SETTLE_MS)).is_empty(),
         "the failover is under way"
     );
     // The same event again on a later connection.
     e.hello(2, &SERVER, 20_600);
-    assert!(starts(&e.event(2, &resent, 20_601)).is_empty());
+    assert!(starts(&e.feed(2, &resent, 20_601)).is_empty());
 }
 
 #[test]
@@ -231,7 +247,7 @@ fn a_launcher_restarted_while_its_candidate_starts_waits_for_hello_then_gives_it
     assert_eq!(e.next_deadline(), None);
     e.hello(1, &SERVER, 120_000);
     // The primary did come up meanwhile: the replay shows it.
-    e.event(
+    e.feed(
         1,
         &watched(5, &client(1, "10.211.1.2", Some("xclock")), true),
         120_001,
@@ -256,19 +272,19 @@ fn a_start_of_an_earlier_run_that_never_shows_up_is_given_up_after_its_time() {
 #[test]
 fn a_restarted_launcher_adopts_what_the_replay_shows() {
     let mut e = running();
-    e.event(1, &lost(3, &client(1, "10.211.1.2", Some("xclock"))), 9000);
-    e.event(1, &watched(4, &client(2, "10.211.2.2", None), false), 9200);
+    e.feed(1, &lost(3, &client(1, "10.211.1.2", Some("xclock"))), 9000);
+    e.feed(1, &watched(4, &client(2, "10.211.2.2", None), false), 9200);
     e.tick(9000 + 5000);
     let mut e = restarted(&e, 20_000);
     e.hello(1, &SERVER, 20_000);
-    e.event(
+    e.feed(
         1,
         &watched(9, &client(2, "10.211.2.2", Some("xclock")), true),
         20_001,
     );
     assert!(starts(&e.tick(20_000 + SETTLE_MS)).is_empty());
     // Its loss moves on from candidate 1, the one the state says is active.
-    let out = e.event(
+    let out = e.feed(
         1,
         &lost(5, &client(2, "10.211.2.2", Some("xclock"))),
         21_000,
@@ -287,7 +303,7 @@ fn a_service_that_should_run_and_does_not_is_started_after_hello() {
         ..SERVER
     };
     e.hello(1, &server, 30_000);
-    e.event(1, &watched(1, &client(1, "10.211.1.2", None), true), 30_001);
+    e.feed(1, &watched(1, &client(1, "10.211.1.2", None), true), 30_001);
     assert_eq!(starts(&e.tick(30_000 + SETTLE_MS)), [(VIEW, 0)]);
 }
 
@@ -300,11 +316,11 @@ fn flap_protection_holds_back_the_third_failover_in_the_window() {
     for round in 0..4u32 {
         let seq = 10 + u64::from(round) * 2;
         let c = client(current, "10.211.1.2", Some("xclock"));
-        let out = e.event(1, &lost_at(seq, &c, now + 100), now + 100);
+        let out = e.feed(1, &lost_at(seq, &c, now + 100), now + 100);
         started += starts(&out).len();
         // The started candidate connects (its window comes later).
         current = 10 + round;
-        e.event(
+        e.feed(
             1,
             &watched(seq + 1, &client(current, "10.211.1.2", None), false),
             now + 200,
@@ -358,8 +374,8 @@ fn another_client_that_may_match_does_not_take_over_a_start() {
     let (mut e, attempt) = primary_started();
     // An xdpyinfo from the same network connects and closes while view is starting.
     let passer = client(3, "10.211.1.9", None);
-    e.event(1, &watched(2, &passer, false), 600);
-    e.event(
+    e.feed(1, &watched(2, &passer, false), 600);
+    e.feed(
         1,
         &ev(
             3,
@@ -371,8 +387,8 @@ fn another_client_that_may_match_does_not_take_over_a_start() {
         700,
     );
     // An xeyes too, lost: its class shows it is not view's.
-    e.event(1, &watched(4, &client(4, "10.211.1.9", None), false), 800);
-    let out = e.event(1, &lost(5, &client(4, "10.211.1.9", Some("xeyes"))), 900);
+    e.feed(1, &watched(4, &client(4, "10.211.1.9", None), false), 800);
+    let out = e.feed(1, &lost(5, &client(4, "10.211.1.9", Some("xeyes"))), 900);
     assert!(starts(&out).is_empty(), "not blamed on view: {out:?}");
     // The candidate itself exits: that still counts.
     assert_eq!(
@@ -385,7 +401,7 @@ fn another_client_that_may_match_does_not_take_over_a_start() {
 fn a_client_that_closes_by_itself_is_not_restarted() {
     let mut e = running();
     let c = client(1, "10.211.1.2", Some("xclock"));
-    let out = e.event(
+    let out = e.feed(
         1,
         &ev(
             3,
@@ -406,29 +422,29 @@ fn a_client_that_closes_by_itself_is_not_restarted() {
 fn the_service_fails_over_when_its_last_client_is_lost() {
     let mut e = running();
     let second = client(2, "10.211.1.2", Some("xclock"));
-    e.event(1, &watched(3, &second, false), 7000);
-    let first = e.event(1, &lost(4, &client(1, "10.211.1.2", Some("xclock"))), 9000);
+    e.feed(1, &watched(3, &second, false), 7000);
+    let first = e.feed(1, &lost(4, &client(1, "10.211.1.2", Some("xclock"))), 9000);
     assert!(starts(&first).is_empty(), "another client of it is up");
-    assert_eq!(starts(&e.event(1, &lost(5, &second), 9001)), [(VIEW, 1)]);
+    assert_eq!(starts(&e.feed(1, &lost(5, &second), 9001)), [(VIEW, 1)]);
 }
 
 #[test]
 fn an_old_clients_loss_during_the_failover_starts_nothing_more() {
     let mut e = running();
     let second = client(2, "10.211.1.2", Some("xclock"));
-    e.event(1, &watched(3, &second, false), 7000);
+    e.feed(1, &watched(3, &second, false), 7000);
     // Both connections of the primary die in one cut; the second is reported after the
     // backup was started, by a restarted launcher that does not know it.
-    e.event(
+    e.feed(
         1,
         &lost_at(4, &client(1, "10.211.1.2", Some("xclock")), 9000),
         9000,
     );
-    e.event(1, &lost_at(5, &second, 9000), 9001);
+    e.feed(1, &lost_at(5, &second, 9000), 9001);
     let mut e = restarted(&e, 9100);
     e.hello(1, &SERVER, 9100);
     let third = client(5, "10.211.1.2", Some("xclock"));
-    let out = e.event(1, &lost_at(6, &third, 9050), 9101);
+    let out = e.feed(1, &lost_at(6, &third, 9050), 9101);
     assert!(
         starts(&out).is_empty(),
         "last heard of before the backup started: {out:?}"
@@ -441,8 +457,8 @@ fn a_reused_client_id_is_a_new_client() {
     // Client 1 left without an event the launcher saw (it opted out, say); its id comes
     // back for another program from the same network, which has no window.
     let other = client(1, "10.211.1.9", None);
-    e.event(1, &watched(3, &other, false), 9000);
-    let out = e.event(1, &lost(5, &other), 9200);
+    e.feed(1, &watched(3, &other, false), 9000);
+    let out = e.feed(1, &lost(5, &other), 9200);
     assert!(
         starts(&out).is_empty(),
         "not taken for view's old client: {out:?}"
@@ -452,7 +468,7 @@ fn a_reused_client_id_is_a_new_client() {
 #[test]
 fn a_loss_of_no_service_is_only_acknowledged() {
     let mut e = running();
-    let out = e.event(1, &lost(3, &client(7, "10.9.9.9", Some("xeyes"))), 9000);
+    let out = e.feed(1, &lost(3, &client(7, "10.9.9.9", Some("xeyes"))), 9000);
     assert!(starts(&out).is_empty());
     assert_eq!(acks(&out), [3]);
 }
@@ -477,40 +493,208 @@ fn max_failovers_zero_never_fails_over() {
     e.hello(1, &SERVER, 0);
     e.tick(SETTLE_MS);
     let c = client(1, "10.211.1.2", Some("xclock"));
-    e.event(1, &watched(2, &c, true), 10);
-    assert!(starts(&e.event(1, &lost(3, &c), 1000)).is_empty());
+    e.feed(1, &watched(2, &c, true), 10);
+    assert!(starts(&e.feed(1, &lost(3, &c), 1000)).is_empty());
     assert!(starts(&e.tick(u64::MAX - 1)).is_empty());
     assert_eq!(e.next_deadline(), Some(u64::MAX));
 }
 
-#[test]
-fn a_replayed_client_without_its_window_yet_counts_as_up_after_a_restart() {
-    let e = running();
-    let mut e = restarted(&e, 9000);
-    e.hello(1, &SERVER, 9000);
-    e.event(1, &watched(7, &client(1, "10.211.1.2", None), true), 9001);
-    assert!(starts(&e.tick(9000 + SETTLE_MS)).is_empty(), "no duplicate");
-    // A live client that only may match does not make an up service look doubled.
-    let out = e.event(1, &watched(8, &client(2, "10.211.1.2", None), false), 9600);
-    assert!(starts(&out).is_empty());
-    let out = e.event(1, &lost(9, &client(1, "10.211.1.2", Some("xclock"))), 9700);
-    assert_eq!(starts(&out), [(VIEW, 1)], "client 2 was not taken for view");
-}
-
-#[test]
-fn a_replayed_doubt_that_proves_wrong_starts_the_service() {
-    let e = running();
-    let mut e = restarted(&e, 9000);
-    e.hello(1, &SERVER, 9000);
-    e.event(1, &watched(7, &client(1, "10.211.1.2", None), true), 9001);
-    assert!(starts(&e.tick(9000 + SETTLE_MS)).is_empty());
-    let suspect = ev(
-        8,
+fn suspect(seq: u64, c: &ClientInfo) -> Event {
+    ev(
+        seq,
         Body::Suspect {
-            client: client(1, "10.211.1.2", Some("xterm")),
+            client: c.clone(),
             reason: LostReason::IdleTimeout,
             silent_ms: 1000,
         },
+    )
+}
+
+#[test]
+fn a_replayed_client_without_a_window_is_not_taken_for_a_service() {
+    let e = running();
+    let mut e = restarted(&e, 9000);
+    e.hello(1, &SERVER, 9000);
+    // The application on A (its class in the replay), and a windowless pulse on host B.
+    e.feed(
+        1,
+        &watched(7, &client(1, "10.211.1.2", Some("xclock")), true),
+        9001,
     );
-    assert_eq!(starts(&e.event(1, &suspect, 9700)), [(VIEW, 0)]);
+    e.feed(1, &watched(8, &client(6, "10.211.2.2", None), true), 9001);
+    assert!(starts(&e.tick(9000 + SETTLE_MS)).is_empty(), "view is up");
+    let out = e.feed(
+        1,
+        &lost(9, &client(1, "10.211.1.2", Some("xclock"))),
+        99_000,
+    );
+    assert_eq!(
+        starts(&out),
+        [(VIEW, 1)],
+        "the pulse is not view's: {out:?}"
+    );
+}
+
+const TWO: &str = r#"
+[[service]]
+name = "view"
+match = { peer = "10.211.0.0/16", wm_class = "xclock" }
+start = [["a"], ["b"]]
+start_primary = true
+
+[[service]]
+name = "alarms"
+match = { peer = "10.211.0.0/16", wm_class = "xalarm" }
+start = [["a2"], ["b2"]]
+start_primary = true
+"#;
+
+#[test]
+fn two_services_on_one_host_are_told_apart_by_the_replayed_class() {
+    let mut st = State::default();
+    for name in ["view", "alarms"] {
+        st.services.insert(
+            name.into(),
+            crate::state::ServiceState {
+                active: Some(0),
+                ..Default::default()
+            },
+        );
+    }
+    let mut e = Engine::new(Config::parse(TWO).unwrap().services, st, 0);
+    e.hello(1, &SERVER, 0);
+    e.feed(
+        1,
+        &watched(1, &client(1, "10.211.1.2", Some("xclock")), true),
+        1,
+    );
+    e.feed(
+        1,
+        &watched(2, &client(2, "10.211.1.2", Some("xalarm")), true),
+        1,
+    );
+    assert!(starts(&e.tick(SETTLE_MS)).is_empty());
+}
+
+#[test]
+fn an_old_connections_report_during_the_failover_changes_nothing() {
+    let mut e = running();
+    e.feed(1, &watched(3, &client(2, "10.211.1.2", None), false), 7000); // A's 2nd connection
+    let out = e.feed(1, &lost(4, &client(1, "10.211.1.2", Some("xclock"))), 9000);
+    assert_eq!(starts(&out), [(VIEW, 1)]);
+    // The second connection goes suspect (with its class), then is lost.
+    let out = e.feed(
+        1,
+        &suspect(5, &client(2, "10.211.1.2", Some("xclock"))),
+        9100,
+    );
+    assert!(starts(&out).is_empty());
+    assert_eq!(
+        e.next_deadline(),
+        Some(9000 + 5000),
+        "still waiting for the backup"
+    );
+    let out = e.feed(
+        1,
+        &lost(6, &client(2, "10.211.1.2", Some("xclock"))),
+        10_500,
+    );
+    assert!(
+        starts(&out).is_empty(),
+        "one failover for one outage: {out:?}"
+    );
+    // The backup is still starting: its deadline is there.
+    assert_eq!(e.next_deadline(), Some(9000 + 5000));
+}
+
+#[test]
+fn an_old_connection_replayed_to_a_restarted_launcher_changes_nothing() {
+    let mut e = running();
+    e.feed(1, &watched(3, &client(2, "10.211.1.2", None), false), 7000);
+    e.feed(1, &lost(4, &client(1, "10.211.1.2", Some("xclock"))), 9000);
+    let mut e = restarted(&e, 9200);
+    e.hello(1, &SERVER, 9200);
+    e.feed(
+        1,
+        &watched(6, &client(2, "10.211.1.2", Some("xclock")), true),
+        9201,
+    );
+    e.tick(9200 + SETTLE_MS);
+    let out = e.feed(
+        1,
+        &lost(7, &client(2, "10.211.1.2", Some("xclock"))),
+        10_500,
+    );
+    assert!(starts(&out).is_empty(), "{out:?}");
+}
+
+#[test]
+fn a_held_back_failover_is_asked_again_with_the_new_configuration() {
+    let with_max = |max: u32| {
+        Config::parse(&format!(
+            "[[service]]\nname = \"view\"\nmatch = {{ wm_class = \"xclock\" }}\nstart = [[\"a\"], [\"b\"]]\nmax_failovers = {max}\n"
+        ))
+        .unwrap()
+        .services
+    };
+    let mut e = Engine::new(with_max(0), State::default(), 0);
+    e.hello(1, &SERVER, 0);
+    e.tick(SETTLE_MS);
+    let c = client(1, "10.211.1.2", Some("xclock"));
+    e.feed(1, &watched(2, &c, true), 10);
+    e.feed(1, &lost(3, &c), 1000);
+    assert!(e.state().services["view"].deferred.is_some());
+    let mut r = Engine::new(with_max(5), e.state().clone(), 5000);
+    r.hello(1, &SERVER, 5000);
+    assert_eq!(starts(&r.tick(5000 + SETTLE_MS)), [(0, 1)]);
+}
+
+#[test]
+fn an_application_the_operator_closed_stays_closed_across_a_launcher_restart() {
+    let mut e = running();
+    let c = client(1, "10.211.1.2", Some("xclock"));
+    let closed = ev(
+        3,
+        Body::Gone {
+            client: c,
+            reason: GoneReason::Closed,
+        },
+    );
+    e.feed(1, &closed, 9000);
+    let mut r = restarted(&e, 20_000);
+    r.hello(1, &SERVER, 20_000);
+    assert!(starts(&r.tick(20_000 + SETTLE_MS)).is_empty());
+    // A new server start (the display restarted): start_primary applies again.
+    let mut r = restarted(&r, 30_000);
+    let server = ServerInfo {
+        started_ms: 29_000,
+        ..SERVER
+    };
+    r.hello(1, &server, 30_000);
+    assert_eq!(starts(&r.tick(30_000 + SETTLE_MS)), [(VIEW, 0)]);
+}
+
+#[test]
+fn a_running_application_the_state_does_not_know_is_not_started_again() {
+    let mut e = engine(State::default());
+    e.hello(1, &SERVER, 0);
+    e.feed(
+        1,
+        &watched(1, &client(1, "10.211.1.2", Some("xclock")), true),
+        1,
+    );
+    assert!(starts(&e.tick(SETTLE_MS)).is_empty());
+}
+
+#[test]
+fn a_restored_start_is_not_taken_up_by_a_windowless_stranger() {
+    let mut e = running();
+    let out = e.feed(1, &lost(4, &client(1, "10.211.1.2", Some("xclock"))), 9000);
+    assert_eq!(starts(&out), [(VIEW, 1)]);
+    let mut e = restarted(&e, 9200);
+    e.hello(1, &SERVER, 9200);
+    e.feed(1, &watched(6, &client(6, "10.211.2.2", None), true), 9201); // a pulse on B
+    e.tick(9200 + SETTLE_MS);
+    let out = e.tick(9200 + SETTLE_MS + 5000);
+    assert_eq!(starts(&out), [(VIEW, 2)], "{out:?}");
 }
