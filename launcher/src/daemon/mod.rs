@@ -11,7 +11,7 @@ use crate::engine::{Command, ConnId, Engine};
 use crate::state::State;
 use children::{Children, Env};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use lifesign_proto::event::{Body, Event};
+use lifesign_proto::event::Event;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::unix::net::UnixStream;
@@ -148,10 +148,7 @@ impl Daemon {
             }
             Msg::Event { conn, event } => {
                 let now = self.clock.now_ms();
-                let commands = match &event.body {
-                    Body::Hello { server } => self.engine.hello(conn, server, now),
-                    _ => self.engine.event(conn, &event, now),
-                };
+                let commands = self.engine.event(conn, &event, now);
                 self.execute(commands);
             }
             Msg::Closed { conn } => {

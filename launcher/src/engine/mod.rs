@@ -165,7 +165,15 @@ impl Engine {
     pub fn event(&mut self, conn: ConnId, event: &Event, now: u64) -> Vec<Command> {
         let mut out = Vec::new();
         let seq = event.seq;
-        self.server_offset = offset(event.at_ms, now);
+        // An event is stamped when it was made, and one resent after a reconnect is older
+        // than its arrival: the latest stamp is the best reading of the server's clock.
+        // `hello` is made as it is sent, and starts the reading afresh (the clock may have
+        // been set back).
+        let reading = offset(event.at_ms, now);
+        self.server_offset = match event.body {
+            Body::Hello { .. } => reading,
+            _ => self.server_offset.max(reading),
+        };
         match &event.body {
             Body::Hello { server } => return self.hello(conn, server, now),
             Body::Watched { client, replay } => {

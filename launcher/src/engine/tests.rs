@@ -698,3 +698,24 @@ fn a_restored_start_is_not_taken_up_by_a_windowless_stranger() {
     let out = e.tick(9200 + SETTLE_MS + 5000);
     assert_eq!(starts(&out), [(VIEW, 2)], "{out:?}");
 }
+
+#[test]
+fn a_resent_events_old_stamp_does_not_set_the_servers_clock_back() {
+    let (e, _) = primary_started();
+    let mut e = restarted(&e, 10_000);
+    let hello = ev(
+        1,
+        Body::Hello {
+            server: SERVER.clone(),
+        },
+    );
+    e.feed(1, &hello, 10_000);
+    // Two connections of the primary were lost at 4000 while the launcher was away; both
+    // losses are resent, stamped 4000, after the hello.
+    let first = lost_at(2, &client(1, "10.211.1.2", Some("xclock")), 4000);
+    let out = e.feed(1, &first, 10_001);
+    assert_eq!(starts(&out), [(VIEW, 1)]);
+    assert_eq!(e.state().services["view"].started_server_ms, Some(10_001));
+    let second = lost_at(3, &client(2, "10.211.1.2", Some("xclock")), 4000);
+    assert!(starts(&e.feed(1, &second, 10_002)).is_empty());
+}
