@@ -66,6 +66,7 @@ pub fn run(config: Config) -> io::Result<()> {
         engine: Engine::new(config.services.clone(), state, clock.now_ms()),
         clock,
         dirty: false,
+        acks: Vec::new(),
         config,
         writers: HashMap::new(),
         children: Children::default(),
@@ -92,6 +93,8 @@ struct Daemon {
     clock: Clock,
     /// The engine's state changed since it was last written.
     dirty: bool,
+    /// Acks to write once the state is saved.
+    acks: Vec<(ConnId, u64)>,
     writers: HashMap<ConnId, UnixStream>,
     children: Children,
     notifier: notify::Notifier,
@@ -127,10 +130,11 @@ impl Daemon {
             {
                 if let Msg::Signal(signal) = msg {
                     tracing::info!(signal, "stopping; the started clients keep running");
-                    self.save_if_dirty();
+                    self.flush();
                     return Ok(());
                 }
                 self.handle(msg);
+                self.notifier.tick(Instant::now());
             }
             for (attempt, how) in self.children.poll() {
                 let commands = self.engine.exited(attempt, &how, self.clock.now_ms());
@@ -138,6 +142,7 @@ impl Daemon {
             }
             let commands = self.engine.tick(self.clock.now_ms());
             self.execute(commands);
+            self.flush();
         }
     }
 
@@ -160,8 +165,9 @@ impl Daemon {
     }
 
     /// Carries out the engine's commands in order, and what they lead to. Saves are
-    /// coalesced: the state is written once before the next start or ack that follows them,
-    /// which keeps the order that matters (saved, started, acknowledged).
+    /// coalesced: the state is written once before the next start, and once before the acks
+    /// of a whole batch of events are written ([`Daemon::flush`]), which keeps the order that
+    /// matters (saved, started, acknowledged) at one write per batch, not per event.
     fn execute(&mut self, commands: Vec<Command>) {
         let mut queue = VecDeque::from(commands);
         while let Some(command) = queue.pop_front() {
@@ -191,22 +197,26 @@ impl Daemon {
                     }
                 }
                 Command::Stop { attempt } => self.children.stop(attempt),
-                Command::Ack { conn, seq } => {
-                    self.save_if_dirty();
-                    if let Some(writer) = self.writers.get_mut(&conn)
-                        && !socket::write_ack(writer, seq)
-                    {
-                        tracing::warn!(
-                            conn,
-                            "the server does not take acks; closing the connection"
-                        );
-                        let _ = writer.shutdown(std::net::Shutdown::Both);
-                        self.writers.remove(&conn);
-                    }
-                }
+                Command::Ack { conn, seq } => self.acks.push((conn, seq)),
             }
         }
+    }
+
+    /// Saves what changed, then writes the acks that waited for it.
+    fn flush(&mut self) {
         self.save_if_dirty();
+        for (conn, seq) in std::mem::take(&mut self.acks) {
+            if let Some(writer) = self.writers.get_mut(&conn)
+                && !socket::write_ack(writer, seq)
+            {
+                tracing::warn!(
+                    conn,
+                    "the server does not take acks; closing the connection"
+                );
+                let _ = writer.shutdown(std::net::Shutdown::Both);
+                self.writers.remove(&conn);
+            }
+        }
     }
 
     fn save_if_dirty(&mut self) {

@@ -14,6 +14,8 @@ use lifesign_proto::event::ClientInfo;
 pub(super) struct Known {
     pub info: ClientInfo,
     pub owner: Option<Owner>,
+    /// When it connected (server clock), if this run saw its live `watched`.
+    pub connected_at: Option<u64>,
 }
 
 /// The service a client was taken for.
@@ -32,11 +34,11 @@ impl Engine {
         &mut self,
         client: &ClientInfo,
         heard: Heard,
-        now: u64,
         out: &mut Vec<super::Command>,
     ) {
         let mut info = client.clone();
         let mut owner = None;
+        let mut connected_at = heard.live.then_some(heard.since).flatten();
         let fresh = heard.live || heard.since.is_none();
         if let Some(known) = self.clients.remove(&client.id)
             && !fresh
@@ -44,7 +46,11 @@ impl Engine {
             // A `watched` is a new connection, maybe with a reused id: it replaces.
             super::failover::merge(&mut info, &known.info);
             owner = known.owner;
+            connected_at = known.connected_at;
         }
+        // Its connection time, when known, says best whether it is older than a start (a
+        // `suspect`'s silence is counted without grabs and stalls of the server).
+        let since = connected_at.or(heard.since);
         let verdicts = self.verdicts(&info);
         let revoked = owner.filter(|o| verdicts[o.service] == Verdict::No);
         owner = owner.filter(|o| verdicts[o.service] != Verdict::No);
@@ -58,28 +64,33 @@ impl Engine {
                 None if heard.live => (self.starting_maybe(&verdicts)?, false),
                 None => return None,
             };
-            let older = self.older(service, heard.since);
+            let older = self.older(service, since);
             Some(Owner {
                 service,
                 sure,
                 attempt: self.starting_attempt(service).filter(|_| !older),
             })
         });
-        self.clients
-            .insert(client.id.clone(), Known { info, owner });
+        self.clients.insert(
+            client.id.clone(),
+            Known {
+                info,
+                owner,
+                connected_at,
+            },
+        );
         if let Some(r) = revoked {
             tracing::info!(service = %self.services[r.service].name, client = %describe(client), "the client is not of this service after all");
         }
         let Some(o) = owner else { return };
         let starting = matches!(self.phases[o.service], Phase::Starting { .. });
-        if starting && self.older(o.service, heard.since) {
+        if starting && self.older(o.service, since) {
             tracing::info!(service = %self.services[o.service].name, client = %describe(client), "a client older than the new candidate");
         } else if o.sure {
             self.came_up(o.service, out);
         } else if starting {
             tracing::info!(service = %self.services[o.service].name, client = %describe(client), "a client connected that may be the new candidate");
         }
-        let _ = now;
     }
 
     /// A client last heard of at `since` (server clock) is older than the active candidate
@@ -126,6 +137,14 @@ impl Engine {
             .values()
             .filter_map(|k| k.owner)
             .any(|o| o.service == s && attempt.is_none_or(|a| o.attempt == Some(a)))
+    }
+
+    /// Some client is surely of service `s` (its class was seen).
+    pub(super) fn surely_owned_by(&self, s: usize) -> bool {
+        self.clients
+            .values()
+            .filter_map(|k| k.owner)
+            .any(|o| o.service == s && o.sure)
     }
 
     /// The service a client that ended belongs to: its full match, or the one it was taken

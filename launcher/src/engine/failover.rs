@@ -28,24 +28,32 @@ impl Engine {
         }
         let mut info = client.clone();
         let mut owner = None;
+        let mut since = active_since;
         if let Some(known) = known {
             merge(&mut info, &known.info);
             owner = known.owner;
+            since = known.connected_at.or(active_since);
         }
-        self.state.handled.insert(seq);
-        out.push(Command::Save);
         let Some(s) = self.owner_of_end(&info, owner) else {
             tracing::info!(client = %describe(&info), "no service takes this client");
             return;
         };
+        self.state.handled.insert(seq);
+        out.push(Command::Save);
         let name = &self.services[s].name;
-        if self.older(s, active_since) {
+        if self.older(s, since) {
             tracing::info!(service = %name, client = %describe(&info), "a client older than the active candidate; its end changes nothing");
             return;
         }
         let triggers = self.services[s].on.contains(&trigger);
-        let others = self.owned_by(s, None);
         let sure = self.services[s].matcher.matches(&info);
+        // A client whose class shows it is the service's is not kept up by others that only
+        // may be (a windowless sidecar from the same network).
+        let others = if sure {
+            self.surely_owned_by(s)
+        } else {
+            self.owned_by(s, None)
+        };
         match self.phases[s] {
             Phase::Starting { attempt, .. } => {
                 // The new candidate's own client: taken for this start, or (unknown to this
@@ -72,6 +80,13 @@ impl Engine {
                 } else {
                     tracing::warn!(service = %name, client = %describe(&info), reason = %reason, "service lost its client; failing over");
                     self.fail_over(s, now, out);
+                }
+            }
+            Phase::Up if !others && !sure => {
+                // A client that only may have been it: nothing definite ended.
+                tracing::info!(service = %name, "a client that may have been the service's ended by itself");
+                if !self.owned_by(s, None) {
+                    self.phases[s] = Phase::Down;
                 }
             }
             Phase::Up if !others => {

@@ -165,14 +165,16 @@ impl Engine {
     pub fn event(&mut self, conn: ConnId, event: &Event, now: u64) -> Vec<Command> {
         let mut out = Vec::new();
         let seq = event.seq;
-        // An event is stamped when it was made, and one resent after a reconnect is older
-        // than its arrival: the latest stamp is the best reading of the server's clock.
-        // `hello` is made as it is sent, and starts the reading afresh (the clock may have
-        // been set back).
+        // An event is stamped when it was made. `hello` and live events are sent as they
+        // are made; in the opening burst, the resent ones are older than their arrival, so
+        // there the latest stamp is the best reading. Outside it each reading stands (the
+        // server's clock may have been set back).
         let reading = offset(event.at_ms, now);
+        let in_burst = self.sessions.get(&conn).is_some_and(Option::is_some);
         self.server_offset = match event.body {
             Body::Hello { .. } => reading,
-            _ => self.server_offset.max(reading),
+            _ if in_burst => self.server_offset.max(reading),
+            _ => reading,
         };
         match &event.body {
             Body::Hello { server } => return self.hello(conn, server, now),
@@ -182,7 +184,7 @@ impl Engine {
                     live: !replay,
                     since: (!replay).then_some(event.at_ms),
                 };
-                self.seen(client, heard, now, &mut out);
+                self.seen(client, heard, &mut out);
                 if *replay {
                     // Not kept by the module: nothing to acknowledge.
                     return out;
@@ -198,7 +200,7 @@ impl Engine {
                     live: false,
                     since: Some(event.at_ms.saturating_sub(*silent_ms)),
                 };
-                self.seen(client, heard, now, &mut out);
+                self.seen(client, heard, &mut out);
             }
             Body::Lost {
                 client,
@@ -262,7 +264,9 @@ impl Engine {
         if due {
             self.settle(now, &mut out);
         }
-        if !self.settled {
+        // Nothing times out before the server has shown what runs, nor while a reconnect's
+        // burst is still coming.
+        if !self.settled || self.sessions.values().any(Option::is_some) {
             return out;
         }
         for s in 0..self.services.len() {
@@ -299,10 +303,11 @@ impl Engine {
 
     /// When [`Engine::tick`] has something to do next.
     pub fn next_deadline(&self) -> Option<u64> {
+        let quiet = self.settled && !self.sessions.values().any(Option::is_some);
         let phases = self
             .phases
             .iter()
-            .filter(|_| self.settled)
+            .filter(|_| quiet)
             .filter_map(|p| match p {
                 Phase::Starting { deadline, .. } => Some(*deadline),
                 Phase::Deferred { until, .. } => Some(*until),

@@ -719,3 +719,68 @@ fn a_resent_events_old_stamp_does_not_set_the_servers_clock_back() {
     let second = lost_at(3, &client(2, "10.211.1.2", Some("xclock")), 4000);
     assert!(starts(&e.feed(1, &second, 10_002)).is_empty());
 }
+
+#[test]
+fn a_server_clock_set_back_is_followed_outside_the_opening_burst() {
+    let mut e = running();
+    // The server's clock is set back by a minute; its events say so from now on.
+    let back = |ms: u64| ms - 60_000;
+    let out = e.feed(
+        1,
+        &lost_at(3, &client(1, "10.211.1.2", Some("xclock")), back(70_000)),
+        70_000,
+    );
+    assert_eq!(starts(&out), [(VIEW, 1)]);
+    // The backup connects a second later: it is the new candidate, not an older client.
+    let backup = client(2, "10.211.2.2", None);
+    let mut watched_back = watched(4, &backup, false);
+    watched_back.at_ms = back(71_000);
+    e.feed(1, &watched_back, 71_000);
+    let out = e.tick(70_000 + 5000);
+    assert!(starts(&out).is_empty(), "the backup is up: {out:?}");
+}
+
+#[test]
+fn a_windowless_sidecar_does_not_veto_the_failover_of_the_application() {
+    let (mut e, _) = primary_started();
+    // The application and a pulse from the same host connect while the primary starts.
+    e.feed(1, &watched(2, &client(1, "10.211.1.2", None), false), 600);
+    e.feed(1, &watched(3, &client(2, "10.211.1.2", None), false), 700);
+    e.tick(SETTLE_MS + 5000);
+    let out = e.feed(1, &lost(4, &client(1, "10.211.1.2", Some("xclock"))), 9000);
+    assert_eq!(starts(&out), [(VIEW, 1)], "{out:?}");
+}
+
+#[test]
+fn a_connection_made_before_the_start_is_older_whatever_its_silence_says() {
+    let mut e = running();
+    e.feed(1, &watched(3, &client(2, "10.211.1.2", None), false), 7000); // A's 2nd connection
+    e.feed(1, &lost(4, &client(1, "10.211.1.2", Some("xclock"))), 9000);
+    // A grab held the server for a while: the silence counted is short, as if it were new.
+    let mut s = suspect(5, &client(2, "10.211.1.2", Some("xclock")));
+    if let Body::Suspect { silent_ms, .. } = &mut s.body {
+        *silent_ms = 10;
+    }
+    e.feed(1, &s, 9500);
+    assert_eq!(
+        e.next_deadline(),
+        Some(9000 + 5000),
+        "still waiting for the backup"
+    );
+}
+
+#[test]
+fn nothing_times_out_while_a_reconnect_burst_is_coming() {
+    let (mut e, _) = primary_started();
+    e.feed(1, &watched(2, &client(1, "10.211.1.2", None), false), 600);
+    // The module reconnects just before the start's deadline.
+    e.disconnected(1);
+    e.hello(2, &SERVER, SETTLE_MS + 4900);
+    assert!(e.tick(SETTLE_MS + 5000).is_empty(), "wait for the replay");
+    e.feed(
+        2,
+        &watched(9, &client(1, "10.211.1.2", Some("xclock")), true),
+        SETTLE_MS + 5100,
+    );
+    assert!(starts(&e.tick(SETTLE_MS + 4900 + SETTLE_MS)).is_empty());
+}
