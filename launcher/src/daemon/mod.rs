@@ -3,6 +3,7 @@
 //! what they got to it over a channel.
 
 mod children;
+mod clock;
 mod notify;
 mod socket;
 
@@ -10,12 +11,13 @@ use crate::config::Config;
 use crate::engine::{Command, ConnId, Engine};
 use crate::state::State;
 use children::{Children, Env};
+use clock::Clock;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use lifesign_proto::event::Event;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// The longest the loop sleeps (a deadline may be far away, or never: `max_failovers = 0`).
 const IDLE_WAKE_MS: u64 = 60_000;
@@ -228,36 +230,8 @@ impl Daemon {
     }
 }
 
-/// Unix milliseconds that run steadily: the wall clock read once at start, advanced by the
-/// monotonic clock. A clock step (NTP after boot) neither kills starting candidates nor
-/// stalls the opening burst; it shows only across a restart.
-struct Clock {
-    wall_ms: u64,
-    start: Instant,
-}
-
-impl Clock {
-    fn new() -> Self {
-        Self {
-            wall_ms: unix_ms(),
-            start: Instant::now(),
-        }
-    }
-
-    fn now_ms(&self) -> u64 {
-        let elapsed = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.wall_ms.saturating_add(elapsed)
-    }
-}
-
 fn earliest(a: Option<Instant>, b: Instant) -> Option<Instant> {
     Some(a.map_or(b, |a| a.min(b)))
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

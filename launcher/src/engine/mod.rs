@@ -232,14 +232,15 @@ impl Engine {
     /// The process of `attempt` ended (or could not be started): `status` says how.
     pub fn exited(&mut self, attempt: u64, status: &str, now: u64) -> Vec<Command> {
         let mut out = Vec::new();
-        let starting = self
-            .phases
-            .iter()
-            .position(|p| matches!(p, Phase::Starting { attempt: a, .. } if *a == attempt));
-        if let Some(s) = starting {
-            let Phase::Starting { candidate, .. } = self.phases[s] else {
-                unreachable!("matched above")
-            };
+        let starting = self.phases.iter().enumerate().find_map(|(s, p)| match p {
+            Phase::Starting {
+                attempt: a,
+                candidate,
+                ..
+            } if *a == attempt => Some((s, *candidate)),
+            _ => None,
+        });
+        if let Some((s, candidate)) = starting {
             tracing::warn!(
                 service = %self.services[s].name,
                 candidate,
