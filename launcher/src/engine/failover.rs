@@ -6,21 +6,27 @@ use crate::flap;
 use crate::state::Deferred;
 use lifesign_proto::event::ClientInfo;
 
+/// A `lost` or `gone` event.
+pub(super) struct Ending<'a> {
+    pub seq: u64,
+    pub client: &'a ClientInfo,
+    pub trigger: Trigger,
+    pub reason: &'a str,
+    /// When a lost client was last heard of (the event's `at_ms - silent_ms`).
+    pub active_since: Option<u64>,
+}
+
 impl Engine {
     /// A client ended (`lost` or `gone`): a failover when the event is one the service
     /// fails over on and none of its clients is left (or it was the started candidate's).
-    /// `active_since`: when a lost client was last heard of (the event's `at_ms - silent_ms`).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn end(
-        &mut self,
-        seq: u64,
-        client: &ClientInfo,
-        trigger: Trigger,
-        reason: &str,
-        active_since: Option<u64>,
-        now: u64,
-        out: &mut Vec<Command>,
-    ) {
+    pub(super) fn end(&mut self, ending: Ending<'_>, now: u64, out: &mut Vec<Command>) {
+        let Ending {
+            seq,
+            client,
+            trigger,
+            reason,
+            active_since,
+        } = ending;
         let known = self.clients.remove(&client.id);
         if self.state.handled.contains(seq) {
             tracing::info!(seq, "event already acted on; ignored");

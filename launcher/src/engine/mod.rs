@@ -17,6 +17,7 @@ mod tests;
 use crate::config::{Service, Trigger};
 use crate::state::State;
 use clients::Known;
+use failover::Ending;
 use lifesign_proto::event::{Body, ClientInfo, Event, ServerInfo};
 use std::collections::HashMap;
 
@@ -208,21 +209,26 @@ impl Engine {
                 silent_ms,
             } => {
                 tracing::info!(seq, client = %describe(client), reason = %reason.as_str(), silent_ms, "event lost");
-                let active_since = event.at_ms.saturating_sub(*silent_ms);
-                self.end(
+                let ending = Ending {
                     seq,
                     client,
-                    Trigger::Lost,
-                    reason.as_str(),
-                    Some(active_since),
-                    now,
-                    &mut out,
-                );
+                    trigger: Trigger::Lost,
+                    reason: reason.as_str(),
+                    active_since: Some(event.at_ms.saturating_sub(*silent_ms)),
+                };
+                self.end(ending, now, &mut out);
             }
             Body::Gone { client, reason } => {
                 let reason = format!("{reason:?}").to_lowercase();
                 tracing::info!(seq, client = %describe(client), reason = %reason, "event gone");
-                self.end(seq, client, Trigger::Gone, &reason, None, now, &mut out);
+                let ending = Ending {
+                    seq,
+                    client,
+                    trigger: Trigger::Gone,
+                    reason: &reason,
+                    active_since: None,
+                };
+                self.end(ending, now, &mut out);
             }
         }
         out.push(Command::Ack { conn, seq });
