@@ -11,16 +11,7 @@ use tempfile::TempDir;
 
 /// The launcher as built in this workspace, or `$LIFESIGN_LAUNCHER`.
 pub fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("LIFESIGN_LAUNCHER") {
-        return PathBuf::from(path);
-    }
-    let path = crate::server::target_dir().join("debug/lifesign-launcher");
-    assert!(
-        path.is_file(),
-        "{} is missing: cargo build -p lifesign-launcher (the test command does this)",
-        path.display()
-    );
-    path
+    crate::server::built_binary("lifesign-launcher", "LIFESIGN_LAUNCHER")
 }
 
 pub struct Launcher {

@@ -318,6 +318,11 @@ impl Proc {
     pub fn pid(&self) -> u32 {
         self.0.id()
     }
+
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.0.id() as i32).expect("a pid");
+        rustix::process::kill_process(pid, signal).expect("signal the process");
+    }
 }
 
 impl Drop for Proc {

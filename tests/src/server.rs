@@ -23,6 +23,20 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
+/// The program `name` as built in this workspace (`target/debug`), or `$<env>`.
+pub fn built_binary(name: &str, env: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env) {
+        return PathBuf::from(path);
+    }
+    let path = target_dir().join("debug").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: cargo build --workspace --bins (the test command does this), or set {env}",
+        path.display()
+    );
+    path
+}
+
 /// `liblifesign.so` as built in this workspace, or `$LIFESIGN_MODULE`.
 pub fn module_path() -> PathBuf {
     if let Some(path) = std::env::var_os("LIFESIGN_MODULE") {
@@ -270,6 +284,7 @@ pub struct Xorg {
     wrapper: Vec<String>,
     module_file: Option<PathBuf>,
     env: Vec<(String, String)>,
+    abstract_socket: bool,
 }
 
 impl Default for Xorg {
@@ -290,6 +305,7 @@ impl Xorg {
             wrapper: Vec::new(),
             module_file: None,
             env: Vec::new(),
+            abstract_socket: false,
         }
     }
 
@@ -309,6 +325,14 @@ impl Xorg {
     /// then `/usr/lib/xorg/Xorg` itself, not Debian's wrapper script.
     pub fn wrapped(mut self, wrapper: &[&str]) -> Self {
         self.wrapper = wrapper.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    /// In a lab, also listens on its abstract Unix socket, which is the namespace's own (no
+    /// path is shared with other tests): programs run in the display's namespace with
+    /// `DISPLAY=:0` are local clients, with a pid and a command.
+    pub fn abstract_socket(mut self) -> Self {
+        self.abstract_socket = true;
         self
     }
 
@@ -430,7 +454,10 @@ impl Xorg {
         if self.netns.is_some() {
             // Alone in its namespace, on TCP only: no lock file or Unix socket is shared with
             // the servers of other tests, so every lab's server can be display 0.
-            command.args(["-ac", "-nolock", "-nolisten", "unix", "-nolisten", "local"]);
+            command.args(["-ac", "-nolock", "-nolisten", "unix"]);
+            if !self.abstract_socket {
+                command.args(["-nolisten", "local"]);
+            }
         }
         if !self.resets {
             command.arg("-noreset");

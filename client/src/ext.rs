@@ -1,0 +1,204 @@
+//! The LIFESIGN requests over an x11rb connection, encoded by `lifesign-proto`.
+
+use lifesign_proto::ByteOrder;
+use lifesign_proto::event::StatusEntry;
+use lifesign_proto::ext::{self, ListClientsReply, QueryVersionReply, WatchRequest};
+use std::io::IoSlice;
+use std::time::Duration;
+use x11rb::connection::RequestConnection;
+use x11rb::errors::{ConnectionError, ParseError, ReplyError};
+use x11rb::x11_utils::TryParse;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the X server has no LIFESIGN extension (is liblifesign loaded?)")]
+    Absent,
+    #[error("X connection: {0}")]
+    Connection(#[from] ConnectionError),
+    #[error("X error: {0}")]
+    Reply(#[from] ReplyError),
+    #[error("the server's ListClients reply is not the expected JSON: {0}")]
+    BadList(String),
+}
+
+/// The extension on one server: its major opcode.
+#[derive(Clone, Copy, Debug)]
+pub struct Lifesign {
+    opcode: u8,
+}
+
+/// A client's own deadlines and name, for [`Lifesign::watch`]. What is not set is the
+/// server's option; a duration of zero turns that deadline off.
+#[derive(Clone, Debug)]
+pub struct Policy(WatchRequest);
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self(WatchRequest::defaults())
+    }
+}
+
+fn ms(d: Duration) -> u32 {
+    // The server refuses what its options could not hold either; u32::MAX is "default".
+    u32::try_from(d.as_millis())
+        .unwrap_or(u32::MAX - 1)
+        .min(u32::MAX - 1)
+}
+
+impl Policy {
+    /// A heartbeat: NoOperation expected at least every `expect`, nothing else changed.
+    pub fn pulse(expect: Duration) -> Self {
+        Self::default().expect_no_operation(expect)
+    }
+
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.0.idle_timeout_ms = ms(d);
+        self
+    }
+
+    pub fn expect_no_operation(mut self, d: Duration) -> Self {
+        self.0.expect_noop_ms = ms(d);
+        self
+    }
+
+    pub fn wm_ping(mut self, d: Duration) -> Self {
+        self.0.wm_ping_ms = ms(d);
+        self
+    }
+
+    pub fn transport_timeout(mut self, d: Duration) -> Self {
+        self.0.transport_timeout_ms = ms(d);
+        self
+    }
+
+    /// The heartbeat stands for the whole host: when it stops, every watched client from
+    /// the same peer address is lost (`host-pulse-lost`).
+    pub fn host_scope(mut self) -> Self {
+        self.0.flags |= ext::flags::HOST_SCOPE;
+        self
+    }
+
+    /// The service name the launcher can match (at most 255 bytes of UTF-8; longer is cut
+    /// at a character boundary).
+    pub fn service(mut self, name: &str) -> Self {
+        let mut end = name.len().min(ext::MAX_SERVICE_LEN);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.0.service = name[..end].to_owned();
+        self
+    }
+
+    pub fn request(&self) -> &WatchRequest {
+        &self.0
+    }
+}
+
+struct VersionReply(QueryVersionReply);
+
+impl TryParse for VersionReply {
+    fn try_parse(value: &[u8]) -> Result<(Self, &[u8]), ParseError> {
+        let reply = QueryVersionReply::parse(value, ByteOrder::native())
+            .map_err(|_| ParseError::InvalidValue)?;
+        Ok((Self(reply), &value[32..]))
+    }
+}
+
+struct ListReply(ListClientsReply);
+
+impl TryParse for ListReply {
+    fn try_parse(value: &[u8]) -> Result<(Self, &[u8]), ParseError> {
+        let reply = ListClientsReply::parse(value, ByteOrder::native())
+            .map_err(|_| ParseError::InvalidValue)?;
+        Ok((Self(reply), &[]))
+    }
+}
+
+impl Lifesign {
+    /// The extension on `conn`'s server, or [`Error::Absent`].
+    pub fn new(conn: &impl RequestConnection) -> Result<Self, Error> {
+        let info = conn.extension_information(ext::EXTENSION_NAME)?;
+        info.map(|i| Self {
+            opcode: i.major_opcode,
+        })
+        .ok_or(Error::Absent)
+    }
+
+    pub fn major_opcode(&self) -> u8 {
+        self.opcode
+    }
+
+    fn encode(&self, request: &ext::Request) -> Vec<u8> {
+        request.encode(self.opcode, ByteOrder::native())
+    }
+
+    /// QueryVersion: the version the server speaks.
+    pub fn query_version(&self, conn: &impl RequestConnection) -> Result<QueryVersionReply, Error> {
+        let bytes = self.encode(&ext::Request::QueryVersion {
+            client_major: ext::MAJOR_VERSION,
+            client_minor: ext::MINOR_VERSION,
+        });
+        let reply = conn
+            .send_request_with_reply::<VersionReply>(&[IoSlice::new(&bytes)], Vec::new())?
+            .reply()?;
+        Ok(reply.0)
+    }
+
+    /// Watch: opt in (or change this client's own policy); checked, so a bad value is an
+    /// error here.
+    pub fn watch(&self, conn: &impl RequestConnection, policy: &Policy) -> Result<(), Error> {
+        let bytes = self.encode(&ext::Request::Watch(policy.0.clone()));
+        conn.send_request_without_reply(&[IoSlice::new(&bytes)], Vec::new())?
+            .check()?;
+        Ok(())
+    }
+
+    /// Unwatch: this client is not watched any more.
+    pub fn unwatch(&self, conn: &impl RequestConnection) -> Result<(), Error> {
+        let bytes = self.encode(&ext::Request::Unwatch);
+        conn.send_request_without_reply(&[IoSlice::new(&bytes)], Vec::new())?
+            .check()?;
+        Ok(())
+    }
+
+    /// ListClients: the watched clients, as `lifesign status --json` prints them.
+    pub fn list_clients(&self, conn: &impl RequestConnection) -> Result<Vec<StatusEntry>, Error> {
+        let bytes = self.encode(&ext::Request::ListClients);
+        let reply = conn
+            .send_request_with_reply::<ListReply>(&[IoSlice::new(&bytes)], Vec::new())?
+            .reply()?;
+        serde_json::from_str(&reply.0.json).map_err(|e| Error::BadList(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_policy_sets_what_it_names_and_leaves_the_rest_to_the_server() {
+        let p = Policy::pulse(Duration::from_secs(3))
+            .host_scope()
+            .service("plant-view");
+        let r = p.request();
+        assert_eq!(r.expect_noop_ms, 3000);
+        assert_eq!(r.idle_timeout_ms, ext::DEFAULT);
+        assert_eq!(r.flags & ext::flags::HOST_SCOPE, ext::flags::HOST_SCOPE);
+        assert_eq!(r.service, "plant-view");
+        assert_eq!(
+            Policy::default()
+                .idle_timeout(Duration::ZERO)
+                .request()
+                .idle_timeout_ms,
+            0
+        );
+    }
+
+    #[test]
+    fn a_long_service_name_is_cut_at_a_character() {
+        let long = "é".repeat(200);
+        let cut = Policy::default().service(&long);
+        assert!(cut.request().service.len() <= ext::MAX_SERVICE_LEN);
+        assert!(cut.request().service.chars().all(|c| c == 'é'));
+    }
+}

@@ -1,0 +1,247 @@
+//! The `lifesign` command against real servers: `status` (table and JSON) with a TCP client
+//! from a lab host and a local one, `pulse` as a host-scope heartbeat, and `pulse` noticing
+//! that the server is gone.
+
+use lifesign_proto::event::{Body, LostReason, StatusEntry, Transport};
+use lifesign_tests::net::{Lab, Proc};
+use lifesign_tests::windows::wait_until;
+use lifesign_tests::{LOAD_MARGIN, Server, Xorg, Xvfb, lifesign};
+use rustix::process::Signal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn cli() -> PathBuf {
+    lifesign_tests::server::built_binary("lifesign", "LIFESIGN_CLI")
+}
+
+/// `lifesign status [--json]` run in the display's namespace, as a local client.
+fn status(lab: &Lab, json: bool) -> std::process::Output {
+    let mut c = lab.display_ns().command(cli().to_str().unwrap());
+    c.args(["status", "--display", ":0"]);
+    if json {
+        c.arg("--json");
+    }
+    c.output().expect("run lifesign status")
+}
+
+fn from_host(e: &StatusEntry, lab: &Lab) -> bool {
+    e.client
+        .peer
+        .as_deref()
+        .and_then(|p| p.parse::<SocketAddr>().ok())
+        .is_some_and(|p| p.ip() == lab.host(0).addr)
+}
+
+#[test]
+fn status_lists_a_remote_and_a_local_client_in_json_and_as_a_table() {
+    let lab = Lab::new(1);
+    let _server = Xorg::new()
+        .in_lab(&lab)
+        .abstract_socket()
+        .option("Watch", "all")
+        .start();
+    let _xclock = lab.host(0).spawn(0, "xclock", &[]);
+    let xterm = lab
+        .display_ns()
+        .command("xterm")
+        .env("DISPLAY", ":0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start xterm");
+    let xterm = Proc(xterm);
+
+    let mut entries: Vec<StatusEntry> = Vec::new();
+    let listed = wait_until(Duration::from_secs(20), || {
+        let out = status(&lab, true);
+        assert!(out.status.success(), "{out:?}");
+        entries = serde_json::from_slice(&out.stdout).expect("status --json is JSON");
+        entries.iter().any(|e| from_host(e, &lab))
+            && entries.iter().any(|e| e.client.pid == Some(xterm.pid()))
+    });
+    assert!(listed.is_some(), "{entries:#?}");
+    let remote = entries.iter().find(|e| from_host(e, &lab)).unwrap();
+    assert_eq!(remote.client.transport, Transport::Tcp);
+    assert_eq!(remote.client.pid, None);
+    let local = entries
+        .iter()
+        .find(|e| e.client.pid == Some(xterm.pid()))
+        .unwrap();
+    assert_eq!(local.client.transport, Transport::Local);
+    assert!(
+        local
+            .client
+            .command
+            .as_deref()
+            .is_some_and(|c| c.contains("xterm")),
+        "{local:?}"
+    );
+    // The contract's fields, by name.
+    let raw: serde_json::Value = serde_json::from_slice(&status(&lab, true).stdout).unwrap();
+    let first = &raw.as_array().unwrap()[0];
+    for field in [
+        "id",
+        "transport",
+        "peer",
+        "pid",
+        "command",
+        "service",
+        "wm_class",
+        "state",
+        "idle_ms",
+        "noop_age_ms",
+        "policy",
+    ] {
+        assert!(first.get(field).is_some(), "{field} in {first}");
+    }
+
+    let table = status(&lab, false);
+    assert!(table.status.success());
+    let text = String::from_utf8_lossy(&table.stdout);
+    let peer = remote.client.peer.as_deref().unwrap();
+    assert!(text.lines().next().unwrap().starts_with("CLIENT"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&remote.client.id) && l.contains(peer)),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&format!("pid {}", xterm.pid())) && l.contains("xterm")),
+        "{text}"
+    );
+}
+
+#[test]
+fn status_says_so_when_the_server_has_no_lifesign() {
+    let server = Xvfb::stock().start();
+    let out = Command::new(cli())
+        .args(["status", "--display", &server.display()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no LIFESIGN extension"), "{err}");
+}
+
+/// `lifesign pulse --scope host` on host A of `lab`.
+fn host_pulse(lab: &Lab, interval: &str, expect: &str) -> Proc {
+    let host = lab.host(0);
+    let child = host
+        .ns
+        .command(cli().to_str().unwrap())
+        .args(["pulse", "--scope", "host", "--service", "host-a"])
+        .args(["--interval", interval, "--expect", expect])
+        .env("DISPLAY", host.display(0))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start lifesign pulse");
+    Proc(child)
+}
+
+fn lost(server: &Server) -> Vec<(Option<String>, LostReason, u64)> {
+    server
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.body {
+            Body::Lost { client, reason, .. } => Some((client.service, reason, e.at_ms)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_host_pulse_keeps_an_idle_client_for_a_minute_and_takes_it_down_when_stopped() {
+    let lab = Lab::new(1);
+    let server = Xorg::new()
+        .in_lab(&lab)
+        .option("WatchPeers", "10.211.0.0/16")
+        .option("Grace", "0")
+        .start();
+    let conn = server.connect();
+    let pulse = host_pulse(&lab, "200ms", "1s");
+    let _xlogo = lab.host(0).spawn(0, "xlogo", &[]);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let from_a: Vec<_> = lifesign::list_clients(&conn)
+                .into_iter()
+                .filter(|e| from_host(e, &lab))
+                .collect();
+            from_a.len() == 2 && from_a.iter().any(|e| e.policy.expect_noop_ms == 1000)
+        })
+        .is_some(),
+        "the pulse and xlogo are watched"
+    );
+
+    // A minute with the pulse running: the idle xlogo has no deadline but its host's pulse.
+    std::thread::sleep(Duration::from_secs(60));
+    assert!(lost(&server).is_empty(), "{:?}", lost(&server));
+
+    let stopped_ms = unix_ms();
+    pulse.signal(Signal::STOP);
+    assert!(
+        wait_until(Duration::from_secs(5), || lost(&server).len() == 2).is_some(),
+        "both are lost"
+    );
+    let mut lost = lost(&server);
+    lost.sort_by_key(|(service, ..)| service.is_none());
+    assert_eq!(lost[0].0.as_deref(), Some("host-a"));
+    assert_eq!(
+        lost[0].1,
+        LostReason::NoopMissed,
+        "the pulse missed its own deadline"
+    );
+    assert_eq!(
+        lost[1].1,
+        LostReason::HostPulseLost,
+        "xlogo goes with its host's pulse"
+    );
+    for (_, _, at_ms) in &lost {
+        let after = at_ms.saturating_sub(stopped_ms);
+        assert!(after <= 1000 + 100, "lost {after} ms after the stop");
+    }
+}
+
+#[test]
+fn pulse_exits_non_zero_within_its_probe_timeout_when_the_server_is_gone() {
+    for how in [Signal::KILL, Signal::STOP] {
+        let server = Xvfb::with_options("Watch=none;Launcher=none").start();
+        let mut pulse = Proc(
+            Command::new(cli())
+                .args(["pulse", "--interval", "200ms", "--timeout", "1s"])
+                .args(["--display", &server.display()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(pulse.running(), "the pulse runs while the server does");
+        let gone = Instant::now();
+        server.signal(how);
+        let exited = wait_until(Duration::from_secs(10), || !pulse.running())
+            .unwrap_or_else(|| panic!("{how:?}: the pulse does not notice"));
+        let took = exited - gone;
+        let status = pulse.0.wait().unwrap();
+        assert!(!status.success(), "{how:?}: {status}");
+        // Within the probe timeout, after the round trip that was due (one interval).
+        assert!(
+            took <= Duration::from_millis(1200) + LOAD_MARGIN,
+            "{how:?}: {took:?}"
+        );
+        if how == Signal::STOP {
+            server.signal(Signal::CONT);
+        }
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
