@@ -163,11 +163,17 @@ impl Lifesign {
 
     /// ListClients: the watched clients, as `lifesign status --json` prints them.
     pub fn list_clients(&self, conn: &impl RequestConnection) -> Result<Vec<StatusEntry>, Error> {
+        let json = self.list_clients_json(conn)?;
+        serde_json::from_str(&json).map_err(|e| Error::BadList(e.to_string()))
+    }
+
+    /// ListClients' JSON as the server sent it (with any field a newer server adds).
+    pub fn list_clients_json(&self, conn: &impl RequestConnection) -> Result<String, Error> {
         let bytes = self.encode(&ext::Request::ListClients);
         let reply = conn
             .send_request_with_reply::<ListReply>(&[IoSlice::new(&bytes)], Vec::new())?
             .reply()?;
-        serde_json::from_str(&reply.0.json).map_err(|e| Error::BadList(e.to_string()))
+        Ok(reply.0.json)
     }
 }
 

@@ -9,10 +9,11 @@ use x11rb::errors::ConnectionError;
 use x11rb::protocol::xproto::ConnectionExt as _;
 
 /// Sends NoOperation and flushes, every `interval`, until stopped or dropped (or the
-/// connection breaks).
+/// connection breaks: then [`Pulse::ended`] says so).
 pub struct Pulse {
     stop: Option<Sender<()>>,
     thread: Option<JoinHandle<Result<(), ConnectionError>>>,
+    ended: Receiver<()>,
 }
 
 impl Pulse {
@@ -21,26 +22,31 @@ impl Pulse {
         C: Connection + Send + Sync + 'static,
     {
         let (stop, stopped) = crossbeam_channel::bounded(1);
+        let (end, ended) = crossbeam_channel::bounded(1);
         let thread = std::thread::Builder::new()
             .name("lifesign-pulse".into())
-            .spawn(move || beat(&*conn, interval, &stopped))
+            .spawn(move || {
+                let result = beat(&*conn, interval, &stopped);
+                let _ = end.send(());
+                result
+            })
             .expect("spawn the pulse thread");
         Self {
             stop: Some(stop),
             thread: Some(thread),
+            ended,
         }
+    }
+
+    /// Ready once the heartbeat has ended by itself (its connection broke), for a
+    /// `crossbeam_channel::select!` next to the caller's other work.
+    pub fn ended(&self) -> &Receiver<()> {
+        &self.ended
     }
 
     /// Stops the heartbeat; says why it had stopped by itself, if it had.
     pub fn stop(mut self) -> Result<(), ConnectionError> {
         self.finish()
-    }
-
-    /// Lets the heartbeat thread go without waiting for it: for a caller that is about to
-    /// exit because the server is lost (the thread may be blocked writing to it).
-    pub fn abandon(mut self) {
-        drop(self.stop.take());
-        drop(self.thread.take());
     }
 
     fn finish(&mut self) -> Result<(), ConnectionError> {
@@ -54,8 +60,10 @@ impl Pulse {
 }
 
 impl Drop for Pulse {
+    /// Tells the thread to stop, without waiting for it: it may be blocked writing to a server
+    /// that does not read ([`Pulse::stop`] waits).
     fn drop(&mut self) {
-        let _ = self.finish();
+        drop(self.stop.take());
     }
 }
 

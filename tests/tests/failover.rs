@@ -297,7 +297,7 @@ fn a_stopped_launcher_does_not_hold_up_the_server_and_catches_up_after() {
         c.get_input_focus().unwrap().reply().unwrap();
         drop(c);
         churn += 1;
-        thread::sleep(Duration::from_millis(50));
+        thread::sleep(Duration::from_millis(100));
     }
     let (p99, max, count) = prober.finish();
     eprintln!(

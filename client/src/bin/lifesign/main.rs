@@ -63,7 +63,12 @@ enum Scope {
 fn duration(text: &str) -> Result<Duration, String> {
     lifesign_watchdog::duration::parse(text)
         .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("{text:?}: expected {}", lifesign_watchdog::duration::FORM))
+        .ok_or_else(|| {
+            format!(
+                "{text:?}: expected a positive duration ({})",
+                lifesign_watchdog::duration::FORM
+            )
+        })
 }
 
 fn main() -> ExitCode {

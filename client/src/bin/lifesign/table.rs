@@ -59,7 +59,7 @@ fn row(e: &StatusEntry) -> [String; 8] {
         }
         .to_owned(),
         age(e.idle_ms),
-        if p.expect_noop_ms == 0 && e.noop_age_ms == 0 {
+        if p.expect_noop_ms == 0 {
             "-".to_owned()
         } else {
             age(e.noop_age_ms)
@@ -117,7 +117,7 @@ mod tests {
             },
             state: WatchState::Suspect,
             idle_ms: 1500,
-            noop_age_ms: 0,
+            noop_age_ms: 12_300,
             policy: PolicyInfo {
                 idle_timeout_ms: 3000,
                 expect_noop_ms: 0,
@@ -147,6 +147,17 @@ mod tests {
         );
         let column = lines[0].find("STATE").unwrap();
         assert_eq!(&lines[1][column..column + 7], "suspect", "aligned:\n{text}");
+    }
+
+    #[test]
+    fn a_client_owing_no_operations_shows_their_age() {
+        let mut e = entry(None, Some(7), Some("pulse"));
+        e.policy.expect_noop_ms = 3000;
+        e.noop_age_ms = 850;
+        let text = render(&[e]);
+        let line = text.lines().nth(1).unwrap();
+        let noop = text.lines().next().unwrap().find("NOOP").unwrap();
+        assert_eq!(&line[noop..noop + 5], "850ms", "{text}");
     }
 
     #[test]
