@@ -117,10 +117,7 @@ pub fn accept_loop(listener: UnixListener, allow_uids: Vec<u32>, tx: Sender<Msg>
         let still_open = open.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("conn-{conn}"))
-            .spawn(move || {
-                read_loop(conn, stream, &reader_tx);
-                still_open.fetch_sub(1, Ordering::Relaxed);
-            });
+            .spawn(move || read_loop(conn, stream, &reader_tx, &still_open));
         if let Err(e) = spawned {
             open.fetch_sub(1, Ordering::Relaxed);
             tracing::error!(conn, "cannot start a reader thread: {e}");
@@ -129,14 +126,16 @@ pub fn accept_loop(listener: UnixListener, allow_uids: Vec<u32>, tx: Sender<Msg>
     }
 }
 
-/// Reads events from one connection until it ends or breaks the protocol.
-fn read_loop(conn: ConnId, stream: UnixStream, tx: &Sender<Msg>) {
+/// Reads events from one connection until it ends or breaks the protocol; then its place
+/// among the `open` ones is free (before anything is said of it).
+fn read_loop(conn: ConnId, stream: UnixStream, tx: &Sender<Msg>, open: &AtomicUsize) {
     let reason = read_events(conn, &stream, tx);
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    open.fetch_sub(1, Ordering::Relaxed);
     match &reason {
         Ok(()) => tracing::info!(conn, "server disconnected"),
         Err(reason) => tracing::warn!(conn, reason = %reason, "closing the connection"),
     }
-    let _ = stream.shutdown(std::net::Shutdown::Both);
     let _ = tx.send(Msg::Closed { conn });
 }
 
