@@ -409,13 +409,11 @@ pub fn wakeup(now: u64) {
     });
 }
 
-pub fn on_grab(grabbed: bool, now: u64) {
-    with(|w| {
-        if grabbed {
-            w.tracker.grab(now)
-        } else {
-            w.tracker.ungrab(now)
-        }
+/// A server grab began (by the client of this index, when known), or ended (`None`).
+pub fn on_grab(grab: Option<Option<usize>>, now: u64) {
+    with(|w| match grab {
+        Some(by) => w.tracker.grab(now, by),
+        None => w.tracker.ungrab(now),
     });
 }
 

@@ -1,9 +1,9 @@
 //! Clients that are merely quiet, or held back by the server itself, are never convicted.
 
-use lifesign_proto::event::Body;
+use lifesign_proto::event::{Body, LostReason};
 use lifesign_tests::net::Lab;
 use lifesign_tests::windows::{mapped_windows, parse_id, wait_until};
-use lifesign_tests::{Server, Xorg};
+use lifesign_tests::{LOAD_MARGIN, Server, Xorg};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
@@ -110,7 +110,12 @@ fn a_client_behind_another_clients_grab_is_not_convicted() {
     grabber.grab_server().unwrap();
     grabber.get_input_focus().unwrap().reply().unwrap(); // the grab is in force
     let before = replies.load(Ordering::Relaxed);
-    thread::sleep(Duration::from_secs(4)); // four times IdleTimeout
+    // Four times IdleTimeout; the grabber itself keeps working (its own deadline runs).
+    let grab_start = std::time::Instant::now();
+    while grab_start.elapsed() < Duration::from_secs(4) {
+        grabber.get_input_focus().unwrap().reply().unwrap();
+        thread::sleep(Duration::from_millis(200));
+    }
     assert!(
         replies.load(Ordering::Relaxed) <= before + 1,
         "the grab did not hold the client back"
@@ -127,6 +132,56 @@ fn a_client_behind_another_clients_grab_is_not_convicted() {
     stop.store(true, Ordering::Relaxed);
     worker.join().expect("the held-back client still works");
     no_losses(&server);
+}
+
+#[test]
+fn a_grabber_that_hangs_is_lost_and_the_display_comes_back() {
+    let server = Xorg::new()
+        .option("Watch", "all")
+        .option("IdleTimeout", "1s")
+        .option("Grace", "0")
+        .start();
+    let stop = Arc::new(AtomicBool::new(false));
+    let replies = Arc::new(AtomicU64::new(0));
+    let worker = chatty(&server, stop.clone(), replies.clone());
+    thread::sleep(Duration::from_millis(500));
+
+    let grabber = server.connect();
+    grabber.grab_server().unwrap();
+    grabber.get_input_focus().unwrap().reply().unwrap(); // the grab is in force, and then nothing
+    let grabbed = std::time::Instant::now();
+    let lost = server
+        .wait_for_event(Duration::from_secs(10), |e| {
+            matches!(
+                &e.body,
+                Body::Lost {
+                    reason: LostReason::IdleTimeout,
+                    ..
+                }
+            )
+        })
+        .expect("the hung grabber is lost");
+    assert!(
+        grabbed.elapsed() <= Duration::from_secs(1) + LOAD_MARGIN * 2,
+        "{:?}",
+        grabbed.elapsed()
+    );
+    let before = replies.load(Ordering::Relaxed);
+    thread::sleep(Duration::from_millis(500));
+    assert!(
+        replies.load(Ordering::Relaxed) > before + 3,
+        "the display serves the others again"
+    );
+    stop.store(true, Ordering::Relaxed);
+    worker.join().expect("the held-back client still works");
+    let losses: Vec<_> = server
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e.body, Body::Lost { .. }))
+        .collect();
+    assert_eq!(losses.len(), 1, "only the grabber: {losses:?}");
+    assert_eq!(losses[0].seq, lost.seq);
+    drop(grabber);
 }
 
 #[test]

@@ -1,12 +1,11 @@
 //! The watchdog's own time: real milliseconds less the time the server itself held everyone
-//! up. Deadlines count in this time, so a server that was stopped, suspended or held by a
-//! server grab convicts nobody for that time.
+//! up. Deadlines count in this time, so a server that was stopped or suspended convicts nobody
+//! for that time.
 //!
-//! Two kinds of hold-up are seen:
-//! - a stall: the server did not run its main loop for longer than `StallGuard` (SIGSTOP, a
-//!   VT switch, a long request, a clock jump); seen as a wakeup much later than planned, or a
-//!   long gap from a wakeup to the next block;
-//! - a server grab by some client: no other client's requests are read while it lasts.
+//! The hold-up seen here is a stall: the server did not run its main loop for longer than
+//! `StallGuard` (SIGSTOP, a VT switch, a long request, a clock jump); seen as a wakeup much
+//! later than planned, or a long gap from a wakeup to the next block. A server grab is not a
+//! stall: the grabbing client is served, and its deadlines run; the tracker holds the others.
 
 /// Milliseconds on the server's monotonic clock.
 pub type Millis = u64;
@@ -16,7 +15,6 @@ pub struct Clock {
     stall_guard: Option<Millis>,
     /// Real time taken out of the watchdog's time so far.
     paused: Millis,
-    grab_since: Option<Millis>,
     last_wakeup: Option<Millis>,
     planned_wake: Option<Millis>,
 }
@@ -35,7 +33,6 @@ impl Clock {
         Self {
             stall_guard,
             paused: 0,
-            grab_since: None,
             last_wakeup: None,
             planned_wake: None,
         }
@@ -43,15 +40,11 @@ impl Clock {
 
     /// The watchdog's time at real time `now`.
     pub fn virtual_at(&self, now: Millis) -> Millis {
-        let frozen = self.grab_since.map_or(now, |since| since.min(now));
-        frozen.saturating_sub(self.paused)
+        now.saturating_sub(self.paused)
     }
 
     /// The real time at which watchdog time `due` comes, if nothing holds the server up.
     pub fn real_at(&self, due: Millis) -> Option<Millis> {
-        if self.grab_since.is_some() {
-            return None; // frozen until the grab ends
-        }
         Some(due.saturating_add(self.paused))
     }
 
@@ -87,21 +80,6 @@ impl Clock {
         self.last_wakeup = Some(now);
         self.planned_wake = None;
         stall
-    }
-
-    /// A client grabbed the server: the watchdog's time stands still until [`Self::ungrab`].
-    pub fn grab(&mut self, now: Millis) {
-        self.grab_since.get_or_insert(now);
-    }
-
-    pub fn ungrab(&mut self, now: Millis) {
-        if let Some(since) = self.grab_since.take() {
-            self.paused += now.saturating_sub(since);
-        }
-    }
-
-    pub fn grabbed(&self) -> bool {
-        self.grab_since.is_some()
     }
 }
 
@@ -163,17 +141,5 @@ mod tests {
         c.plan(Some(10));
         assert_eq!(c.after_sleep(100_000), Stall::None);
         assert_eq!(c.virtual_at(100_000), 100_000);
-    }
-
-    #[test]
-    fn a_grab_freezes_time_until_it_ends() {
-        let mut c = Clock::new(Some(1000));
-        c.grab(1000);
-        assert!(c.grabbed());
-        assert_eq!(c.virtual_at(8000), 1000);
-        assert_eq!(c.real_at(2000), None);
-        c.ungrab(8000);
-        assert_eq!(c.virtual_at(9000), 2000);
-        assert_eq!(c.real_at(3000), Some(10_000));
     }
 }

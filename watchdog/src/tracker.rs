@@ -107,8 +107,10 @@ struct Watched {
     /// An unanswered ping: its timestamp and when it was sent.
     ping_out: Option<(u32, Millis)>,
     ping_next: Millis,
-    /// The reason and reference time of the suspect event already sent for this silence.
-    suspect: Option<(LostReason, Millis)>,
+    /// The suspect events already sent: for each deadline (by its reason), the reference
+    /// time of the silence it was sent for. One per deadline: two deadlines past their
+    /// half-way points at once are each reported once.
+    suspect: Vec<(LostReason, Millis)>,
     /// Its host's pulse is lost: lose it at the next look.
     host_lost: bool,
     /// Already reported lost (notify mode keeps watching for the end only).
@@ -162,7 +164,7 @@ impl Watched {
         let mut consider = |t: Millis| due = Some(due.map_or(t, |d| d.min(t)));
         for (reference, deadline, reason) in self.deadlines() {
             consider(deadline);
-            if self.suspect != Some((reason, reference)) {
+            if !self.suspect.contains(&(reason, reference)) {
                 consider(self.half_way(reference, deadline));
             }
         }
@@ -189,6 +191,10 @@ pub struct Tracker {
     evaluations: u64,
     /// A stall seen and not yet reported.
     stall: Option<Millis>,
+    /// A server grab is on, by this client (if known): no other client's requests are read,
+    /// so every other client is held; the grabber's own deadlines run (a grabber that hangs
+    /// freezes the display, which is the first thing to catch).
+    grab: Option<Option<usize>>,
 }
 
 impl Tracker {
@@ -204,6 +210,7 @@ impl Tracker {
             ping_counter: 0,
             vnow: 0,
             evaluations: 0,
+            grab: None,
             stall: None,
         }
     }
@@ -270,7 +277,7 @@ impl Tracker {
             held_seen: 0,
             ping_out: None,
             ping_next: grace_end,
-            suspect: None,
+            suspect: Vec::new(),
             host_lost: false,
             lost: false,
             closing: false,
@@ -290,7 +297,7 @@ impl Tracker {
             w.info.service = service;
             w.heap_due = None;
             w.ping_out = None;
-            w.suspect = None;
+            w.suspect.clear();
         }
         self.schedule(index);
     }
@@ -352,14 +359,24 @@ impl Tracker {
         stall
     }
 
-    pub fn grab(&mut self, now: Millis) {
+    /// Client `by` (when known) grabbed the server.
+    pub fn grab(&mut self, now: Millis, by: Option<usize>) {
         self.refresh(now);
-        self.clock.grab(now);
+        self.grab = Some(by);
     }
 
+    /// The grab ended: the clients it held count their silence from now.
     pub fn ungrab(&mut self, now: Millis) {
-        self.clock.ungrab(now);
         self.refresh(now);
+        let Some(by) = self.grab.take() else { return };
+        let vnow = self.vnow;
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            if let Some(w) = slot
+                && by != Some(index)
+            {
+                w.held_seen = w.held_seen.max(vnow);
+            }
+        }
     }
 
     /// The block handler: decides what is due at `now` and when to wake next (real time).
@@ -378,11 +395,19 @@ impl Tracker {
             self.clock.plan(Some(now));
             return (actions, Some(now));
         }
+        // Each client is looked at once per pass: whatever it schedules for now or earlier is
+        // left for the next pass (a zero wait), so no rule can keep the server here.
+        let mut looked_at = std::collections::HashSet::new();
+        let mut again = Vec::new();
         while let Some(&Reverse(entry)) = self.heap.peek() {
             if entry.due > self.vnow {
                 break;
             }
             self.heap.pop();
+            if !looked_at.insert(entry.index) {
+                again.push(Reverse(entry));
+                continue;
+            }
             let live = self
                 .slots
                 .get(entry.index)
@@ -392,6 +417,7 @@ impl Tracker {
                 self.evaluate(entry.index, probe, &mut actions);
             }
         }
+        self.heap.extend(again);
         let wake = self
             .heap
             .peek()
@@ -404,7 +430,7 @@ impl Tracker {
         self.evaluations += 1;
         let vnow = self.vnow;
         let close = self.close_on_lost;
-        let held = probe.held(index);
+        let held = probe.held(index) || self.grab.is_some_and(|by| by != Some(index));
         let activity = probe.activity(index);
         let Some(w) = self.slot(index) else { return };
         Self::absorb(w, activity);
@@ -436,10 +462,11 @@ impl Tracker {
             return;
         }
         let suspect = w.deadlines().find(|&(reference, deadline, reason)| {
-            vnow >= w.half_way(reference, deadline) && w.suspect != Some((reason, reference))
+            vnow >= w.half_way(reference, deadline) && !w.suspect.contains(&(reason, reference))
         });
         if let Some((reference, _, reason)) = suspect {
-            w.suspect = Some((reason, reference));
+            w.suspect.retain(|&(why, _)| why != reason);
+            w.suspect.push((reason, reference));
             actions.push(Action::Report(Body::Suspect {
                 client: w.info.clone(),
                 reason,
@@ -562,7 +589,7 @@ impl Tracker {
             .flatten()
             .map(|w| Status {
                 info: w.info.clone(),
-                suspect: w.suspect.is_some_and(|(reason, reference)| {
+                suspect: w.suspect.iter().any(|&(reason, reference)| {
                     w.deadlines()
                         .any(|(r, _, why)| why == reason && r == reference)
                 }),

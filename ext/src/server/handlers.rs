@@ -54,9 +54,14 @@ unsafe extern "C" fn grab(
             // SAFETY: ServerGrabCallback is called with a ServerGrabInfoRec (dix/grabs.c,
             // dix/dispatch.c) valid for the call.
             let info = unsafe { &*call_data.cast::<sys::ServerGrabInfoRec>() };
+            let by = (!info.client.is_null()).then(|| {
+                // SAFETY: the grabbing client, valid for the call.
+                let index = unsafe { (*info.client).index };
+                usize::try_from(index).ok()
+            });
             match info.grabstate {
-                sys::SERVER_GRABBED => crate::watch::on_grab(true, time::now_ms()),
-                sys::SERVER_UNGRABBED => crate::watch::on_grab(false, time::now_ms()),
+                sys::SERVER_GRABBED => crate::watch::on_grab(Some(by.flatten()), time::now_ms()),
+                sys::SERVER_UNGRABBED => crate::watch::on_grab(None, time::now_ms()),
                 _ => {}
             }
         },

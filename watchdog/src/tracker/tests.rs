@@ -215,21 +215,54 @@ fn a_long_busy_stretch_is_a_stall_too() {
 }
 
 #[test]
-fn a_server_grab_freezes_deadlines() {
+fn a_server_grab_holds_the_others_and_not_the_grabber() {
+    let mut t = tracker(&[("IdleTimeout", "3s"), ("Grace", "0")]);
+    let mut s = server();
+    watch(&mut t, 1, 0);
+    watch(&mut t, 2, 0);
+    watch(&mut t, 3, 0);
+    turn(&mut t, 1000, &[1, 2, 3], &mut s);
+    t.grab(1000, Some(2)); // client 2 grabs for 10 s; 1 and 3 cannot be read meanwhile
+    for now in (1000..11_000).step_by(250) {
+        let (a, _) = turn(&mut t, now, &[2], &mut s);
+        assert!(lost(&a).is_empty(), "at {now}: {a:?}");
+    }
+    t.ungrab(11_000);
+    // Their silence counts from the end of the grab.
+    for now in (11_000..13_900).step_by(250) {
+        let (a, _) = turn(&mut t, now, &[2], &mut s);
+        assert!(lost(&a).is_empty(), "at {now}: {a:?}");
+    }
+    let mut after = Vec::new();
+    for now in (13_900..14_500).step_by(100) {
+        let (a, _) = turn(&mut t, now, &[2], &mut s);
+        after.extend(lost(&a));
+    }
+    assert_eq!(
+        after,
+        [(1, LostReason::IdleTimeout), (3, LostReason::IdleTimeout)],
+        "3 s after the grab ended"
+    );
+}
+
+#[test]
+fn a_grabber_that_hangs_is_convicted() {
     let mut t = tracker(&[("IdleTimeout", "3s"), ("Grace", "0")]);
     let mut s = server();
     watch(&mut t, 1, 0);
     watch(&mut t, 2, 0);
     turn(&mut t, 1000, &[1, 2], &mut s);
-    t.grab(1000); // client 2 grabs for 10 s; client 1 cannot be read meanwhile
-    for now in (1000..11_000).step_by(500) {
-        let (a, wake) = turn(&mut t, now, &[2], &mut s);
-        assert!(lost(&a).is_empty(), "at {now}: {a:?}");
-        assert_eq!(wake, None, "frozen during the grab");
+    t.grab(1000, Some(2)); // and then client 2 says nothing more
+    let mut convicted = Vec::new();
+    for now in (1000..6000).step_by(100) {
+        let (a, _) = turn(&mut t, now, &[], &mut s);
+        convicted.extend(lost(&a));
     }
-    t.ungrab(11_000);
-    let (a, _) = turn(&mut t, 11_000, &[1], &mut s);
-    assert!(lost(&a).is_empty());
+    assert_eq!(
+        convicted,
+        [(2, LostReason::IdleTimeout)],
+        "the grabber, at its deadline; the held one not"
+    );
 }
 
 #[test]
@@ -443,4 +476,34 @@ fn status_shows_ages_and_suspicion() {
     assert!(t.status(&mut s)[0].suspect, "half-way through IdleTimeout");
     turn(&mut t, 4100, &[1], &mut s);
     assert!(!t.status(&mut s)[0].suspect, "a request ends the suspicion");
+}
+
+#[test]
+fn two_deadlines_past_half_way_are_each_suspected_once_and_the_pass_ends() {
+    // IdleTimeout and ExpectNoOperation alike: a silent client passes both half-way points
+    // at once (it used to be suspected of each in turn for ever, inside one pass).
+    let mut t = tracker(&[
+        ("IdleTimeout", "2s"),
+        ("ExpectNoOperation", "2s"),
+        ("Grace", "0"),
+    ]);
+    let mut s = server();
+    watch(&mut t, 1, 0);
+    let mut suspects = Vec::new();
+    let mut losses = Vec::new();
+    for now in (0..2500).step_by(100) {
+        let (a, _) = turn(&mut t, now, &[], &mut s);
+        suspects.extend(a.iter().filter_map(|a| match a {
+            Action::Report(Body::Suspect { reason, .. }) => Some(*reason),
+            _ => None,
+        }));
+        losses.extend(lost(&a));
+    }
+    suspects.sort_by_key(|r| r.as_str());
+    assert_eq!(
+        suspects,
+        [LostReason::IdleTimeout, LostReason::NoopMissed],
+        "each deadline once"
+    );
+    assert_eq!(losses.len(), 1);
 }
