@@ -48,6 +48,21 @@ impl Launcher {
         }
     }
 
+    /// Writes the config anew with `body` (before [`Launcher::start`]): for a body that
+    /// needs what only the socket's path lets start, such as the display of a server whose
+    /// module reports to this socket.
+    pub fn configure(self, body: &str) -> Self {
+        std::fs::write(
+            &self.config,
+            format!(
+                "socket = {:?}\nstate = {:?}\n{body}\n",
+                self.socket, self.state
+            ),
+        )
+        .expect("write the config");
+        self
+    }
+
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.to_owned(), value.to_owned()));
         self

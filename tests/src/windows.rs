@@ -30,6 +30,27 @@ pub fn mapped_windows(conn: &impl Connection, base: u32) -> Vec<Window> {
         .collect()
 }
 
+/// The watched clients from `host` whose window of instance `name` is mapped (ListClients,
+/// then the windows of each).
+pub fn mapped_from(
+    conn: &impl Connection,
+    host: std::net::Ipv4Addr,
+    name: &str,
+) -> Vec<lifesign_proto::event::StatusEntry> {
+    crate::lifesign::list_clients(conn)
+        .into_iter()
+        .filter(|e| {
+            e.client
+                .peer
+                .as_deref()
+                .and_then(|p| p.parse::<std::net::SocketAddr>().ok())
+                .is_some_and(|p| p.ip() == host)
+        })
+        .filter(|e| e.client.wm_class.as_ref().is_some_and(|c| c[0] == name))
+        .filter(|e| !mapped_windows(conn, parse_id(&e.client.id)).is_empty())
+        .collect()
+}
+
 /// Polls every 10 ms until `f` holds; returns when it did, or `None` after `timeout`.
 pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Instant> {
     let deadline = Instant::now() + timeout;

@@ -7,10 +7,9 @@
 
 use lifesign_proto::event::{Body, StatusEntry};
 use lifesign_tests::net::{DISPLAY_ADDR, Host, Lab};
-use lifesign_tests::windows::{mapped_windows, parse_id, wait_until};
-use lifesign_tests::{Launcher, Server, Xorg, lifesign};
+use lifesign_tests::windows::{mapped_from, wait_until};
+use lifesign_tests::{Launcher, Server, Xorg};
 use rustix::process::Signal;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -61,18 +60,7 @@ fn xorg(lab: &Lab, launcher: &Launcher, idle: Duration) -> Server {
 
 /// The watched clients from `host` named `name` that have a window mapped.
 fn mapped(conn: &impl Connection, host: &Host, name: &str) -> Vec<StatusEntry> {
-    lifesign::list_clients(conn)
-        .into_iter()
-        .filter(|e| {
-            e.client
-                .peer
-                .as_deref()
-                .and_then(|p| p.parse::<SocketAddr>().ok())
-                .is_some_and(|p| p.ip() == host.addr)
-        })
-        .filter(|e| e.client.wm_class.as_ref().is_some_and(|c| c[0] == name))
-        .filter(|e| !mapped_windows(conn, parse_id(&e.client.id)).is_empty())
-        .collect()
+    mapped_from(conn, host.addr, name)
 }
 
 fn wait_mapped(

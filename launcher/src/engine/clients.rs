@@ -111,13 +111,17 @@ impl Engine {
             .collect()
     }
 
-    /// The service a client that just connected and may match is taken for: the one waiting
-    /// longest for its candidate to come up.
+    /// The service a client that just connected and may match is taken for: one waiting for
+    /// its candidate to come up, first one that no client was taken for yet (starts bring a
+    /// client each: several services started at once, told apart only by their class, get one
+    /// each), then the one waiting longest.
     fn starting_maybe(&self, verdicts: &[Verdict]) -> Option<usize> {
         (0..self.services.len())
             .filter(|&s| verdicts[s] == Verdict::Maybe)
             .filter_map(|s| match self.phases[s] {
-                Phase::Starting { deadline, .. } => Some((deadline, s)),
+                Phase::Starting {
+                    deadline, attempt, ..
+                } => Some(((self.owned_by(s, Some(attempt)), deadline), s)),
                 _ => None,
             })
             .min()

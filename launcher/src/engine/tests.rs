@@ -784,3 +784,17 @@ fn nothing_times_out_while_a_reconnect_burst_is_coming() {
     );
     assert!(starts(&e.tick(SETTLE_MS + 4900 + SETTLE_MS)).is_empty());
 }
+
+#[test]
+fn services_started_at_once_get_one_new_client_each() {
+    let mut e = Engine::new(Config::parse(TWO).unwrap().services, State::default(), 0);
+    e.hello(1, &SERVER, 0);
+    assert_eq!(starts(&e.tick(SETTLE_MS)), [(0, 0), (1, 0)]);
+    // Both connect from the same host before either has a window.
+    e.feed(1, &watched(2, &client(1, "10.211.1.2", None), false), 600);
+    e.feed(1, &watched(3, &client(2, "10.211.1.2", None), false), 700);
+    assert!(
+        starts(&e.tick(SETTLE_MS + 10_000)).is_empty(),
+        "both are up, neither is given up"
+    );
+}
