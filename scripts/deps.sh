@@ -14,6 +14,8 @@ PACKAGES=(
     iproute2
     # systemd-analyze, to verify the launcher's unit
     systemd
+    # man, for the package test's man pages
+    man-db
     # the heartbeat examples in C (Xlib, XCB) and Python, built and run by the tests
     gcc libc6-dev libx11-dev libxcb1-dev python3 python3-xlib
 )

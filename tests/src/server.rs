@@ -285,6 +285,7 @@ pub struct Xorg {
     module_file: Option<PathBuf>,
     env: Vec<(String, String)>,
     abstract_socket: bool,
+    installed: bool,
 }
 
 impl Default for Xorg {
@@ -306,6 +307,7 @@ impl Xorg {
             module_file: None,
             env: Vec::new(),
             abstract_socket: false,
+            installed: false,
         }
     }
 
@@ -325,6 +327,13 @@ impl Xorg {
     /// then `/usr/lib/xorg/Xorg` itself, not Debian's wrapper script.
     pub fn wrapped(mut self, wrapper: &[&str]) -> Self {
         self.wrapper = wrapper.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    /// Loads the module installed in Xorg's default module path (by the Debian package),
+    /// not a copy of the build tree's.
+    pub fn installed(mut self) -> Self {
+        self.installed = true;
         self
     }
 
@@ -388,8 +397,10 @@ impl Xorg {
         )
         .expect("config dir file");
         // A directory of its own, so only this one liblifesign.so is found.
-        let module = self.module_file.clone().unwrap_or_else(module_path);
-        fs::copy(module, modules.join("liblifesign.so")).expect("copy the module");
+        if !self.installed {
+            let module = self.module_file.clone().unwrap_or_else(module_path);
+            fs::copy(module, modules.join("liblifesign.so")).expect("copy the module");
+        }
         let module_section = self.module_section.clone().unwrap_or_else(|| {
             let mut body = String::from("  SubSection \"lifesign\"\n");
             for (name, value) in &self.options {
@@ -400,13 +411,17 @@ impl Xorg {
         });
         let config = dir.path().join("xorg.conf");
         let template = include_str!("../../xorg-conf/headless.conf");
-        let text = template.replace(
-            "    ModulePath \"/usr/lib/xorg/modules\"",
-            &format!(
-                "    ModulePath \"{},/usr/lib/xorg/modules\"",
-                modules.display()
-            ),
-        );
+        let text = if self.installed {
+            template.to_owned()
+        } else {
+            template.replace(
+                "    ModulePath \"/usr/lib/xorg/modules\"",
+                &format!(
+                    "    ModulePath \"{},/usr/lib/xorg/modules\"",
+                    modules.display()
+                ),
+            )
+        };
         let text = if self.module {
             format!("{text}\nSection \"Module\"\n{module_section}EndSection\n")
         } else {
