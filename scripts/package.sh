@@ -23,6 +23,7 @@ install -D -m 0644 "$bin/liblifesign.so" "$stage/usr/lib/xorg/modules/extensions
 install -D -m 0755 "$bin/lifesign-launcher" "$stage/usr/bin/lifesign-launcher"
 install -D -m 0755 "$bin/lifesign" "$stage/usr/bin/lifesign"
 install -D -m 0644 launcher/lifesign-launcher.service "$stage/lib/systemd/system/lifesign-launcher.service"
+install -D -m 0644 launcher/lifesign-launcher@.service "$stage/lib/systemd/system/lifesign-launcher@.service"
 install -D -m 0644 launcher/launcher.example.toml "$stage/usr/share/doc/lifesign/examples/launcher.toml"
 install -D -m 0644 xorg-conf/50-lifesign.conf "$stage/usr/share/X11/xorg.conf.d/50-lifesign.conf"
 for page in man/lifesign.1 man/lifesign.4 man/lifesign-launcher.8; do

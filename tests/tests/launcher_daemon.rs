@@ -198,38 +198,49 @@ fn the_shipped_example_config_is_valid() {
 }
 
 #[test]
-fn the_shipped_systemd_unit_verifies() {
-    // systemd-analyze checks that ExecStart exists: point it at the built binary.
-    let unit = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../launcher/lifesign-launcher.service"),
-    )
-    .unwrap();
-    for needle in [
-        "Type=notify",
-        "WatchdogSec=",
-        "Restart=always",
-        "KillMode=process",
+fn the_shipped_systemd_units_verify() {
+    // The unit, and the template for several displays as one of its instances.
+    for (file, as_name) in [
+        ("lifesign-launcher.service", "lifesign-launcher.service"),
+        (
+            "lifesign-launcher@.service",
+            "lifesign-launcher@display0.service",
+        ),
     ] {
-        assert!(unit.contains(needle), "{needle}");
+        let unit = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../launcher")
+                .join(file),
+        )
+        .unwrap();
+        for needle in [
+            "Type=notify",
+            "WatchdogSec=",
+            "Restart=always",
+            "KillMode=process",
+        ] {
+            assert!(unit.contains(needle), "{file}: {needle}");
+        }
+        // systemd-analyze checks that ExecStart exists: point it at the built binary.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(as_name);
+        std::fs::write(
+            &path,
+            unit.replace("/usr/bin/lifesign-launcher", bin().to_str().unwrap()),
+        )
+        .unwrap();
+        let out = Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(&path)
+            .output()
+            .expect("systemd-analyze (package systemd)");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let complaints: Vec<&str> = err.lines().filter(|l| l.contains(as_name)).collect();
+        assert!(
+            out.status.success() && complaints.is_empty(),
+            "{file}: {err}"
+        );
     }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("lifesign-launcher.service");
-    std::fs::write(
-        &path,
-        unit.replace("/usr/bin/lifesign-launcher", bin().to_str().unwrap()),
-    )
-    .unwrap();
-    let out = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .arg(&path)
-        .output()
-        .expect("systemd-analyze (package systemd)");
-    let err = String::from_utf8_lossy(&out.stderr);
-    let complaints: Vec<&str> = err
-        .lines()
-        .filter(|l| l.contains("lifesign-launcher.service"))
-        .collect();
-    assert!(out.status.success() && complaints.is_empty(), "{err}");
 }
 
 #[test]

@@ -50,6 +50,7 @@ fn the_package_installs_and_xorg_loads_the_installed_module_from_its_default_pat
         "/usr/bin/lifesign-launcher",
         "/usr/bin/lifesign",
         "/lib/systemd/system/lifesign-launcher.service",
+        "/lib/systemd/system/lifesign-launcher@.service",
         "/usr/share/doc/lifesign/examples/launcher.toml",
     ] {
         assert!(Path::new(file).exists(), "{file}");
