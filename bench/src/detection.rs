@@ -4,11 +4,11 @@
 use lifesign_proto::event::{Body, ClientInfo, Event, LostReason};
 use lifesign_proto::ext::WatchRequest;
 use lifesign_tests::net::Lab;
-use lifesign_tests::{Server, Xorg, lifesign};
+use lifesign_tests::{Server, Xorg, lifesign, unix_ms};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use x11rb::connection::Connection;
 use x11rb::protocol::Event as XEvent;
 use x11rb::protocol::xproto::{
@@ -25,13 +25,6 @@ pub struct Mode {
     pub deadline: &'static str,
     pub latencies_ms: Vec<f64>,
     pub wrong_reason: usize,
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 fn id(conn: &RustConnection) -> String {

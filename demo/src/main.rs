@@ -8,6 +8,7 @@ mod scenes;
 mod shot;
 mod timeline;
 
+use lifesign_tests::unix_ms;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -40,12 +41,6 @@ impl Stop {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
-}
-
-pub fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn main() -> ExitCode {

@@ -1,24 +1,22 @@
 //! The demo's two scenes: a host that loses its cable, and an application that hangs.
 
+use crate::Stop;
 use crate::shot::screenshot;
 use crate::timeline::{Timeline, parse_rfc3339_ms};
-use crate::{Stop, unix_ms};
 use lifesign_proto::event::{Body, ClientInfo, Event};
+use lifesign_tests::launcher::toml_argv;
 use lifesign_tests::net::{DISPLAY_ADDR, Host, Lab};
+use lifesign_tests::unix_ms;
 use lifesign_tests::windows::mapped_from;
 use lifesign_tests::{Launcher, Server, Xorg, Xvfb, lifesign};
 use rustix::process::{Pid, Signal};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use x11rb::connection::Connection;
 
 const UP: Duration = Duration::from_secs(30);
 const FAILOVER: Duration = Duration::from_secs(20);
-
-fn toml_argv(argv: &[String]) -> String {
-    let quoted: Vec<String> = argv.iter().map(|a| format!("{a:?}")).collect();
-    format!("[{}]", quoted.join(", "))
-}
 
 /// A `[[service]]` for clients of WM_CLASS instance `class`, primary then backup.
 fn service(
@@ -61,6 +59,43 @@ fn launcher_line(launcher: &Launcher, needles: &[&str]) -> Option<(u64, Option<u
                 .and_then(|p| p.parse().ok());
             Some((at, pid))
         })
+}
+
+/// Picks out the clients from `host` whose class has instance `class`.
+fn of(host: Ipv4Addr, class: &str) -> impl Fn(&ClientInfo) -> bool + '_ {
+    move |c| {
+        c.peer
+            .as_deref()
+            .and_then(|p| p.parse::<SocketAddr>().ok())
+            .is_some_and(|p| p.ip() == host)
+            && c.wm_class.as_ref().is_some_and(|w| w[0] == class)
+    }
+}
+
+/// The pid of the primary the launcher started for `service`.
+fn primary_pid(launcher: &Launcher, service: &str) -> Option<u32> {
+    let service = format!("service={service} ");
+    launcher_line(launcher, &["started candidate", &service, "candidate=0 "])
+        .and_then(|(_, pid)| pid)
+}
+
+/// Waits for a window of `class` from `host` to be mapped, into `t`.
+fn backup_mapped(
+    stop: &Stop,
+    conn: &impl Connection,
+    t: &mut Timeline,
+    host: Ipv4Addr,
+    class: &str,
+    what: &str,
+) -> Result<(), String> {
+    let mapped = stop.wait("the backup's window", FAILOVER, || {
+        !mapped_from(conn, host, class).is_empty()
+    })?;
+    t.at(
+        mapped,
+        format!("backup window mapped: {what} is on the display"),
+    );
+    Ok(())
 }
 
 /// The `suspect` and `lost` of the client `is` picks out, into `t`; the lost client.
@@ -216,22 +251,17 @@ pub fn with_hosts(out: &Path, stop: &Stop) -> Result<Vec<PathBuf>, String> {
     let cut = unix_ms();
     a.cut();
     let mut t = Timeline::new(cut, "host A's cable pulled (ip link set veth0 down)");
-    let from_a = |c: &ClientInfo| {
-        c.peer
-            .as_deref()
-            .is_some_and(|p| p.starts_with(&format!("{}:", a.addr)))
-            && c.wm_class.as_ref().is_some_and(|w| w[0] == "plant-view")
-    };
-    convicted(&server, stop, &mut t, from_a)?;
+    convicted(&server, stop, &mut t, of(a.addr, "plant-view"))?;
     shoot("2-after-loss.png")?;
     started(&launcher, stop, &mut t, "plant-view", 1, "xclock on host B")?;
-    let mapped = stop.wait("the backup's window", FAILOVER, || {
-        !mapped_from(&conn, b.addr, "plant-view").is_empty()
-    })?;
-    t.at(
-        mapped,
-        "backup window mapped: xclock from host B is on the display",
-    );
+    backup_mapped(
+        stop,
+        &conn,
+        &mut t,
+        b.addr,
+        "plant-view",
+        "xclock from host B",
+    )?;
     shoot("3-after-failover.png")?;
     print!("{}", t.render());
     a.restore();
@@ -239,29 +269,13 @@ pub fn with_hosts(out: &Path, stop: &Stop) -> Result<Vec<PathBuf>, String> {
     println!(
         "\n2. The HMI on host B hangs (SIGSTOP): it no longer answers the server's _NET_WM_PING."
     );
-    let hmi = launcher_line(
-        &launcher,
-        &["started candidate", "service=hmi ", "candidate=0 "],
-    )
-    .and_then(|(_, pid)| pid);
+    let hmi = primary_pid(&launcher, "hmi");
     let hung = unix_ms();
     signal(hmi, Signal::STOP);
     let mut t = Timeline::new(hung, "zenity on host B stopped (kill -STOP)");
-    let hmi_on_b = |c: &ClientInfo| {
-        c.peer
-            .as_deref()
-            .is_some_and(|p| p.starts_with(&format!("{}:", b.addr)))
-            && c.wm_class.as_ref().is_some_and(|w| w[0] == "zenity")
-    };
-    convicted(&server, stop, &mut t, hmi_on_b)?;
+    convicted(&server, stop, &mut t, of(b.addr, "zenity"))?;
     started(&launcher, stop, &mut t, "hmi", 1, "zenity on host A")?;
-    let mapped = stop.wait("the HMI's backup window", FAILOVER, || {
-        !mapped_from(&conn, a.addr, "zenity").is_empty()
-    })?;
-    t.at(
-        mapped,
-        "backup window mapped: zenity from host A is on the display",
-    );
+    backup_mapped(stop, &conn, &mut t, a.addr, "zenity", "zenity from host A")?;
     print!("{}", t.render());
     signal(hmi, Signal::CONT);
     Ok(shots)
@@ -306,11 +320,7 @@ pub fn local(out: &Path, stop: &Stop) -> Result<Vec<PathBuf>, String> {
     screenshot(&conn, &shots[0])?;
 
     println!("The HMI hangs (SIGSTOP): it no longer answers the server's _NET_WM_PING.");
-    let hmi = launcher_line(
-        &launcher,
-        &["started candidate", "service=hmi ", "candidate=0 "],
-    )
-    .and_then(|(_, pid)| pid);
+    let hmi = primary_pid(&launcher, "hmi");
     let hung = unix_ms();
     signal(hmi, Signal::STOP);
     let mut t = Timeline::new(hung, "zenity stopped (kill -STOP)");

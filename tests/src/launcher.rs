@@ -14,6 +14,12 @@ pub fn binary() -> PathBuf {
     crate::server::built_binary("lifesign-launcher", "LIFESIGN_LAUNCHER")
 }
 
+/// An argv as a TOML array, for a `start` candidate of a launcher config.
+pub fn toml_argv(argv: &[String]) -> String {
+    let quoted: Vec<String> = argv.iter().map(|a| format!("{a:?}")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
 pub struct Launcher {
     child: Option<Child>,
     config: PathBuf,
@@ -32,11 +38,6 @@ impl Launcher {
         let socket = dir.path().join("launcher.sock");
         let state = dir.path().join("state.json");
         let config = dir.path().join("launcher.toml");
-        std::fs::write(
-            &config,
-            format!("socket = {socket:?}\nstate = {state:?}\n{body}\n"),
-        )
-        .expect("write the config");
         Self {
             child: None,
             log: LogFile(dir.path().join("launcher.log")),
@@ -46,11 +47,12 @@ impl Launcher {
             env: Vec::new(),
             dir,
         }
+        .configure(body)
     }
 
-    /// Writes the config anew with `body` (before [`Launcher::start`]): for a body that
-    /// needs what only the socket's path lets start, such as the display of a server whose
-    /// module reports to this socket.
+    /// Writes the config: `body` after the harness's `socket` and `state` lines. Again
+    /// before [`Launcher::start`], for a body that needs what only the socket's path lets
+    /// start, such as the display of a server whose module reports to this socket.
     pub fn configure(self, body: &str) -> Self {
         std::fs::write(
             &self.config,

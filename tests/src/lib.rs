@@ -24,3 +24,10 @@ pub use server::{Server, Xephyr, Xorg, Xvfb};
 /// What timing assertions allow on top of a deadline: generous on purpose, since the tests
 /// must hold on a loaded 2-core machine. The benchmark reports the real figures.
 pub const LOAD_MARGIN: std::time::Duration = std::time::Duration::from_millis(600);
+
+/// Now, in Unix milliseconds (the clock of the module's events' `at_ms`).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -5,7 +5,7 @@
 use lifesign_proto::event::{Body, LostReason, StatusEntry, Transport};
 use lifesign_tests::net::{Lab, Proc};
 use lifesign_tests::windows::wait_until;
-use lifesign_tests::{LOAD_MARGIN, Server, Xorg, Xvfb, lifesign};
+use lifesign_tests::{LOAD_MARGIN, Server, Xorg, Xvfb, lifesign, unix_ms};
 use rustix::process::Signal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -251,11 +251,4 @@ fn pulse_exits_non_zero_within_its_probe_timeout_when_the_server_is_gone() {
             server.signal(Signal::CONT);
         }
     }
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }

@@ -6,6 +6,7 @@
 //! host reaches the display at `DISPLAY_ADDR`, which is the launcher's `display`.
 
 use lifesign_proto::event::{Body, StatusEntry};
+use lifesign_tests::launcher::toml_argv;
 use lifesign_tests::net::{DISPLAY_ADDR, Host, Lab};
 use lifesign_tests::windows::{mapped_from, wait_until};
 use lifesign_tests::{Launcher, Server, Xorg};
@@ -23,11 +24,6 @@ const IDLE: Duration = Duration::from_secs(2);
 /// (its WM_CLASS instance).
 fn xclock(host: &Host, name: &str) -> Vec<String> {
     host.argv(&["xclock", "-update", "1", "-name", name])
-}
-
-fn toml_argv(argv: &[String]) -> String {
-    let quoted: Vec<String> = argv.iter().map(|a| format!("{a:?}")).collect();
-    format!("[{}]", quoted.join(", "))
 }
 
 /// A `[[service]]` named `name` for xclocks named `name`, primary on `a`, backup on `b`.

@@ -94,8 +94,17 @@ fn chatty(
     })
 }
 
-#[test]
-fn a_client_behind_another_clients_grab_is_not_convicted() {
+/// Xorg watching every client with IdleTimeout 1s, a chatty client making round trips
+/// (counted in `replies`), and a second client that grabbed the server.
+struct Grab {
+    server: Server,
+    stop: Arc<AtomicBool>,
+    replies: Arc<AtomicU64>,
+    worker: thread::JoinHandle<()>,
+    grabber: x11rb::rust_connection::RustConnection,
+}
+
+fn grab() -> Grab {
     let server = Xorg::new()
         .option("Watch", "all")
         .option("IdleTimeout", "1s")
@@ -105,9 +114,26 @@ fn a_client_behind_another_clients_grab_is_not_convicted() {
     let replies = Arc::new(AtomicU64::new(0));
     let worker = chatty(&server, stop.clone(), replies.clone());
     thread::sleep(Duration::from_millis(500));
-
     let grabber = server.connect();
     grabber.grab_server().unwrap();
+    Grab {
+        server,
+        stop,
+        replies,
+        worker,
+        grabber,
+    }
+}
+
+#[test]
+fn a_client_behind_another_clients_grab_is_not_convicted() {
+    let Grab {
+        server,
+        stop,
+        replies,
+        worker,
+        grabber,
+    } = grab();
     grabber.get_input_focus().unwrap().reply().unwrap(); // the grab is in force
     let before = replies.load(Ordering::Relaxed);
     // Four times IdleTimeout; the grabber itself keeps working (its own deadline runs).
@@ -136,18 +162,13 @@ fn a_client_behind_another_clients_grab_is_not_convicted() {
 
 #[test]
 fn a_grabber_that_hangs_is_lost_and_the_display_comes_back() {
-    let server = Xorg::new()
-        .option("Watch", "all")
-        .option("IdleTimeout", "1s")
-        .option("Grace", "0")
-        .start();
-    let stop = Arc::new(AtomicBool::new(false));
-    let replies = Arc::new(AtomicU64::new(0));
-    let worker = chatty(&server, stop.clone(), replies.clone());
-    thread::sleep(Duration::from_millis(500));
-
-    let grabber = server.connect();
-    grabber.grab_server().unwrap();
+    let Grab {
+        server,
+        stop,
+        replies,
+        worker,
+        grabber,
+    } = grab();
     grabber.get_input_focus().unwrap().reply().unwrap(); // the grab is in force, and then nothing
     let grabbed = std::time::Instant::now();
     let lost = server
