@@ -6,6 +6,7 @@ use lifesign_proto::ext::{self, ListClientsReply, QueryVersionReply, WatchReques
 use std::io::IoSlice;
 use std::time::Duration;
 use x11rb::connection::RequestConnection;
+use x11rb::cookie::VoidCookie;
 use x11rb::errors::{ConnectionError, ParseError, ReplyError};
 use x11rb::x11_utils::TryParse;
 
@@ -43,6 +44,13 @@ fn ms(d: Duration) -> u32 {
     u32::try_from(d.as_millis())
         .unwrap_or(u32::MAX - 1)
         .min(u32::MAX - 1)
+}
+
+impl From<WatchRequest> for Policy {
+    /// A request as it is, values out of range included (the server judges them).
+    fn from(request: WatchRequest) -> Self {
+        Self(request)
+    }
 }
 
 impl Policy {
@@ -147,10 +155,19 @@ impl Lifesign {
     /// Watch: opt in (or change this client's own policy); checked, so a bad value is an
     /// error here.
     pub fn watch(&self, conn: &impl RequestConnection, policy: &Policy) -> Result<(), Error> {
-        let bytes = self.encode(&ext::Request::Watch(policy.0.clone()));
-        conn.send_request_without_reply(&[IoSlice::new(&bytes)], Vec::new())?
-            .check()?;
+        self.send_watch(conn, policy)?.check()?;
         Ok(())
+    }
+
+    /// Watch, sent and not waited for: the server answers only with an error, which the
+    /// cookie's `check` returns.
+    pub fn send_watch<'c, C: RequestConnection>(
+        &self,
+        conn: &'c C,
+        policy: &Policy,
+    ) -> Result<VoidCookie<'c, C>, Error> {
+        let bytes = self.encode(&ext::Request::Watch(policy.0.clone()));
+        Ok(conn.send_request_without_reply(&[IoSlice::new(&bytes)], Vec::new())?)
     }
 
     /// Unwatch: this client is not watched any more.

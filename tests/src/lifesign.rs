@@ -2,9 +2,7 @@
 //! test does not expect, and Watch unchecked (a test checks its cookie, or its error).
 
 use lifesign::Lifesign;
-use lifesign_proto::ByteOrder;
 use lifesign_proto::ext::{self, QueryVersionReply};
-use std::io::IoSlice;
 use x11rb::connection::RequestConnection;
 
 fn extension(conn: &impl RequestConnection) -> Lifesign {
@@ -41,9 +39,8 @@ pub fn watch(
     conn: &impl RequestConnection,
     request: ext::WatchRequest,
 ) -> x11rb::cookie::VoidCookie<'_, impl RequestConnection> {
-    let opcode = extension(conn).major_opcode();
-    let bytes = ext::Request::Watch(request).encode(opcode, ByteOrder::native());
-    conn.send_request_without_reply(&[IoSlice::new(&bytes)], Vec::new())
+    extension(conn)
+        .send_watch(conn, &request.into())
         .expect("send Watch")
 }
 
