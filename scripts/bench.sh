@@ -10,5 +10,13 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "the benchmark starts Xorg and makes network namespaces: run as root" >&2
     exit 1
 fi
+# The report's plots draw their text with DejaVu Sans (bench/src/plot.rs); the bench alone
+# needs it, so it is installed here rather than in deps.sh.
+if ! dpkg-query -W -f='${Status}' fonts-dejavu-core 2>/dev/null | grep -q "install ok installed"; then
+    echo "installing: fonts-dejavu-core"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends fonts-dejavu-core
+fi
 cargo build --locked --release -p lifesign-ext -p lifesign-bench
 LIFESIGN_MODULE="$PWD/target/release/liblifesign.so" target/release/lifesign-bench "$@"

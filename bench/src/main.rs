@@ -8,6 +8,7 @@
 mod detection;
 mod instructions;
 mod overhead;
+mod plot;
 mod report;
 mod stats;
 
