@@ -52,14 +52,14 @@ pub fn start(path: PathBuf) {
     }));
 }
 
-/// Sends one event line, if connected (the outbox keeps it for the next connection
-/// otherwise).
+/// Queues one event line, if connected (the outbox keeps it for the next connection
+/// otherwise). The block handler writes what is queued once per pass, before the server
+/// sleeps: a burst of events costs one write and one wakeup of the launcher, not one each.
 pub fn send(line: &str) {
     with(|l| {
         if l.stream.is_some() {
             l.output.extend_from_slice(line.as_bytes());
             l.output.push(b'\n');
-            l.flush();
         }
     });
 }
@@ -96,6 +96,7 @@ pub fn block(now: u64) -> Option<u64> {
         }
     }
     with(|l| {
+        l.flush();
         l.stream
             .is_none()
             .then(|| l.next_attempt.saturating_sub(time::now_ms()))

@@ -21,6 +21,10 @@ use std::net::{IpAddr, SocketAddr};
 
 /// How soon a client the server holds back (ignored, asleep) is looked at again.
 const HELD_RECHECK: Millis = 250;
+/// Clients lost in one pass of the block handler, at most. Closing a client and reporting it
+/// costs the server tens of µs (docs/benchmarks.md, event delivery), so a thousand lost
+/// together, as when a switch dies, would otherwise hold every other client for tens of ms.
+pub const MAX_LOSSES_PER_PASS: usize = 32;
 
 /// When a client last showed activity, in the watchdog's time. The server records these on
 /// its hot path (a store per request); the tracker reads them only when it decides.
@@ -380,6 +384,8 @@ impl Tracker {
     }
 
     /// The block handler: decides what is due at `now` and when to wake next (real time).
+    /// At most [`MAX_LOSSES_PER_PASS`] clients are lost in one pass; the rest stay due, so the
+    /// wait is zero and the server serves its other clients before the next pass.
     pub fn before_sleep(
         &mut self,
         now: Millis,
@@ -399,8 +405,9 @@ impl Tracker {
         // left for the next pass (a zero wait), so no rule can keep the server here.
         let mut looked_at = std::collections::HashSet::new();
         let mut again = Vec::new();
+        let mut losses = 0;
         while let Some(&Reverse(entry)) = self.heap.peek() {
-            if entry.due > self.vnow {
+            if entry.due > self.vnow || losses >= MAX_LOSSES_PER_PASS {
                 break;
             }
             self.heap.pop();
@@ -414,7 +421,12 @@ impl Tracker {
                 .and_then(Option::as_ref)
                 .is_some_and(|w| w.serial == entry.serial && w.heap_due == Some(entry.due));
             if live {
+                let before = actions.len();
                 self.evaluate(entry.index, probe, &mut actions);
+                losses += actions[before..]
+                    .iter()
+                    .filter(|a| matches!(a, Action::Lose { .. }))
+                    .count();
             }
         }
         self.heap.extend(again);

@@ -507,3 +507,33 @@ fn two_deadlines_past_half_way_are_each_suspected_once_and_the_pass_ends() {
     );
     assert_eq!(losses.len(), 1);
 }
+
+#[test]
+fn many_lost_at_once_are_lost_a_bounded_batch_per_pass() {
+    let mut t = tracker(&[("IdleTimeout", "1s"), ("Grace", "0")]);
+    let mut s = server();
+    let n = 3 * MAX_LOSSES_PER_PASS + 5;
+    for i in 1..=n {
+        watch(&mut t, i, 0);
+    }
+    let mut passes = Vec::new();
+    let mut now = 1000;
+    loop {
+        let (a, wake) = turn(&mut t, now, &[], &mut s);
+        passes.push(lost(&a).len());
+        match wake {
+            // The rest are due at once: the server's wait is zero.
+            Some(at) if at <= now => now += 1,
+            _ => break,
+        }
+    }
+    assert_eq!(
+        passes,
+        [
+            MAX_LOSSES_PER_PASS,
+            MAX_LOSSES_PER_PASS,
+            MAX_LOSSES_PER_PASS,
+            5
+        ]
+    );
+}
