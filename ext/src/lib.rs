@@ -18,4 +18,6 @@ mod link;
 mod module;
 mod requests;
 mod server;
+#[cfg(feature = "handler-timing")]
+mod timing;
 mod watch;

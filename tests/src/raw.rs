@@ -6,6 +6,12 @@ use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+/// A NoOperation request (opcode 127, length 1) in `order`.
+pub fn no_operation(order: ByteOrder) -> [u8; 4] {
+    let [a, b] = order.u16_bytes(1);
+    [127, 0, a, b]
+}
+
 /// A packet the server sent: a reply, an error or an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
@@ -17,6 +23,7 @@ pub enum Packet {
 pub struct RawClient {
     stream: UnixStream,
     order: ByteOrder,
+    resource_id_base: u32,
 }
 
 impl RawClient {
@@ -24,7 +31,11 @@ impl RawClient {
     pub fn connect(display: u32, order: ByteOrder) -> io::Result<Self> {
         let stream = UnixStream::connect(format!("/tmp/.X11-unix/X{display}"))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let mut client = Self { stream, order };
+        let mut client = Self {
+            stream,
+            order,
+            resource_id_base: 0,
+        };
         let mut setup = vec![match order {
             ByteOrder::LsbFirst => b'l',
             ByteOrder::MsbFirst => b'B',
@@ -45,7 +56,14 @@ impl RawClient {
                 String::from_utf8_lossy(&rest)
             )));
         }
+        // The setup reply's body begins with release-number, then resource-id-base.
+        client.resource_id_base = order.read_u32([rest[4], rest[5], rest[6], rest[7]]);
         Ok(client)
+    }
+
+    /// The client's resource-id-base, which names it in the module's events.
+    pub fn resource_id_base(&self) -> u32 {
+        self.resource_id_base
     }
 
     pub fn order(&self) -> ByteOrder {
@@ -83,9 +101,7 @@ impl RawClient {
     /// NoOperation of length 1 reads the same in both.
     pub fn flood_no_operations(&mut self, count: usize) -> io::Result<usize> {
         const CHUNK: usize = 16_384;
-        let mut request = vec![127u8, 0];
-        request.extend_from_slice(&self.order.u16_bytes(1));
-        let chunk = request.repeat(CHUNK);
+        let chunk = no_operation(self.order).repeat(CHUNK);
         for _ in 0..count / CHUNK {
             self.send(&chunk)?;
         }

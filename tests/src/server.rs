@@ -286,6 +286,7 @@ pub struct Xorg {
     env: Vec<(String, String)>,
     abstract_socket: bool,
     installed: bool,
+    args: Vec<String>,
 }
 
 impl Default for Xorg {
@@ -308,7 +309,14 @@ impl Xorg {
             env: Vec::new(),
             abstract_socket: false,
             installed: false,
+            args: Vec::new(),
         }
+    }
+
+    /// More arguments on the server's command line (e.g. `-maxclients 2048`).
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| (*a).to_owned()));
+        self
     }
 
     /// Loads this `liblifesign.so` instead of the build tree's.
@@ -461,6 +469,7 @@ impl Xorg {
         for (name, value) in &self.env {
             command.env(name, value);
         }
+        command.args(&self.args);
         if !self.tcp {
             command.args(["-nolisten", "tcp"]);
         } else {

@@ -21,6 +21,8 @@ pub fn register() -> bool {
 }
 
 unsafe extern "C" fn block(_data: *mut c_void, timeout: *mut c_void) {
+    #[cfg(feature = "handler-timing")]
+    let started = std::time::Instant::now();
     let delay = guard::entry(
         "the block handler",
         || None,
@@ -32,13 +34,27 @@ unsafe extern "C" fn block(_data: *mut c_void, timeout: *mut c_void) {
         // this call; AdjustWaitForDelay only shortens it.
         unsafe { sys::AdjustWaitForDelay(timeout, delay) };
     }
+    #[cfg(feature = "handler-timing")]
+    guard::entry(
+        "the handler timing",
+        || (),
+        || crate::timing::block(started),
+    );
 }
 
 unsafe extern "C" fn wakeup(_data: *mut c_void, _result: c_int) {
+    #[cfg(feature = "handler-timing")]
+    let started = std::time::Instant::now();
     guard::entry(
         "the wakeup handler",
         || (),
         || crate::watch::wakeup(time::now_ms()),
+    );
+    #[cfg(feature = "handler-timing")]
+    guard::entry(
+        "the handler timing",
+        || (),
+        || crate::timing::wakeup(started),
     );
 }
 
