@@ -14,6 +14,8 @@ cargo build --locked -p lifesign-ext -p lifesign-launcher -p lifesign -p lifesig
 # The same module with fault injection, for the tests of the panic guard.
 cargo build --locked -p lifesign-ext --features fault-injection --target-dir target/fault-injection
 cargo clippy --locked --workspace --all-targets -- -D warnings
+# The benchmark's handler-timing build of the module must stay clean too.
+cargo clippy --locked -p lifesign-ext --features handler-timing -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --locked --workspace --no-fail-fast "$@"
 else
