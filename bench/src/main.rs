@@ -66,6 +66,7 @@ fn main() {
     });
     let text = report::render(
         &command,
+        &args.out,
         overhead.as_ref().map(|(i, o)| (i.as_slice(), o)),
         detection.as_ref(),
     );

@@ -119,9 +119,24 @@ impl Bins {
     }
 }
 
+/// Strong, distinct colours (matplotlib's "tab10"): plotters' own palettes have pale ones
+/// that vanish on white.
+const COLOURS: [(u8, u8, u8); 10] = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+];
+
 fn colour(i: usize) -> RGBColor {
-    let c = Palette99::pick(i).to_rgba();
-    RGBColor(c.0, c.1, c.2)
+    let (r, g, b) = COLOURS[i % COLOURS.len()];
+    RGBColor(r, g, b)
 }
 
 fn fail(path: &Path, e: impl std::fmt::Display) -> ! {
@@ -268,12 +283,15 @@ pub fn strip(
             .and_then(|i| series.get(i))
             .map_or(String::new(), |s| s.label.to_owned())
     };
+    // Narrow columns get smaller names, so that neighbours' names do not run together.
+    let label_size = if columns > 6 { 12 } else { 15 };
     chart
         .configure_mesh()
         .disable_x_mesh()
         .x_label_formatter(&name)
         .y_desc(y_label)
         .label_style(("sans-serif", 15))
+        .x_label_style(("sans-serif", label_size))
         .draw()
         .unwrap_or_else(|e| fail(path, e));
     if let Some((value, label)) = reference {
@@ -290,23 +308,23 @@ pub fn strip(
     }
     for (column, s) in (0..).zip(series) {
         let (c, x) = (colour(column as usize), column * COLUMN);
+        // The median first, so that the dots stay visible on top of it.
+        if !s.values.is_empty() {
+            let median = summarize(s.values).median;
+            let half = COLUMN * 32 / 100;
+            chart
+                .draw_series(LineSeries::new(
+                    [(x - half, median), (x + half, median)],
+                    BLACK.mix(0.8).stroke_width(3),
+                ))
+                .unwrap_or_else(|e| fail(path, e));
+        }
         let dots = s
             .values
             .iter()
             .enumerate()
-            .map(|(i, &v)| Circle::new((x + jitter(i), v), 4, c.mix(0.7).filled()));
+            .map(|(i, &v)| Circle::new((x + jitter(i), v), 4, c.mix(0.8).filled()));
         chart.draw_series(dots).unwrap_or_else(|e| fail(path, e));
-        if s.values.is_empty() {
-            continue;
-        }
-        let median = summarize(s.values).median;
-        let half = COLUMN * 32 / 100;
-        chart
-            .draw_series(LineSeries::new(
-                [(x - half, median), (x + half, median)],
-                BLACK.stroke_width(3),
-            ))
-            .unwrap_or_else(|e| fail(path, e));
     }
     if reference.is_some() {
         legend(&mut chart, path);
