@@ -18,5 +18,8 @@ if ! dpkg-query -W -f='${Status}' fonts-dejavu-core 2>/dev/null | grep -q "insta
     apt-get update -q
     apt-get install -y -q --no-install-recommends fonts-dejavu-core
 fi
-cargo build --locked --release -p lifesign-ext -p lifesign-bench
-LIFESIGN_MODULE="$PWD/target/release/liblifesign.so" target/release/lifesign-bench "$@"
+# The failover part runs the real launcher: the release build, named by LIFESIGN_LAUNCHER.
+cargo build --locked --release -p lifesign-ext -p lifesign-bench -p lifesign-launcher
+LIFESIGN_MODULE="$PWD/target/release/liblifesign.so" \
+    LIFESIGN_LAUNCHER="$PWD/target/release/lifesign-launcher" \
+    target/release/lifesign-bench "$@"

@@ -8,7 +8,7 @@ use lifesign_tests::{Server, Xorg, lifesign, unix_ms};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use x11rb::connection::Connection;
 use x11rb::protocol::Event as XEvent;
 use x11rb::protocol::xproto::{
@@ -25,6 +25,36 @@ pub struct Mode {
     pub deadline: &'static str,
     pub latencies_ms: Vec<f64>,
     pub wrong_reason: usize,
+    /// Wall-clock time of the mode's trials (its server's start included).
+    pub took: Duration,
+}
+
+/// The detection part: every mode, and the stock server's figure for the same cut.
+pub struct Detection {
+    pub modes: Vec<Mode>,
+    /// The seconds a stock server still held a cut-off idle client, if it still did.
+    pub stock_wait: Option<u64>,
+    pub took: Duration,
+}
+
+/// Every mode, `trials` cuts each, one after the other (never two servers timing at once). The
+/// stock server's cut is made first and checked last: it only has to sit idle for `stock_wait`,
+/// so the trials run meanwhile instead of after it.
+pub fn run(trials: usize, stock_wait: Duration) -> Detection {
+    let began = Instant::now();
+    let stock = StockCut::start();
+    let modes = vec![
+        idle_timeout(trials),
+        noop_missed(trials),
+        wm_ping_timeout(trials),
+        transport_timeout(trials),
+    ];
+    let stock_wait = stock.finish(stock_wait);
+    Detection {
+        modes,
+        stock_wait,
+        took: began.elapsed(),
+    }
 }
 
 fn id(conn: &RustConnection) -> String {
@@ -116,9 +146,11 @@ struct Spec {
 fn run_mode(
     spec: Spec,
     trials: usize,
-    bench: &Bench,
+    options: &[(&str, &str)],
     mut trial: impl FnMut(&Bench) -> (String, u64),
 ) -> Mode {
+    let began = Instant::now();
+    let bench = Bench::new(options);
     let mut latencies_ms = Vec::new();
     let mut wrong_reason = 0;
     for i in 0..trials {
@@ -140,13 +172,18 @@ fn run_mode(
         deadline: spec.deadline,
         latencies_ms,
         wrong_reason,
+        took: began.elapsed(),
     }
 }
+
+/// How many round trips (or pulses) 100 ms apart a busy client makes before its cable is cut.
+/// The deadline counts from the last of them whatever came before, so a few show the client
+/// busy without making every trial longer.
+const WARM_UP: usize = 3;
 
 /// IdleTimeout: a client making a round trip every 100 ms; the cable is cut right after one.
 pub fn idle_timeout(trials: usize) -> Mode {
     let timeout = 1000;
-    let bench = Bench::new(&[("IdleTimeout", "1s"), ("TransportTimeout", "0")]);
     run_mode(
         Spec {
             name: "idle-timeout",
@@ -156,10 +193,10 @@ pub fn idle_timeout(trials: usize) -> Mode {
             offset_ms: timeout,
         },
         trials,
-        &bench,
+        &[("IdleTimeout", "1s"), ("TransportTimeout", "0")],
         |b| {
             let (conn, id) = b.watched_client();
-            for _ in 0..10 {
+            for _ in 0..WARM_UP {
                 conn.get_input_focus().unwrap().reply().unwrap();
                 thread::sleep(Duration::from_millis(100));
             }
@@ -174,7 +211,6 @@ pub fn idle_timeout(trials: usize) -> Mode {
 /// ExpectNoOperation: a client that opted in, pulsing every 100 ms; cut right after a pulse.
 pub fn noop_missed(trials: usize) -> Mode {
     let timeout = 1000;
-    let bench = Bench::new(&[("TransportTimeout", "0")]);
     run_mode(
         Spec {
             name: "noop-missed",
@@ -184,7 +220,7 @@ pub fn noop_missed(trials: usize) -> Mode {
             offset_ms: timeout,
         },
         trials,
-        &bench,
+        &[("TransportTimeout", "0")],
         |b| {
             let conn = b.connect();
             let id = id(&conn);
@@ -193,7 +229,7 @@ pub fn noop_missed(trials: usize) -> Mode {
                 ..WatchRequest::defaults()
             };
             lifesign::watch(&conn, asked).check().unwrap();
-            for _ in 0..10 {
+            for _ in 0..WARM_UP {
                 conn.no_operation().unwrap();
                 conn.flush().unwrap();
                 thread::sleep(Duration::from_millis(100));
@@ -211,11 +247,6 @@ pub fn noop_missed(trials: usize) -> Mode {
 /// ping after the cut (one interval after the last one it answered) plus WmPingTimeout.
 pub fn wm_ping_timeout(trials: usize) -> Mode {
     let (interval, timeout) = (500, 1000);
-    let bench = Bench::new(&[
-        ("WmPing", "500ms"),
-        ("WmPingTimeout", "1s"),
-        ("TransportTimeout", "0"),
-    ]);
     run_mode(
         Spec {
             name: "wm-ping-timeout",
@@ -225,20 +256,20 @@ pub fn wm_ping_timeout(trials: usize) -> Mode {
             offset_ms: interval + timeout,
         },
         trials,
-        &bench,
+        &[
+            ("WmPing", "500ms"),
+            ("WmPingTimeout", "1s"),
+            ("TransportTimeout", "0"),
+        ],
         |b| {
             let (conn, id) = b.watched_client();
             let conn = Arc::new(conn);
             let last_ping = Arc::new(AtomicU64::new(0));
             let stop = Arc::new(AtomicBool::new(false));
             let responder = answer_pings(conn.clone(), last_ping.clone(), stop.clone());
+            // Cut just after the first ping was answered, as the other modes cut after a
+            // request: the deadline counts from it, and the next ping is an interval away.
             while last_ping.load(Ordering::Relaxed) == 0 {
-                thread::sleep(Duration::from_millis(10));
-            }
-            thread::sleep(Duration::from_millis(1200));
-            // Cut just after a ping was answered, as the other modes cut after a request.
-            let seen = last_ping.load(Ordering::Relaxed);
-            while last_ping.load(Ordering::Relaxed) == seen {
                 thread::sleep(Duration::from_millis(1));
             }
             b.cut();
@@ -313,7 +344,6 @@ fn answer_pings(
 /// gives up on the connection; the module only classifies the end).
 pub fn transport_timeout(trials: usize) -> Mode {
     let timeout = 2000;
-    let bench = Bench::new(&[("TransportTimeout", "2s")]);
     run_mode(
         Spec {
             name: "transport-timeout",
@@ -323,7 +353,7 @@ pub fn transport_timeout(trials: usize) -> Mode {
             offset_ms: timeout,
         },
         trials,
-        &bench,
+        &[("TransportTimeout", "2s")],
         |b| {
             let (conn, id) = b.watched_client();
             conn.get_input_focus().unwrap().reply().unwrap();
@@ -335,17 +365,38 @@ pub fn transport_timeout(trials: usize) -> Mode {
     )
 }
 
-/// The same cable cut against a stock Xorg: is an idle client still connected after
-/// `bound`? Returns the seconds waited if it still was.
-pub fn stock_cut(bound: Duration) -> Option<u64> {
-    let lab = Lab::new(1);
-    let server = Xorg::new().in_lab(&lab).stock().start();
-    let conn = lab.host(0).connect_x(server.display_number());
-    conn.get_input_focus().unwrap().reply().unwrap();
-    lab.host(0).cut();
-    thread::sleep(bound);
-    let sockets = lab.server_sockets_to(lab.host(0).addr);
-    let established = sockets.iter().any(|l| l.starts_with("ESTAB"));
-    eprintln!("stock server {bound:?} after the cut: {sockets:?}");
-    established.then_some(bound.as_secs())
+/// The same cable cut against a stock Xorg, of an idle client: is it still connected a bound
+/// after the cut? The server idles meanwhile, so the other trials run while it waits.
+struct StockCut {
+    lab: Lab,
+    _server: Server,
+    _conn: RustConnection,
+    cut: Instant,
+}
+
+impl StockCut {
+    fn start() -> Self {
+        let lab = Lab::new(1);
+        let server = Xorg::new().in_lab(&lab).stock().start();
+        let conn = lab.host(0).connect_x(server.display_number());
+        conn.get_input_focus().unwrap().reply().unwrap();
+        lab.host(0).cut();
+        Self {
+            lab,
+            _server: server,
+            _conn: conn,
+            cut: Instant::now(),
+        }
+    }
+
+    /// Waits until `bound` after the cut; the seconds waited if the connection still was
+    /// ESTABLISHED then.
+    fn finish(self, bound: Duration) -> Option<u64> {
+        thread::sleep(bound.saturating_sub(self.cut.elapsed()));
+        let waited = self.cut.elapsed();
+        let sockets = self.lab.server_sockets_to(self.lab.host(0).addr);
+        let established = sockets.iter().any(|l| l.starts_with("ESTAB"));
+        eprintln!("stock server {waited:?} after the cut: {sockets:?}");
+        established.then_some(waited.as_secs())
+    }
 }

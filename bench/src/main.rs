@@ -6,10 +6,13 @@
 #![forbid(unsafe_code)]
 
 mod detection;
+mod failover;
 mod instructions;
+mod maps;
 mod overhead;
 mod plot;
 mod report;
+mod stamp;
 mod stats;
 
 use clap::Parser;
@@ -20,14 +23,25 @@ enum Part {
     All,
     Overhead,
     Detection,
+    Failover,
+}
+
+impl Part {
+    /// Whether `--part self` runs `part`.
+    fn runs(self, part: Part) -> bool {
+        self == Part::All || self == part
+    }
 }
 
 #[derive(Parser)]
 #[command(about = "Benchmarks lifesign against real X servers and writes a Markdown report")]
 struct Args {
     /// Cable-cut trials per detection mode.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 50)]
     trials: usize,
+    /// Failovers (cut to backup window mapped), alternating between two hosts.
+    #[arg(long, default_value_t = 30)]
+    failovers: usize,
     /// x11perf rounds per server (each round runs both servers once).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
@@ -48,27 +62,26 @@ struct Args {
 fn main() {
     let args = Args::parse();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let overhead = (args.part != Part::Detection).then(|| {
+    let overhead = args.part.runs(Part::Overhead).then(|| {
         (
             instructions::run(),
             overhead::run(args.rounds, args.seconds),
         )
     });
-    let detection = (args.part != Part::Overhead).then(|| {
-        let modes = vec![
-            detection::idle_timeout(args.trials),
-            detection::noop_missed(args.trials),
-            detection::wm_ping_timeout(args.trials),
-            detection::transport_timeout(args.trials),
-        ];
-        let stock = detection::stock_cut(std::time::Duration::from_secs(args.stock_wait));
-        (modes, stock)
-    });
+    let detection = args
+        .part
+        .runs(Part::Detection)
+        .then(|| detection::run(args.trials, std::time::Duration::from_secs(args.stock_wait)));
+    let failover = args
+        .part
+        .runs(Part::Failover)
+        .then(|| failover::run(args.failovers));
     let text = report::render(
         &command,
         &args.out,
         overhead.as_ref().map(|(i, o)| (i.as_slice(), o)),
         detection.as_ref(),
+        failover.as_ref(),
     );
     std::fs::write(&args.out, &text).expect("write the report");
     print!("{text}");
