@@ -20,6 +20,9 @@ if ! dpkg-query -W -f='${Status}' fonts-dejavu-core 2>/dev/null | grep -q "insta
 fi
 # The failover part runs the real launcher: the release build, named by LIFESIGN_LAUNCHER.
 cargo build --locked --release -p lifesign-ext -p lifesign-bench -p lifesign-launcher
+# The same module timing its block and wakeup handlers, for the scale part only.
+cargo build --locked --release -p lifesign-ext --features handler-timing --target-dir target/timing
 LIFESIGN_MODULE="$PWD/target/release/liblifesign.so" \
     LIFESIGN_LAUNCHER="$PWD/target/release/lifesign-launcher" \
+    LIFESIGN_TIMING_MODULE="$PWD/target/timing/release/liblifesign.so" \
     target/release/lifesign-bench "$@"

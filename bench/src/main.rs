@@ -5,13 +5,17 @@
 
 #![forbid(unsafe_code)]
 
+mod delivery;
 mod detection;
 mod failover;
+mod fleet;
 mod instructions;
 mod maps;
 mod overhead;
 mod plot;
 mod report;
+mod scale;
+mod scale_report;
 mod stamp;
 mod stats;
 
@@ -24,6 +28,8 @@ enum Part {
     Overhead,
     Detection,
     Failover,
+    Scale,
+    Delivery,
 }
 
 impl Part {
@@ -51,6 +57,15 @@ struct Args {
     /// Seconds to watch a stock server keep a cut-off idle client.
     #[arg(long, default_value_t = 60)]
     stock_wait: u64,
+    /// Measuring windows of the scale part (stock and lifesign side by side).
+    #[arg(long, default_value_t = 3)]
+    scale_windows: usize,
+    /// Seconds per scale window.
+    #[arg(long, default_value_t = 10)]
+    scale_seconds: u64,
+    /// Clients silenced one by one at scale, each timed to its `lost`.
+    #[arg(long, default_value_t = 50)]
+    scale_trials: usize,
     /// Which part to run (the report then has that part only).
     #[arg(long, value_enum, default_value_t = Part::All)]
     part: Part,
@@ -76,6 +91,14 @@ fn main() {
         .part
         .runs(Part::Failover)
         .then(|| failover::run(args.failovers));
+    let scale = args.part.runs(Part::Scale).then(|| {
+        scale::run(
+            args.scale_windows,
+            std::time::Duration::from_secs(args.scale_seconds),
+            args.scale_trials,
+        )
+    });
+    let delivery = args.part.runs(Part::Delivery).then(delivery::run);
     let text = report::render(
         &command,
         &args.out,
@@ -83,6 +106,7 @@ fn main() {
         detection.as_ref(),
         failover.as_ref(),
     );
+    let text = text + &scale_report::render(&args.out, scale.as_ref(), delivery.as_ref());
     std::fs::write(&args.out, &text).expect("write the report");
     print!("{text}");
     eprintln!("report written to {}", args.out.display());

@@ -1,0 +1,157 @@
+//! Event delivery: 1000 watched clients lost at once. Measured: how fast the module hands the
+//! `lost` events to the launcher's socket, and the X server's round-trip time for a healthy
+//! client while it closes them and sends the events.
+//!
+//! The launcher's end is this benchmark: it accepts the module's connection, timestamps each
+//! line as it arrives and acknowledges it at once, as `lifesign-launcher` does, so the figure is
+//! the module's rate, not the launcher's.
+
+use crate::fleet;
+use lifesign_proto::event::{Body, Event};
+use lifesign_proto::ext::WatchRequest;
+use lifesign_tests::{Xorg, unix_ms};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+use x11rb::connection::Connection as _;
+use x11rb::protocol::xproto::ConnectionExt as _;
+
+pub const LOST: usize = 1000;
+const DEADLINE_MS: u32 = 2000;
+
+/// A `lost` event as it reached the launcher's end.
+pub struct Received {
+    /// The module's `at_ms`: when it declared the client lost.
+    pub at_ms: u64,
+    /// When the line arrived (Unix ms).
+    pub received_ms: u64,
+}
+
+/// One round trip of the healthy client: when it began (Unix ms) and how long it took (µs).
+pub struct RoundTrip {
+    pub at_ms: u64,
+    pub micros: f64,
+}
+
+pub struct Delivery {
+    pub lost: Vec<Received>,
+    pub round_trips: Vec<RoundTrip>,
+}
+
+impl Delivery {
+    /// First `at_ms` to last arrival, ms.
+    pub fn span_ms(&self) -> f64 {
+        let first = self.lost.iter().map(|r| r.at_ms).min().unwrap_or(0);
+        let last = self.lost.iter().map(|r| r.received_ms).max().unwrap_or(0);
+        last.saturating_sub(first) as f64
+    }
+
+    /// Round trips that began in `[from, to)` (Unix ms), µs.
+    pub fn round_trips_in(&self, from: u64, to: u64) -> Vec<f64> {
+        self.round_trips
+            .iter()
+            .filter(|r| r.at_ms >= from && r.at_ms < to)
+            .map(|r| r.micros)
+            .collect()
+    }
+
+    /// The burst: from the first loss to the last event's arrival.
+    pub fn burst(&self) -> (u64, u64) {
+        let first = self.lost.iter().map(|r| r.at_ms).min().unwrap_or(0);
+        let last = self.lost.iter().map(|r| r.received_ms).max().unwrap_or(0);
+        (first, last + 1)
+    }
+}
+
+/// The launcher's end: reads events, acknowledges each, keeps the `lost` ones with their
+/// arrival time; ends when `want` of them arrived or the socket closed.
+fn launcher_end(listener: UnixListener, want: usize) -> thread::JoinHandle<Vec<Received>> {
+    thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("the module connects");
+        let mut writer = stream.try_clone().expect("a second handle");
+        let mut lost = Vec::new();
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            let received_ms = unix_ms();
+            let event: Event = serde_json::from_str(&line).expect("an event line");
+            let ack = format!("{{\"v\":1,\"type\":\"ack\",\"seq\":{}}}\n", event.seq);
+            writer.write_all(ack.as_bytes()).expect("ack");
+            if matches!(event.body, Body::Lost { .. }) {
+                lost.push(Received {
+                    at_ms: event.at_ms,
+                    received_ms,
+                });
+                if lost.len() == want {
+                    break;
+                }
+            }
+        }
+        lost
+    })
+}
+
+pub fn run() -> Delivery {
+    fleet::raise_fd_limit(16_384);
+    let dir = std::env::temp_dir().join(format!("lifesign-bench-link-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let socket = dir.join("launcher.sock");
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket).expect("bind the launcher's socket");
+    let end = launcher_end(listener, LOST);
+    let server = Xorg::new()
+        .args(&["-maxclients", "2048"])
+        .option("Watch", "none")
+        .option("Grace", "0")
+        .option("Launcher", socket.to_str().expect("a UTF-8 path"))
+        .start();
+    // The healthy client (not watched: Watch none) times its round trips from now on.
+    let stop = Arc::new(AtomicBool::new(false));
+    let prober = {
+        let conn = server.connect();
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut trips = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let at_ms = unix_ms();
+                let t = Instant::now();
+                conn.get_input_focus()
+                    .expect("send")
+                    .reply()
+                    .expect("the server answers");
+                trips.push(RoundTrip {
+                    at_ms,
+                    micros: t.elapsed().as_secs_f64() * 1e6,
+                });
+                thread::sleep(Duration::from_micros(500));
+            }
+            drop(conn.flush());
+            trips
+        })
+    };
+    // Each opts in; one NoOperation each, sent in a tight loop, is their last sign of life, so
+    // all fall due within a few ms.
+    let request = WatchRequest {
+        expect_noop_ms: DEADLINE_MS,
+        ..WatchRequest::defaults()
+    };
+    let mut clients = fleet::connect(&server, LOST, Some(request));
+    let noop = lifesign_tests::raw::no_operation(lifesign_proto::ByteOrder::native());
+    for c in &mut clients {
+        c.send(&noop).expect("a last NoOperation");
+    }
+    let lost = end.join().expect("the launcher's end");
+    thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let round_trips = prober.join().expect("the prober");
+    drop(clients);
+    eprintln!(
+        "delivery: {} lost events, first loss to last arrival {} ms",
+        lost.len(),
+        lost.iter().map(|r| r.received_ms).max().unwrap_or(0)
+            - lost.iter().map(|r| r.at_ms).min().unwrap_or(0)
+    );
+    Delivery { lost, round_trips }
+}
