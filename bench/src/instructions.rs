@@ -179,6 +179,7 @@ fn measure(name: &str, xorg: Xorg, out: PathBuf) -> Vec<(f64, f64)> {
 /// Stock, every mode with x11perf (and the raw client) watched, and the module's defaults
 /// (local clients not watched).
 pub fn run() -> Vec<Count> {
+    let started = Instant::now();
     let dir = std::env::temp_dir().join(format!("lifesign-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
     let [stock, all, defaults] = overhead::servers();
@@ -187,6 +188,7 @@ pub fn run() -> Vec<Count> {
         measure("every mode", all, dir.join("all.out")),
         measure("defaults", defaults, dir.join("defaults.out")),
     ];
+    eprintln!("instructions: {:.0} s", started.elapsed().as_secs_f64());
     // LIFESIGN_BENCH_KEEP=1 keeps the dumps, to read with callgrind_annotate.
     if std::env::var_os("LIFESIGN_BENCH_KEEP").is_some() {
         eprintln!("callgrind dumps kept in {}", dir.display());

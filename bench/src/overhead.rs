@@ -172,6 +172,7 @@ fn calibrate(stock: &Server, test: &Test, seconds: u32) -> u64 {
 }
 
 pub fn run(rounds: usize, seconds: u32) -> Overhead {
+    let started = std::time::Instant::now();
     let servers = servers().map(Xorg::start);
     for server in &servers {
         pin(server);
@@ -215,6 +216,7 @@ pub fn run(rounds: usize, seconds: u32) -> Overhead {
         .filter(|e| e.to_line().contains("\"lost\""))
         .count();
     assert_eq!(lost, 0, "x11perf was convicted: the overhead run is void");
+    eprintln!("throughput: {:.0} s", started.elapsed().as_secs_f64());
     Overhead {
         module_options: ALL_MODES.to_vec(),
         seconds,
