@@ -18,6 +18,8 @@ PACKAGES=(
     man-db
     # the heartbeat examples in C (Xlib, XCB) and Python, built and run by the tests
     gcc libc6-dev libx11-dev libxcb1-dev python3 python3-xlib
+    # the font the benchmark's plots draw their text with (its plot test runs in the suite)
+    fonts-dejavu-core
 )
 
 missing=()

@@ -64,42 +64,60 @@ pub fn send(line: &str) {
     });
 }
 
-/// The block handler: connect when it is time; returns when to try next (ms from now).
-pub fn block(now: u64) -> Option<u64> {
-    let attempt =
-        with(|l| (l.stream.is_none() && now >= l.next_attempt).then(|| l.path.clone())).flatten();
-    if let Some(path) = attempt {
-        match socket::connect_unix(&path) {
-            Ok(stream) => {
-                let fd = stream.as_raw_fd();
-                with(|l| {
-                    l.stream = Some(stream);
-                    l.backoff = FIRST_BACKOFF_MS;
-                    l.input.clear();
-                    l.output.clear();
-                });
-                notify::watch(fd, false);
-                tracing::info!("connected to the launcher at {}", path.display());
-                // hello, the replay of what is watched, then every unacknowledged event.
-                for line in crate::watch::opening_lines() {
-                    send(&line);
-                }
-            }
-            Err(e) => with(|l| {
-                if l.backoff == FIRST_BACKOFF_MS {
-                    tracing::debug!("launcher at {} not reachable: {e}", path.display());
-                }
-                l.next_attempt = now + l.backoff;
-                l.backoff = (l.backoff * 2).min(MAX_BACKOFF_MS);
-            })
-            .unwrap_or(()),
+/// The block handler: write what is queued, connect when it is time; returns when to try
+/// next (ms from now). `clock` is read only while disconnected: a connected link has no
+/// use for the time.
+pub fn block(clock: impl FnOnce() -> u64) -> Option<u64> {
+    // The usual pass, connected or not yet time to try again, is one look at the link.
+    let mut now = None;
+    let step = with(|l| {
+        if l.stream.is_some() {
+            l.flush(); // which may find the launcher gone and drop the connection
         }
+        if l.stream.is_some() {
+            return Ok(None);
+        }
+        let now = *now.get_or_insert_with(clock);
+        if now >= l.next_attempt {
+            return Err(l.path.clone());
+        }
+        Ok(Some(l.next_attempt.saturating_sub(now)))
+    })?;
+    let now = now.unwrap_or_default();
+    let path = match step {
+        Ok(wait) => return wait,
+        Err(path) => path,
+    };
+    match socket::connect_unix(&path) {
+        Ok(stream) => {
+            let fd = stream.as_raw_fd();
+            with(|l| {
+                l.stream = Some(stream);
+                l.backoff = FIRST_BACKOFF_MS;
+                l.input.clear();
+                l.output.clear();
+            });
+            notify::watch(fd, false);
+            tracing::info!("connected to the launcher at {}", path.display());
+            // hello, the replay of what is watched, then every unacknowledged event.
+            for line in crate::watch::opening_lines() {
+                send(&line);
+            }
+        }
+        Err(e) => with(|l| {
+            if l.backoff == FIRST_BACKOFF_MS {
+                tracing::debug!("launcher at {} not reachable: {e}", path.display());
+            }
+            l.next_attempt = now + l.backoff;
+            l.backoff = (l.backoff * 2).min(MAX_BACKOFF_MS);
+        })
+        .unwrap_or(()),
     }
     with(|l| {
         l.flush();
         l.stream
             .is_none()
-            .then(|| l.next_attempt.saturating_sub(time::now_ms()))
+            .then(|| l.next_attempt.saturating_sub(now))
     })
     .flatten()
 }

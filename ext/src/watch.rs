@@ -402,9 +402,14 @@ pub fn on_send_event(request: &Request<'_>) -> Verdict {
     .unwrap_or(Verdict::Pass)
 }
 
-pub fn wakeup(now: u64) {
+/// The wakeup handler. With no deadline pending there is nothing to time, so the pass
+/// reads no clock (see [`block`]).
+pub fn wakeup() {
     with(|w| {
-        w.tracker.after_sleep(now);
+        if w.tracker.is_quiet() {
+            return;
+        }
+        w.tracker.after_sleep(time::now_ms());
         activity::set_now(w.tracker.virtual_now());
     });
 }
@@ -436,11 +441,21 @@ impl Probe for ServerProbe {
 }
 
 /// The block handler: acts on what is due, returns how long the server may sleep (ms).
-pub fn block(now: u64) -> Option<u64> {
+///
+/// It runs on every turn of the server's main loop, so a client making round trips pays it
+/// once per request. A quiet pass, no deadline pending and no watched client active in the
+/// cycle, reads no clock and leaves the tracker alone: nothing can be due, a stall can
+/// convict nobody, and a client watched later starts from a fresh reading.
+pub fn block() -> Option<u64> {
+    vector::copy_server_vectors(extension::generation());
+    let quiet = with(|w| w.tracker.is_quiet())?;
+    if quiet && !vector::any_disarmed() {
+        return link::block(time::now_ms);
+    }
+    let now = time::now_ms();
     let (actions, wake, atoms, stall) = with(|w| {
         let mut probe = ServerProbe { atoms: w.atoms };
         // The clients active in the cycle now ending were active until now at the latest.
-        vector::copy_server_vectors(extension::generation());
         let end_of_cycle = w.tracker.virtual_at(now);
         vector::rearm(|index| activity::touch(index, end_of_cycle));
         let (actions, wake) = w.tracker.before_sleep(now, &mut probe);
@@ -450,6 +465,7 @@ pub fn block(now: u64) -> Option<u64> {
     if let Some(gap) = stall {
         tracing::info!("the server was held up for {gap} ms; deadlines moved on by as much");
     }
+    let acted = !actions.is_empty();
     for action in actions {
         match action {
             Action::Report(body) => {
@@ -481,8 +497,11 @@ pub fn block(now: u64) -> Option<u64> {
             }
         }
     }
-    let deadline = wake.map(|at| at.saturating_sub(time::now_ms()));
-    let reconnect = link::block(time::now_ms());
+    // Acting (closing clients, sending events) takes time; a pass with nothing to do, the
+    // usual one, reads the clock once.
+    let now = if acted { time::now_ms() } else { now };
+    let deadline = wake.map(|at| at.saturating_sub(now));
+    let reconnect = link::block(|| now);
     match (deadline, reconnect) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

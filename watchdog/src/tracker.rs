@@ -344,6 +344,11 @@ impl Tracker {
     }
 
     /// The watchdog time requests are stamped with until the next wakeup.
+    /// No deadline is pending: no pass can find anything due, and no stall can matter.
+    pub fn is_quiet(&self) -> bool {
+        self.heap.is_empty()
+    }
+
     pub fn virtual_now(&self) -> Millis {
         self.vnow
     }
@@ -403,7 +408,8 @@ impl Tracker {
         }
         // Each client is looked at once per pass: whatever it schedules for now or earlier is
         // left for the next pass (a zero wait), so no rule can keep the server here.
-        let mut looked_at = std::collections::HashSet::new();
+        // Made only in a pass that has something due: most passes have nothing.
+        let mut looked_at: Option<std::collections::HashSet<usize>> = None;
         let mut again = Vec::new();
         let mut losses = 0;
         while let Some(&Reverse(entry)) = self.heap.peek() {
@@ -411,7 +417,7 @@ impl Tracker {
                 break;
             }
             self.heap.pop();
-            if !looked_at.insert(entry.index) {
+            if !looked_at.get_or_insert_default().insert(entry.index) {
                 again.push(Reverse(entry));
                 continue;
             }

@@ -26,7 +26,7 @@ unsafe extern "C" fn block(_data: *mut c_void, timeout: *mut c_void) {
     let delay = guard::entry(
         "the block handler",
         || None,
-        || crate::watch::block(time::now_ms()),
+        crate::watch::block,
     );
     if let Some(delay) = delay {
         let delay = c_int::try_from(delay).unwrap_or(c_int::MAX);
@@ -48,7 +48,7 @@ unsafe extern "C" fn wakeup(_data: *mut c_void, _result: c_int) {
     guard::entry(
         "the wakeup handler",
         || (),
-        || crate::watch::wakeup(time::now_ms()),
+        crate::watch::wakeup,
     );
     #[cfg(feature = "handler-timing")]
     guard::entry(

@@ -86,9 +86,11 @@ fn server_vector(kind: u8) -> Vector {
 /// extension has set its entries (the first block handler of the generation).
 pub fn copy_server_vectors(generation: u64) {
     let generation = generation as usize;
-    if COPIED_IN.swap(generation, Ordering::Relaxed) == generation {
+    // A load, not a swap: this runs on every pass, and copies once a generation.
+    if COPIED_IN.load(Ordering::Relaxed) == generation {
         return;
     }
+    COPIED_IN.store(generation, Ordering::Relaxed);
     for (table, kind) in DISARMED.iter().zip([NATIVE, SWAPPED]) {
         // SAFETY: on the server thread between requests; both vectors and tables have 256
         // entries; no client points at a disarmed table between cycles.
@@ -165,9 +167,18 @@ pub fn forget(index: usize) {
     }
 }
 
+/// Whether a watched client was disarmed in this cycle (it sent a request).
+pub fn any_disarmed() -> bool {
+    DISARMED_COUNT.load(Ordering::Relaxed) != 0
+}
+
 /// Ends the cycle: every client disarmed in it is handed to `touched` (its last request
 /// came no later than now) and armed again.
 pub fn rearm(mut touched: impl FnMut(usize)) {
+    // Most passes follow a cycle without a watched client's request: a load, no write.
+    if DISARMED_COUNT.load(Ordering::Relaxed) == 0 {
+        return;
+    }
     let count = DISARMED_COUNT.swap(0, Ordering::Relaxed);
     for slot in &DISARMED_NOW[..count] {
         let index = slot.load(Ordering::Relaxed);
