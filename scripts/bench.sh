@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark: builds the release module and the bench, measures against real servers
 # (x11perf against a stock Xorg, cable cuts in network namespaces), writes docs/benchmarks.md.
-# Not part of the test suite; takes about six minutes. Run as root on Debian 12.
+# Not part of the test suite; takes about 20 minutes. Run as root on Debian 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,14 +9,6 @@ bash scripts/deps.sh
 if [ "$(id -u)" -ne 0 ]; then
     echo "the benchmark starts Xorg and makes network namespaces: run as root" >&2
     exit 1
-fi
-# The report's plots draw their text with DejaVu Sans (bench/src/plot.rs); the bench alone
-# needs it, so it is installed here rather than in deps.sh.
-if ! dpkg-query -W -f='${Status}' fonts-dejavu-core 2>/dev/null | grep -q "install ok installed"; then
-    echo "installing: fonts-dejavu-core"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends fonts-dejavu-core
 fi
 # The failover part runs the real launcher: the release build, named by LIFESIGN_LAUNCHER.
 cargo build --locked --release -p lifesign-ext -p lifesign-bench -p lifesign-launcher
