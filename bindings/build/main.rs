@@ -34,6 +34,8 @@ const FUNCTIONS: &[&str] = &[
     "RemoveBlockAndWakeupHandlers",
     "StandardMinorOpcode",
     "WriteToClient",
+    "XaceHook",
+    "TimerSet",
 ];
 
 const VARIABLES: &[&str] = &[

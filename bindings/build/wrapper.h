@@ -22,6 +22,7 @@
 #include <windowstr.h>
 #include <scrnintstr.h>
 #include <opaque.h>
+#include <xace.h>
 
 /*
  * Macros that bindgen cannot evaluate (function-like, or expanding to them), re-stated as
@@ -46,4 +47,5 @@ const unsigned int LIFESIGN_XA_WM_CLASS = XA_WM_CLASS;
 const unsigned int LIFESIGN_XA_STRING = XA_STRING;
 const unsigned int LIFESIGN_XA_ATOM = XA_ATOM;
 const unsigned int LIFESIGN_DIX_READ_ACCESS = DixReadAccess;
+const int LIFESIGN_XACE_CLIENT_ACCESS = XACE_CLIENT_ACCESS;
 const int LIFESIGN_MAXCLIENTS = MAXCLIENTS;

@@ -2,17 +2,18 @@
 //!
 //! Everything runs on the server thread and nothing blocks it: the socket is non-blocking and
 //! in the server's poll loop (SetNotifyFd); a connect that cannot complete at once is tried
-//! again later, with backoff, from the block handler; output that the launcher does not read
+//! again later, with backoff, on the server's own timer; output that the launcher does not read
 //! waits in a bounded buffer, and past the bound the connection is dropped (its events stay
 //! in the outbox and are sent again on the next connection). No thread touches the server.
 //! docs/architecture.md says why this rather than a worker thread.
 
-use crate::server::{notify, socket, time};
+use crate::server::{notify, socket, timer};
 use std::cell::RefCell;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Output waiting for a launcher that does not read, at most.
 const OUTPUT_BOUND: usize = 1 << 20;
@@ -26,7 +27,6 @@ struct Link {
     stream: Option<UnixStream>,
     output: Vec<u8>,
     input: Vec<u8>,
-    next_attempt: u64,
     backoff: u64,
     polling_write: bool,
 }
@@ -34,6 +34,10 @@ struct Link {
 thread_local! {
     static LINK: RefCell<Option<Link>> = const { RefCell::new(None) };
 }
+
+/// Lines are queued for the launcher: the block handler has something to write. An atomic,
+/// so that a pass with nothing queued (nearly every pass) does not even look at the link.
+static QUEUED: AtomicBool = AtomicBool::new(false);
 
 fn with<R>(f: impl FnOnce(&mut Link) -> R) -> Option<R> {
     LINK.with_borrow_mut(|l| l.as_mut().map(f))
@@ -46,10 +50,25 @@ pub fn start(path: PathBuf) {
         stream: None,
         output: Vec::new(),
         input: Vec::new(),
-        next_attempt: 0,
         backoff: FIRST_BACKOFF_MS,
         polling_write: false,
     }));
+    schedule(FIRST_BACKOFF_MS);
+}
+
+/// A new generation began: the server freed its timers, so a disconnected link sets a new
+/// one.
+pub fn new_generation() {
+    timer::forget();
+    if with(|l| l.stream.is_none()) == Some(true) {
+        schedule(FIRST_BACKOFF_MS);
+    }
+}
+
+fn schedule(ms: u64) {
+    if !timer::reconnect_in(ms) {
+        tracing::error!("the server could not set a timer: no new connection to the launcher");
+    }
 }
 
 /// Queues one event line, if connected (the outbox keeps it for the next connection
@@ -60,35 +79,24 @@ pub fn send(line: &str) {
         if l.stream.is_some() {
             l.output.extend_from_slice(line.as_bytes());
             l.output.push(b'\n');
+            QUEUED.store(true, Ordering::Relaxed);
         }
     });
 }
 
-/// The block handler: write what is queued, connect when it is time; returns when to try
-/// next (ms from now). `clock` is read only while disconnected: a connected link has no
-/// use for the time.
-pub fn block(clock: impl FnOnce() -> u64) -> Option<u64> {
-    // The usual pass, connected or not yet time to try again, is one look at the link.
-    let mut now = None;
-    let step = with(|l| {
-        if l.stream.is_some() {
-            l.flush(); // which may find the launcher gone and drop the connection
-        }
-        if l.stream.is_some() {
-            return Ok(None);
-        }
-        let now = *now.get_or_insert_with(clock);
-        if now >= l.next_attempt {
-            return Err(l.path.clone());
-        }
-        Ok(Some(l.next_attempt.saturating_sub(now)))
-    })?;
-    let now = now.unwrap_or_default();
-    let path = match step {
-        Ok(wait) => return wait,
-        Err(path) => path,
+/// The block handler: writes what is queued, once per pass.
+pub fn block() {
+    if QUEUED.load(Ordering::Relaxed) {
+        with(Link::flush);
+    }
+}
+
+/// The reconnect timer fired: try to connect; on failure, set it again with backoff.
+pub fn attempt() {
+    let Some(path) = with(|l| l.stream.is_none().then(|| l.path.clone())).flatten() else {
+        return;
     };
-    match socket::connect_unix(&path) {
+    match socket::connect_unix(&path).and_then(launcher_of_ours) {
         Ok(stream) => {
             let fd = stream.as_raw_fd();
             with(|l| {
@@ -103,23 +111,25 @@ pub fn block(clock: impl FnOnce() -> u64) -> Option<u64> {
             for line in crate::watch::opening_lines() {
                 send(&line);
             }
+            with(Link::flush);
         }
-        Err(e) => with(|l| {
-            if l.backoff == FIRST_BACKOFF_MS {
-                tracing::debug!("launcher at {} not reachable: {e}", path.display());
-            }
-            l.next_attempt = now + l.backoff;
-            l.backoff = (l.backoff * 2).min(MAX_BACKOFF_MS);
-        })
-        .unwrap_or(()),
+        Err(e) => {
+            let backoff = with(|l| {
+                // Once per run of failed attempts; a refusal is the operator's to fix.
+                if l.backoff == FIRST_BACKOFF_MS {
+                    if e.kind() == ErrorKind::PermissionDenied {
+                        tracing::error!("launcher at {}: {e}; no events go to it", path.display());
+                    } else {
+                        tracing::debug!("launcher at {} not reachable: {e}", path.display());
+                    }
+                }
+                let backoff = l.backoff;
+                l.backoff = (l.backoff * 2).min(MAX_BACKOFF_MS);
+                backoff
+            });
+            schedule(backoff.unwrap_or(MAX_BACKOFF_MS));
+        }
     }
-    with(|l| {
-        l.flush();
-        l.stream
-            .is_none()
-            .then(|| l.next_attempt.saturating_sub(now))
-    })
-    .flatten()
 }
 
 /// The launcher's socket is ready.
@@ -141,6 +151,20 @@ pub fn on_ready(fd: RawFd, ready: notify::Ready) {
     }
 }
 
+/// Events name clients, their hosts and commands: they go only to a launcher run by root or
+/// by the server's own user, not to whoever managed to bind the socket's path.
+fn launcher_of_ours(stream: UnixStream) -> io::Result<UnixStream> {
+    let uid = socket::peer_uid(&stream)?;
+    let own = socket::own_uid();
+    if uid == 0 || uid == own {
+        return Ok(stream);
+    }
+    Err(io::Error::new(
+        ErrorKind::PermissionDenied,
+        format!("its socket is served by uid {uid}, neither root nor the server's uid {own}"),
+    ))
+}
+
 /// The guard's fallback when the link's callback panicked: take the fd out of the loop, so a
 /// level-triggered fd cannot spin the server.
 pub fn fail_closed(fd: RawFd) {
@@ -149,6 +173,8 @@ pub fn fail_closed(fd: RawFd) {
 
 impl Link {
     fn flush(&mut self) {
+        // What a write leaves is written when the socket is writable (on_ready).
+        QUEUED.store(false, Ordering::Relaxed);
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
@@ -209,6 +235,6 @@ impl Link {
         self.output.clear();
         self.input.clear();
         self.polling_write = false;
-        self.next_attempt = time::now_ms() + self.backoff;
+        schedule(self.backoff);
     }
 }

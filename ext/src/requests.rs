@@ -27,7 +27,7 @@ pub fn handle(request: &mut Request<'_>) -> Result<(), XError> {
         ext::Request::Unwatch => watch::opt_out(&mut request.client()),
         ext::Request::ListClients => {
             let reply = ListClientsReply {
-                json: watch::list_json(),
+                json: watch::list_json(&mut request.client()),
             };
             request.reply(&reply.encode(request.sequence(), order));
         }

@@ -20,6 +20,7 @@ use lifesign_watchdog::tracker::{Action, Activity, Probe, Tracker};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What is known of a client between its connection and its setup.
 struct Joining {
@@ -48,8 +49,19 @@ thread_local! {
     static WATCHING: RefCell<Option<Watching>> = const { RefCell::new(None) };
 }
 
+/// No deadline is pending (the tracker's heap is empty), kept after every use of the state
+/// so that the main loop's handlers can tell without looking at it: an atomic load instead of
+/// a thread-local lookup on every pass.
+static QUIET: AtomicBool = AtomicBool::new(true);
+
 fn with<R>(f: impl FnOnce(&mut Watching) -> R) -> Option<R> {
-    WATCHING.with_borrow_mut(|w| w.as_mut().map(f))
+    WATCHING.with_borrow_mut(|w| {
+        w.as_mut().map(|w| {
+            let r = f(w);
+            QUIET.store(w.tracker.is_quiet(), Ordering::Relaxed);
+            r
+        })
+    })
 }
 
 /// Starts watching with the decided options (first generation).
@@ -76,6 +88,7 @@ pub fn new_generation() {
         tracing::warn!("cannot intern WM_PROTOCOLS/_NET_WM_PING; WmPing is inactive");
     }
     with(|w| w.atoms = atoms);
+    link::new_generation();
 }
 
 impl Watching {
@@ -339,21 +352,37 @@ pub fn on_ack(seq: u64) {
 }
 
 /// The watched clients as ListClients returns them.
-pub fn list_json() -> String {
+/// The watched clients `requester` may see (ListClients): itself always; the others as the
+/// `ListClients` option allows it, and each only if the server's access control lets it read
+/// that client (an untrusted client under SECURITY sees no trusted one).
+pub fn list_json(requester: &mut ClientView<'_>) -> String {
+    let own = requester.index();
+    let (transport, peer) = requester
+        .socket()
+        .map_or((Transport::Local, None), socket::transport);
+    let local = policy::is_local(transport, peer.map(|p| p.ip()));
     let entries: Vec<StatusEntry> = with(|w| {
+        let others = policy::lists_others(w.config.list_clients, local);
         let mut probe = ServerProbe { atoms: w.atoms };
-        let mut entries: Vec<StatusEntry> = w
-            .tracker
+        w.tracker
             .status(&mut probe)
             .iter()
             .map(|s| s.entry())
-            .collect();
-        for entry in &mut entries {
-            entry.client = with_class(entry.client.clone());
-        }
-        entries
+            .filter(|e| e.client.index as usize == own || others)
+            .collect::<Vec<_>>()
     })
     .unwrap_or_default();
+    let entries: Vec<StatusEntry> = entries
+        .into_iter()
+        .filter(|e| {
+            let index = e.client.index as usize;
+            index == own || clients::may_read(requester, index)
+        })
+        .map(|mut e| {
+            e.client = with_class(e.client);
+            e
+        })
+        .collect();
     serde_json::to_string(&entries).expect("status entries serialize")
 }
 
@@ -405,10 +434,10 @@ pub fn on_send_event(request: &Request<'_>) -> Verdict {
 /// The wakeup handler. With no deadline pending there is nothing to time, so the pass
 /// reads no clock (see [`block`]).
 pub fn wakeup() {
+    if QUIET.load(Ordering::Relaxed) {
+        return;
+    }
     with(|w| {
-        if w.tracker.is_quiet() {
-            return;
-        }
         w.tracker.after_sleep(time::now_ms());
         activity::set_now(w.tracker.virtual_now());
     });
@@ -448,9 +477,9 @@ impl Probe for ServerProbe {
 /// convict nobody, and a client watched later starts from a fresh reading.
 pub fn block() -> Option<u64> {
     vector::copy_server_vectors(extension::generation());
-    let quiet = with(|w| w.tracker.is_quiet())?;
-    if quiet && !vector::any_disarmed() {
-        return link::block(time::now_ms);
+    if QUIET.load(Ordering::Relaxed) && !vector::any_disarmed() {
+        link::block();
+        return None;
     }
     let now = time::now_ms();
     let (actions, wake, atoms, stall) = with(|w| {
@@ -501,9 +530,6 @@ pub fn block() -> Option<u64> {
     // usual one, reads the clock once.
     let now = if acted { time::now_ms() } else { now };
     let deadline = wake.map(|at| at.saturating_sub(now));
-    let reconnect = link::block(|| now);
-    match (deadline, reconnect) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    link::block();
+    deadline
 }

@@ -14,4 +14,4 @@ pub mod outbox;
 pub mod policy;
 pub mod tracker;
 
-pub use options::{Config, OnLost, OptionError, Watch};
+pub use options::{Config, ListClients, OnLost, OptionError, Watch};

@@ -31,6 +31,20 @@ pub enum OnLost {
     Notify,
 }
 
+/// Whose details a client's ListClients request shows, besides its own (a client always
+/// sees itself). The server's access control (XACE: the SECURITY extension's untrusted
+/// clients) is consulted on top, for every other client shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListClients {
+    /// Every client sees every watched client.
+    All,
+    /// Clients on the display's own host (a Unix socket, or TCP from a loopback address) see
+    /// every watched client; others see only themselves.
+    Local,
+    /// Every client sees only itself.
+    Own,
+}
+
 /// The validated options. `None` durations are off.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -45,6 +59,7 @@ pub struct Config {
     pub stall_guard: Option<Duration>,
     pub on_lost: OnLost,
     pub launcher: Option<PathBuf>,
+    pub list_clients: ListClients,
 }
 
 /// The default launcher socket of the contract.
@@ -64,6 +79,7 @@ impl Default for Config {
             stall_guard: Some(Duration::from_secs(1)),
             on_lost: OnLost::Close,
             launcher: Some(PathBuf::from(DEFAULT_LAUNCHER)),
+            list_clients: ListClients::Local,
         }
     }
 }
@@ -151,6 +167,15 @@ const OPTIONS: &[(&str, Setter)] = &[
         };
         Ok(())
     }),
+    ("ListClients", |c, v| {
+        c.list_clients = match v.trim().to_ascii_lowercase().as_str() {
+            "all" => ListClients::All,
+            "local" => ListClients::Local,
+            "self" => ListClients::Own,
+            _ => return Err("one of all, local, self".into()),
+        };
+        Ok(())
+    }),
     ("Launcher", |c, v| {
         let v = v.trim();
         c.launcher = if v.eq_ignore_ascii_case("none") {
@@ -207,7 +232,7 @@ impl Config {
         let peers: Vec<String> = self.watch_peers.iter().map(ToString::to_string).collect();
         format!(
             "Watch={} WatchPeers={} TransportTimeout={} IdleTimeout={} ExpectNoOperation={} \
-             WmPing={} WmPingTimeout={} Grace={} StallGuard={} OnLost={} Launcher={}",
+             WmPing={} WmPingTimeout={} Grace={} StallGuard={} OnLost={} Launcher={} ListClients={}",
             format!("{:?}", self.watch).to_ascii_lowercase(),
             if peers.is_empty() {
                 "(any)".to_owned()
@@ -225,6 +250,11 @@ impl Config {
             self.launcher
                 .as_ref()
                 .map_or_else(|| "none".to_owned(), |p| p.display().to_string()),
+            match self.list_clients {
+                ListClients::All => "all",
+                ListClients::Local => "local",
+                ListClients::Own => "self",
+            },
         )
     }
 }
@@ -327,6 +357,21 @@ mod tests {
         assert_eq!(c.stall_guard, Some(Duration::from_secs(1)));
         assert_eq!(c.on_lost, OnLost::Close);
         assert_eq!(c.launcher, Some(PathBuf::from(DEFAULT_LAUNCHER)));
+        assert_eq!(c.list_clients, ListClients::Local);
+    }
+
+    #[test]
+    fn list_clients_takes_all_local_or_self() {
+        for (text, want) in [
+            ("all", ListClients::All),
+            ("Local", ListClients::Local),
+            (" self ", ListClients::Own),
+        ] {
+            assert_eq!(parse(&[("ListClients", text)]).unwrap().list_clients, want);
+        }
+        let e = single_error(&[("ListClients", "everyone")]);
+        assert!(e.to_string().contains("ListClients"), "{e}");
+        assert!(e.to_string().contains("all, local, self"), "{e}");
     }
 
     #[test]

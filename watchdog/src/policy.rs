@@ -1,7 +1,7 @@
 //! Which clients are watched and what each watched client must show.
 
 use crate::clock::Millis;
-use crate::options::{Config, MAX, MIN_DEADLINE, MIN_TRANSPORT, Watch};
+use crate::options::{Config, ListClients, MAX, MIN_DEADLINE, MIN_TRANSPORT, Watch};
 use ipnet::IpNet;
 use lifesign_proto::event::PolicyInfo;
 use lifesign_proto::event::Transport;
@@ -97,6 +97,30 @@ pub fn watched_by_default(config: &Config, transport: Transport, peer: Option<Ip
     peer.is_some_and(|ip| in_peers(&config.watch_peers, ip))
 }
 
+/// Whether a client is on the display's own host: a Unix socket, or TCP from a loopback
+/// address (as `ssh -X` forwarding and tools run on the console reach the server).
+pub fn is_local(transport: Transport, peer: Option<IpAddr>) -> bool {
+    match transport {
+        Transport::Local => true,
+        Transport::Tcp | Transport::Tcp6 => peer.is_some_and(|ip| match ip {
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+            IpAddr::V4(v4) => v4.is_loopback(),
+        }),
+    }
+}
+
+/// Whether ListClients shows a requester the other watched clients (before the server's own
+/// access control has its say). A client always sees itself.
+pub fn lists_others(list: ListClients, requester_is_local: bool) -> bool {
+    match list {
+        ListClients::All => true,
+        ListClients::Local => requester_is_local,
+        ListClients::Own => false,
+    }
+}
+
 fn in_peers(peers: &[IpNet], ip: IpAddr) -> bool {
     // A v4 client on a dual-stack socket shows as ::ffff:a.b.c.d; match it as v4.
     let ip = match ip {
@@ -150,6 +174,29 @@ mod tests {
 
     fn config(pairs: &[(&str, &str)]) -> Config {
         Config::from_options(pairs.iter().copied()).unwrap()
+    }
+
+    #[test]
+    fn local_means_a_unix_socket_or_loopback_tcp() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert!(is_local(Transport::Local, None));
+        assert!(is_local(Transport::Tcp, ip("127.0.0.1")));
+        assert!(is_local(Transport::Tcp, ip("127.3.4.5")));
+        assert!(is_local(Transport::Tcp6, ip("::1")));
+        assert!(is_local(Transport::Tcp6, ip("::ffff:127.0.0.1")));
+        assert!(!is_local(Transport::Tcp, ip("10.211.1.2")));
+        assert!(!is_local(Transport::Tcp6, ip("::ffff:10.0.0.5")));
+        assert!(!is_local(Transport::Tcp, None));
+    }
+
+    #[test]
+    fn others_are_listed_as_the_operator_allows() {
+        for local in [true, false] {
+            assert!(lists_others(ListClients::All, local));
+            assert!(!lists_others(ListClients::Own, local));
+        }
+        assert!(lists_others(ListClients::Local, true));
+        assert!(!lists_others(ListClients::Local, false));
     }
 
     #[test]

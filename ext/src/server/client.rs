@@ -60,6 +60,11 @@ impl<'a> ClientView<'a> {
         usize::try_from(self.client.index).unwrap_or(0)
     }
 
+    /// The client, for the server calls of this layer that take one.
+    pub(super) fn as_ptr(&mut self) -> sys::ClientPtr {
+        std::ptr::from_mut(self.client)
+    }
+
     /// The base of the client's resource IDs, as `xrestop` and the contract's `id` show it.
     pub fn id_base(&self) -> u32 {
         self.client.clientAsMask

@@ -35,6 +35,26 @@ pub fn with<R>(index: usize, f: impl FnOnce(&mut ClientView<'_>) -> R) -> Option
     Some(f(&mut view))
 }
 
+/// Whether the server's access control lets `by` read the details of the client at
+/// `target`: XACE's client-access hook, through which the SECURITY extension keeps untrusted
+/// clients from trusted ones (dix asks it the same way in `dixLookupClient`).
+pub fn may_read(by: &mut ClientView<'_>, target: usize) -> bool {
+    let Some(target) = raw(target) else {
+        return false;
+    };
+    // SAFETY: on the server thread, `by` and `target` live clients; XACE_CLIENT_ACCESS takes
+    // (ClientPtr client, ClientPtr target, Mask access_mode), as dix/dixutils.c passes them.
+    let rc = unsafe {
+        sys::XaceHook(
+            sys::LIFESIGN_XACE_CLIENT_ACCESS,
+            by.as_ptr(),
+            target,
+            sys::LIFESIGN_DIX_READ_ACCESS as sys::Mask,
+        )
+    };
+    rc == sys::LIFESIGN_SUCCESS
+}
+
 /// The server is not reading the client's requests now (IgnoreClient, ClientSleep,
 /// SyncAwait).
 pub fn held(index: usize) -> bool {

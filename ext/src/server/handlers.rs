@@ -23,11 +23,7 @@ pub fn register() -> bool {
 unsafe extern "C" fn block(_data: *mut c_void, timeout: *mut c_void) {
     #[cfg(feature = "handler-timing")]
     let started = std::time::Instant::now();
-    let delay = guard::entry(
-        "the block handler",
-        || None,
-        crate::watch::block,
-    );
+    let delay = guard::entry("the block handler", || None, crate::watch::block);
     if let Some(delay) = delay {
         let delay = c_int::try_from(delay).unwrap_or(c_int::MAX);
         // SAFETY: `timeout` is the server's wait time, handed to block handlers for exactly
@@ -45,11 +41,7 @@ unsafe extern "C" fn block(_data: *mut c_void, timeout: *mut c_void) {
 unsafe extern "C" fn wakeup(_data: *mut c_void, _result: c_int) {
     #[cfg(feature = "handler-timing")]
     let started = std::time::Instant::now();
-    guard::entry(
-        "the wakeup handler",
-        || (),
-        crate::watch::wakeup,
-    );
+    guard::entry("the wakeup handler", || (), crate::watch::wakeup);
     #[cfg(feature = "handler-timing")]
     guard::entry(
         "the handler timing",

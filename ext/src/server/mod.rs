@@ -20,6 +20,7 @@ pub mod log;
 pub mod notify;
 pub mod socket;
 pub mod time;
+pub mod timer;
 pub mod vector;
 pub mod windows;
 pub mod wraps;

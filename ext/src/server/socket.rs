@@ -192,6 +192,38 @@ pub unsafe fn borrow<'a>(fd: c_int) -> Option<BorrowedFd<'a>> {
     (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
+/// The uid of the process at the other end of a Unix stream socket (SO_PEERCRED: the
+/// process that bound the listener, for a connected client's socket).
+pub fn peer_uid(stream: &std::os::unix::net::UnixStream) -> io::Result<u32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: the fd is open for the call; `cred` and `len` are valid for writing and `len`
+    // holds the size of `cred`.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&raw mut cred).cast(),
+            &raw mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(cred.uid)
+}
+
+/// The server's own effective uid.
+pub fn own_uid() -> u32 {
+    // SAFETY: geteuid cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() }
+}
+
 /// Connects to a Unix stream socket without blocking: a listener with a full backlog is an
 /// error (`WouldBlock`) here, to be tried again later, never a wait.
 pub fn connect_unix(path: &std::path::Path) -> io::Result<std::os::unix::net::UnixStream> {
