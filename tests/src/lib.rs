@@ -7,6 +7,8 @@
 //! - [`lifesign`]: the extension's requests over x11rb, through `lifesign-proto`.
 //! - [`net`]: test hosts in network namespaces, with cables to pull.
 //! - [`launcher`]: the real `lifesign-launcher` binary with a config of the test's.
+//! - [`valgrind`]: Xvfb under valgrind memcheck, and its report: the module's errors and leaks
+//!   apart from the server's.
 
 #![forbid(unsafe_code)]
 
@@ -16,6 +18,7 @@ pub mod logfile;
 pub mod net;
 pub mod raw;
 pub mod server;
+pub mod valgrind;
 pub mod windows;
 
 pub use launcher::Launcher;

@@ -145,6 +145,22 @@ impl Server {
         rustix::process::kill_process(pid, signal).expect("signal the server");
     }
 
+    /// Ends the server as an operator would (SIGTERM) and waits up to `timeout` for it to
+    /// exit (under valgrind the leak check at exit takes seconds); `None` if it did not.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        self.signal(rustix::process::Signal::TERM);
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// True while the server process runs.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -256,6 +272,10 @@ impl Drop for Server {
     fn drop(&mut self) {
         if thread::panicking() {
             eprintln!("{}", self.report());
+        }
+        // Already reaped (terminate): its pid may be another process's by now.
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
         }
         let pid = rustix::process::Pid::from_raw(self.child.id() as i32);
         if let Some(pid) = pid {
@@ -495,6 +515,9 @@ impl Xorg {
 /// Xvfb, with the module preloaded and options from `LIFESIGN_OPTIONS`, or stock.
 pub struct Xvfb {
     options: Option<String>,
+    wrapper: Vec<String>,
+    env: Vec<(String, String)>,
+    resets: bool,
 }
 
 impl Xvfb {
@@ -502,21 +525,60 @@ impl Xvfb {
     pub fn with_options(options: &str) -> Self {
         Self {
             options: Some(options.to_owned()),
+            ..Self::stock()
         }
     }
 
     /// Xvfb without the module.
     pub fn stock() -> Self {
-        Self { options: None }
+        Self {
+            options: None,
+            wrapper: Vec::new(),
+            env: Vec::new(),
+            resets: false,
+        }
+    }
+
+    /// Runs the server under `wrapper` (a program and its options, e.g. a valgrind tool:
+    /// see [`crate::valgrind`]); the preload is in the wrapper's environment too.
+    pub fn wrapped(mut self, wrapper: &[&str]) -> Self {
+        self.wrapper = wrapper.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    /// An environment variable for the server (or its wrapper) process.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Let the server reset when its last client leaves (no `-noreset`).
+    pub fn resets(mut self) -> Self {
+        self.resets = true;
+        self
     }
 
     pub fn start(self) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("Xvfb.log");
-        let mut command = Command::new("Xvfb");
-        command.args(["-displayfd", "1", "-nolisten", "tcp", "-noreset"]);
+        let mut command = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg("Xvfb");
+                c
+            }
+            None => Command::new("Xvfb"),
+        };
+        command.args(["-displayfd", "1", "-nolisten", "tcp"]);
+        if !self.resets {
+            command.arg("-noreset");
+        }
         preload(&mut command, self.options.as_deref(), &log);
-        Server::start(command, "Xvfb", log, dir)
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        let wrapped = !self.wrapper.is_empty();
+        Server::start_in(command, "Xvfb", log, dir, None, wrapped)
     }
 }
 
