@@ -20,6 +20,9 @@ PACKAGES=(
     gcc libc6-dev libx11-dev libxcb1-dev python3 python3-xlib
     # the font the benchmark's plots draw their text with (its plot test runs in the suite)
     fonts-dejavu-core
+    # memcheck, for the memory-safety test (tests/tests/memcheck.rs); xauth, for the
+    # untrusted-client test (tests/tests/threats.rs)
+    valgrind xauth
 )
 
 missing=()

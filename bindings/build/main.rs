@@ -36,6 +36,7 @@ const FUNCTIONS: &[&str] = &[
     "WriteToClient",
     "XaceHook",
     "TimerSet",
+    "TimerFree",
 ];
 
 const VARIABLES: &[&str] = &[

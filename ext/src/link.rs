@@ -56,10 +56,9 @@ pub fn start(path: PathBuf) {
     schedule(FIRST_BACKOFF_MS);
 }
 
-/// A new generation began: the server freed its timers, so a disconnected link sets a new
-/// one.
+/// A new generation began: the last one's CloseDown freed the timer, so a disconnected link
+/// sets a new one.
 pub fn new_generation() {
-    timer::forget();
     if with(|l| l.stream.is_none()) == Some(true) {
         schedule(FIRST_BACKOFF_MS);
     }
@@ -217,6 +216,10 @@ impl Link {
         }
         while let Some(end) = self.input.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.input.drain(..=end).collect();
+            if line.len() - 1 > LINE_BOUND {
+                // As docs/protocol.md says: a complete line over the bound ends the link too.
+                return self.drop_connection("the launcher sent a line longer than 4096 bytes");
+            }
             match lifesign_proto::event::parse_reply(&line[..line.len() - 1]) {
                 Some(seq) => acks.push(seq),
                 None => tracing::debug!("ignored a line from the launcher"),

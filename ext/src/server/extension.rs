@@ -69,6 +69,7 @@ unsafe extern "C" fn close_down(_entry: *mut sys::ExtensionEntry) {
     // The wrap comes off even when the module is disabled, so the next generation starts from
     // the server's own handler.
     wraps::restore();
+    super::timer::free();
     guard::entry(
         "extension close-down",
         || (),
