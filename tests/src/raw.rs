@@ -76,24 +76,64 @@ impl RawClient {
 
     /// The next packet from the server.
     pub fn read_packet(&mut self) -> io::Result<Packet> {
-        let mut head = [0u8; 32];
-        self.stream.read_exact(&mut head)?;
+        let bytes = self.read_raw()?;
         let order = self.order;
-        Ok(match head[0] {
+        Ok(match bytes[0] {
             0 => Packet::Error {
-                code: head[1],
-                minor: order.read_u16([head[8], head[9]]),
-                major: head[10],
+                code: bytes[1],
+                minor: order.read_u16([bytes[8], bytes[9]]),
+                major: bytes[10],
             },
-            1 => {
-                let extra = order.read_u32([head[4], head[5], head[6], head[7]]) as usize * 4;
-                let mut reply = head.to_vec();
-                reply.resize(32 + extra, 0);
-                self.stream.read_exact(&mut reply[32..])?;
-                Packet::Reply(reply)
-            }
-            _ => Packet::Event(head.to_vec()),
+            1 => Packet::Reply(bytes),
+            _ => Packet::Event(bytes),
         })
+    }
+
+    /// The next packet as the server sent it: 32 bytes, and a reply's additional length.
+    /// For what [`Packet`] leaves out (an error's sequence number and bad value).
+    pub fn read_raw(&mut self) -> io::Result<Vec<u8>> {
+        let mut packet = vec![0u8; 32];
+        self.stream.read_exact(&mut packet)?;
+        if packet[0] == 1 {
+            let extra = self
+                .order
+                .read_u32([packet[4], packet[5], packet[6], packet[7]])
+                as usize;
+            packet.resize(32 + extra * 4, 0);
+            self.stream.read_exact(&mut packet[32..])?;
+        }
+        Ok(packet)
+    }
+
+    /// A second handle on the same connection, so that one thread can write while another
+    /// reads (a server answering a long stream must not wait for the writer to finish).
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(Self {
+            stream: self.stream.try_clone()?,
+            order: self.order,
+            resource_id_base: self.resource_id_base,
+        })
+    }
+
+    /// How long a read may wait for the server before it fails.
+    pub fn set_read_timeout(&self, timeout: Duration) -> io::Result<()> {
+        self.stream.set_read_timeout(Some(timeout))
+    }
+
+    /// Enables BIG-REQUESTS on this connection: from now on a length field of 0 is followed
+    /// by a 32-bit length. The server's maximum request length in 4-byte units, or `None`
+    /// if it lacks the extension.
+    pub fn enable_big_requests(&mut self) -> io::Result<Option<u32>> {
+        let Some(opcode) = self.query_extension("BIG-REQUESTS")? else {
+            return Ok(None);
+        };
+        let mut req = vec![opcode, 0];
+        req.extend_from_slice(&self.order.u16_bytes(1));
+        self.send(&req)?;
+        match self.read_packet()? {
+            Packet::Reply(r) => Ok(Some(self.order.read_u32([r[8], r[9], r[10], r[11]]))),
+            other => Err(io::Error::other(format!("BigReqEnable answered {other:?}"))),
+        }
     }
 
     /// Sends about `count` NoOperation requests (whole chunks of 16384) as fast as the socket

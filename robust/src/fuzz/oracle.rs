@@ -1,0 +1,197 @@
+//! What the server must answer to a LIFESIGN request, from docs/protocol.md and
+//! docs/options.md alone. It is written apart from `lifesign-proto`'s parser on purpose: the
+//! fuzzer checks the module against the documents, not against its own code.
+
+use lifesign_proto::ByteOrder;
+
+pub const BAD_REQUEST: u8 = 1;
+pub const BAD_VALUE: u8 = 2;
+pub const BAD_LENGTH: u8 = 16;
+pub const BAD_IMPLEMENTATION: u8 = 17;
+
+/// The name of an X error code, for the counts.
+pub fn error_name(code: u8) -> String {
+    match code {
+        BAD_REQUEST => "Request".into(),
+        BAD_VALUE => "Value".into(),
+        BAD_LENGTH => "Length".into(),
+        BAD_IMPLEMENTATION => "Implementation".into(),
+        other => format!("code {other}"),
+    }
+}
+
+/// The server's answer to one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// No reply and no error. `watch` says how the request changes whether the connection
+    /// is watched (`Some(true)`: a Watch that succeeds).
+    Nothing { watch: Option<bool> },
+    /// The QueryVersion reply, version 1.0.
+    Version,
+    /// The ListClients reply: a JSON array of watched clients.
+    List,
+    /// The reply to our own GetInputFocus, which ends a stretch of requests.
+    Sync,
+    /// An X error. `minor`: the request's minor opcode with our major opcode, or `None`
+    /// when the dispatcher names a stale request (a request above the maximum length is
+    /// refused before the server looks at it). `value`: a BadValue's value.
+    Error {
+        code: u8,
+        minor: Option<u8>,
+        value: Option<u32>,
+    },
+}
+
+impl Expect {
+    pub fn answered(self) -> bool {
+        !matches!(self, Self::Nothing { .. })
+    }
+}
+
+const MIN_DEADLINE_MS: u32 = 100;
+const MIN_TRANSPORT_MS: u32 = 2_000;
+const MAX_MS: u32 = 86_400_000; // 24 h
+const DEFAULT: u32 = u32::MAX;
+const HOST_SCOPE: u32 = 1;
+
+/// The answer to the LIFESIGN request `minor` whose bytes, as the handler sees them
+/// (`req_len` units, header included), are `request`.
+pub fn expect(minor: u8, request: &[u8], order: ByteOrder) -> Expect {
+    let error = |code, value| Expect::Error {
+        code,
+        minor: Some(minor),
+        value,
+    };
+    let exactly = |len: usize, then: Expect| {
+        if request.len() == len {
+            then
+        } else {
+            error(BAD_LENGTH, None)
+        }
+    };
+    match minor {
+        0 => exactly(12, Expect::Version),
+        1 => match watch(request, order) {
+            Ok(()) => Expect::Nothing { watch: Some(true) },
+            Err(WatchError::Length) => error(BAD_LENGTH, None),
+            Err(WatchError::Value(v)) => error(BAD_VALUE, Some(v)),
+        },
+        2 => exactly(4, Expect::Nothing { watch: Some(false) }),
+        3 => exactly(4, Expect::List),
+        _ => error(BAD_REQUEST, None),
+    }
+}
+
+enum WatchError {
+    Length,
+    Value(u32),
+}
+
+/// Watch, checked in the order the protocol gives: the length (fixed part, then the name's
+/// padded length), the name, the flags, then each deadline.
+fn watch(request: &[u8], order: ByteOrder) -> Result<(), WatchError> {
+    if request.len() < 28 {
+        return Err(WatchError::Length);
+    }
+    let u32_at = |at: usize| {
+        order.read_u32([
+            request[at],
+            request[at + 1],
+            request[at + 2],
+            request[at + 3],
+        ])
+    };
+    let name_len = usize::from(order.read_u16([request[24], request[25]]));
+    if request.len() != 28 + name_len.div_ceil(4) * 4 {
+        return Err(WatchError::Length);
+    }
+    if name_len > 255 || std::str::from_utf8(&request[28..28 + name_len]).is_err() {
+        return Err(WatchError::Value(name_len as u32));
+    }
+    let flags = u32_at(20);
+    if flags & !HOST_SCOPE != 0 {
+        return Err(WatchError::Value(flags));
+    }
+    for (at, min) in [
+        (4, MIN_DEADLINE_MS),
+        (8, MIN_DEADLINE_MS),
+        (12, MIN_DEADLINE_MS),
+        (16, MIN_TRANSPORT_MS),
+    ] {
+        let ms = u32_at(at);
+        if ms != 0 && ms != DEFAULT && !(min..=MAX_MS).contains(&ms) {
+            return Err(WatchError::Value(ms));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORDER: ByteOrder = ByteOrder::MsbFirst;
+
+    fn watch_bytes(deadlines: [u32; 4], flags: u32, name: &[u8]) -> Vec<u8> {
+        let mut out = vec![140, 1, 0, 0];
+        for v in deadlines {
+            out.extend_from_slice(&ORDER.u32_bytes(v));
+        }
+        out.extend_from_slice(&ORDER.u32_bytes(flags));
+        out.extend_from_slice(&ORDER.u16_bytes(name.len() as u16));
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(name);
+        out.resize(28 + name.len().div_ceil(4) * 4, 0);
+        out
+    }
+
+    fn value(v: u32) -> Expect {
+        Expect::Error {
+            code: BAD_VALUE,
+            minor: Some(1),
+            value: Some(v),
+        }
+    }
+
+    #[test]
+    fn watch_values_follow_the_options_ranges() {
+        let ok = Expect::Nothing { watch: Some(true) };
+        let check = |d, f, n: &[u8]| expect(1, &watch_bytes(d, f, n), ORDER);
+        assert_eq!(check([0, DEFAULT, 100, 2_000], 1, b"svc"), ok);
+        assert_eq!(check([99, 0, 0, 0], 0, b""), value(99));
+        assert_eq!(check([0, 0, 0, 1_999], 0, b""), value(1_999));
+        assert_eq!(check([0, MAX_MS + 1, 0, 0], 0, b""), value(MAX_MS + 1));
+        assert_eq!(check([99, 0, 0, 0], 2, b""), value(2), "flags come first");
+        assert_eq!(check([0; 4], 0, &[0xFF, 0xFE]), value(2), "not UTF-8");
+    }
+
+    #[test]
+    fn lengths_come_before_values() {
+        let mut bytes = watch_bytes([99, 0, 0, 0], 0, b"abcde");
+        bytes.truncate(32);
+        assert_eq!(
+            expect(1, &bytes, ORDER),
+            Expect::Error {
+                code: BAD_LENGTH,
+                minor: Some(1),
+                value: None
+            }
+        );
+        assert_eq!(
+            expect(0, &[], ORDER),
+            Expect::Error {
+                code: BAD_LENGTH,
+                minor: Some(0),
+                value: None
+            }
+        );
+        assert_eq!(
+            expect(200, &[], ORDER),
+            Expect::Error {
+                code: BAD_REQUEST,
+                minor: Some(200),
+                value: None
+            }
+        );
+    }
+}
