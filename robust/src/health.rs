@@ -102,12 +102,20 @@ impl Watcher {
             .count())
     }
 
-    /// The server's log never declared the bystander lost nor gone.
+    /// The server's log never declared the bystander lost nor gone (and has its `watched`:
+    /// a log that could not be read must not pass for one without losses).
     pub fn never_lost(&self, server: &Server) -> Result<(), String> {
-        let ended = events(server).0.into_iter().find(|e| {
-            matches!(e.body, Body::Lost { .. } | Body::Gone { .. })
-                && e.client().is_some_and(|c| c.id == self.bystander_id)
-        });
+        let events = events(server).0;
+        let mine = |e: &Event| e.client().is_some_and(|c| c.id == self.bystander_id);
+        if !events
+            .iter()
+            .any(|e| matches!(e.body, Body::Watched { .. }) && mine(e))
+        {
+            return Err("the server's log has no watched event for the bystander".into());
+        }
+        let ended = events
+            .into_iter()
+            .find(|e| matches!(e.body, Body::Lost { .. } | Body::Gone { .. }) && mine(e));
         match ended {
             Some(e) => Err(format!("the bystander ended: {}", e.to_line())),
             None => Ok(()),

@@ -10,7 +10,7 @@ use lifesign_proto::event::{ClientInfo, StatusEntry};
 use lifesign_proto::ext::{ListClientsReply, QueryVersionReply};
 use lifesign_tests::raw::RawClient;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::thread;
 
 pub struct FuzzConn {
@@ -73,9 +73,18 @@ impl FuzzConn {
             Err(e) => return End::Broken(format!("cannot clone the connection: {e}")),
         };
         let sending = Arc::clone(&segment);
-        let written = thread::spawn(move || writer.send(&sending.wire));
+        let (go, ready) = mpsc::channel::<()>();
+        let written = thread::spawn(move || -> io::Result<()> {
+            let split = sending.close_at.unwrap_or(sending.wire.len());
+            writer.send(&sending.wire[..split])?;
+            // The closing request waits for the reader (it gives up: so does the writer).
+            if split < sending.wire.len() && ready.recv().is_ok() {
+                writer.send(&sending.wire[split..])?;
+            }
+            Ok(())
+        });
         tally.bytes += segment.wire.len() as u64;
-        let end = self.read_answers(&segment, tally, bystander);
+        let end = self.read_answers(&segment, tally, bystander, go);
         if let End::Synced = end {
             // The server answered our last request, so it read everything: the writer is
             // done. On other ends it may be blocked, and is left to fail by itself.
@@ -89,17 +98,33 @@ impl FuzzConn {
         end
     }
 
-    fn read_answers(&mut self, segment: &Segment, tally: &mut Tally, bystander: &str) -> End {
+    /// Reads and judges the answers; `go` tells the writer every answer before a closing
+    /// request is in.
+    fn read_answers(
+        &mut self,
+        segment: &Segment,
+        tally: &mut Tally,
+        bystander: &str,
+        go: mpsc::Sender<()>,
+    ) -> End {
         let pending = &segment.pending;
         let mut next = 0;
         let mismatches = tally.mismatches;
+        // The last request that has an answer: after it, only silence is owed.
+        let answered = pending.iter().rposition(|p| p.expect.answered());
+        let mut go = Some(go);
         loop {
+            if answered.is_none_or(|last| next > last)
+                && let Some(go) = go.take()
+            {
+                let _ = go.send(());
+            }
             if tally.mismatches > mismatches + 1000 {
                 return End::Broken("more than 1000 wrong answers in one segment".into());
             }
             let packet = match self.client.read_raw() {
                 Ok(p) => p,
-                Err(e) if segment.closes && closed(&e) => {
+                Err(e) if segment.closes() && closed(&e) => {
                     self.skip(segment, next, pending.len(), tally);
                     return End::Closed;
                 }

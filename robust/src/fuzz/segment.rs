@@ -24,8 +24,16 @@ pub struct Segment {
     pub pending: Vec<Pending>,
     /// LIFESIGN requests, as the server counts them (the closing one included).
     pub requests: u64,
-    /// The last request makes the server close the connection.
-    pub closes: bool,
+    /// Where the last request, which makes the server close the connection, starts in
+    /// `wire`. The server drops what it could not write to a connection it closes, so that
+    /// request is sent only once every answer before it has been read.
+    pub close_at: Option<usize>,
+}
+
+impl Segment {
+    pub fn closes(&self) -> bool {
+        self.close_at.is_some()
+    }
 }
 
 /// GetInputFocus: a core request with a reply, to end a segment.
@@ -49,7 +57,7 @@ pub fn build(
         wire: Vec::new(),
         pending: Vec::new(),
         requests: 0,
-        closes: false,
+        close_at: None,
     };
     // After the count: what the last request left in the framer, then an Unwatch if a
     // Watch succeeded, so the segment ends at a request boundary and unwatched.
@@ -64,7 +72,7 @@ pub fn build(
         let len = segment.wire.len() - at;
         let expect = match &frame {
             Frame::Close { .. } => {
-                segment.closes = true;
+                segment.close_at = Some(at);
                 return segment;
             }
             Frame::TooBig { .. } => Expect::Error {
