@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-cargo build --locked -p lifesign-ext -p lifesign-launcher -p lifesign -p lifesign-demo
+cargo build --locked -p lifesign-ext -p lifesign-launcher -p lifesign -p lifesign-demo -p lifesign-robust
 # The same module with fault injection, for the tests of the panic guard.
 cargo build --locked -p lifesign-ext --features fault-injection --target-dir target/fault-injection
 cargo clippy --locked --workspace --all-targets -- -D warnings

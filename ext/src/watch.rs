@@ -121,9 +121,8 @@ impl Watching {
                 Event::new(self.seq, at, body)
             }
         };
-        let line = event.to_line();
-        tracing::info!("event {line}");
-        link::send(&line);
+        tracing::info!("event {}", event.to_log_line());
+        link::send(&event.to_line());
     }
 }
 

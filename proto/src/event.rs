@@ -160,6 +160,14 @@ impl Event {
         serde_json::to_string(self).expect("events always serialize")
     }
 
+    /// The line for the server log: the same JSON, with DEL and the C1 controls (U+007F to
+    /// U+009F) written as `\u00XX`. serde_json leaves them raw, which is valid JSON, but the
+    /// log layer (tracing-subscriber) rewrites them as `\x7f`/`\u{85}`, which is not; a
+    /// client-chosen service name, command or class must not make the log unreadable.
+    pub fn to_log_line(&self) -> String {
+        escape_c1(&self.to_line())
+    }
+
     pub fn client(&self) -> Option<&ClientInfo> {
         self.body.client()
     }
@@ -198,6 +206,20 @@ pub struct StatusEntry {
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Reply {
     Ack { seq: u64 },
+}
+
+/// `json` with every char in U+007F..=U+009F escaped. They can only occur inside strings
+/// (JSON's structure is ASCII below U+007F), where `\u00XX` means the same char.
+fn escape_c1(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if ('\u{7f}'..='\u{9f}').contains(&c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The `seq` of an ack line from the launcher (`{"v":1,"type":"ack","seq":N}`), or `None`
@@ -298,6 +320,32 @@ mod tests {
             },
         );
         assert!(replay.to_line().contains("\"replay\":true"));
+    }
+
+    #[test]
+    fn the_log_line_escapes_del_and_c1_and_means_the_same() {
+        let mut c = client();
+        c.service = Some("a\u{7f}b\u{85}c\u{9f}d\u{a0}e".into());
+        let event = Event::new(
+            1,
+            2,
+            Body::Watched {
+                client: c,
+                replay: false,
+            },
+        );
+        let logged = event.to_log_line();
+        assert!(
+            !logged.chars().any(|c| ('\u{7f}'..='\u{9f}').contains(&c)),
+            "{logged}"
+        );
+        assert!(
+            logged.contains("\\u007f") && logged.contains("\\u0085"),
+            "{logged}"
+        );
+        let back: Value = serde_json::from_str(&logged).unwrap();
+        let same: Value = serde_json::from_str(&event.to_line()).unwrap();
+        assert_eq!(back, same);
     }
 
     #[test]
