@@ -24,6 +24,9 @@ const HELD_RECHECK: Millis = 250;
 /// Clients lost in one pass of the block handler, at most. Closing a client and reporting it
 /// costs the server tens of µs (docs/benchmarks.md, event delivery), so a thousand lost
 /// together, as when a switch dies, would otherwise hold every other client for tens of ms.
+/// A suspect report counts as one too: a thousand that fall silent together are half-way to
+/// their deadline together, and reporting them all in one pass held the server for 60-500 ms
+/// (a debug build, `faults_server`).
 pub const MAX_LOSSES_PER_PASS: usize = 32;
 
 /// When a client last showed activity, in the watchdog's time. The server records these on
@@ -389,8 +392,9 @@ impl Tracker {
     }
 
     /// The block handler: decides what is due at `now` and when to wake next (real time).
-    /// At most [`MAX_LOSSES_PER_PASS`] clients are lost in one pass; the rest stay due, so the
-    /// wait is zero and the server serves its other clients before the next pass.
+    /// At most [`MAX_LOSSES_PER_PASS`] clients are lost or reported suspect in one pass; the
+    /// rest stay due, so the wait is zero and the server serves its other clients before the
+    /// next pass.
     pub fn before_sleep(
         &mut self,
         now: Millis,
@@ -431,7 +435,7 @@ impl Tracker {
                 self.evaluate(entry.index, probe, &mut actions);
                 losses += actions[before..]
                     .iter()
-                    .filter(|a| matches!(a, Action::Lose { .. }))
+                    .filter(|a| matches!(a, Action::Lose { .. } | Action::Report(_)))
                     .count();
             }
         }

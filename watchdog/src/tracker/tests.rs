@@ -509,6 +509,40 @@ fn two_deadlines_past_half_way_are_each_suspected_once_and_the_pass_ends() {
 }
 
 #[test]
+fn many_suspect_at_once_are_reported_a_bounded_batch_per_pass() {
+    let mut t = tracker(&[("IdleTimeout", "1s"), ("Grace", "0")]);
+    let mut s = server();
+    let n = 3 * MAX_LOSSES_PER_PASS + 5;
+    for i in 1..=n {
+        watch(&mut t, i, 0);
+    }
+    let suspects = |a: &[Action]| {
+        a.iter()
+            .filter(|a| matches!(a, Action::Report(Body::Suspect { .. })))
+            .count()
+    };
+    let mut passes = Vec::new();
+    let mut now = 500; // half-way, all of them
+    loop {
+        let (a, wake) = turn(&mut t, now, &[], &mut s);
+        passes.push(suspects(&a));
+        match wake {
+            Some(at) if at <= now => now += 1,
+            _ => break,
+        }
+    }
+    assert_eq!(
+        passes,
+        [
+            MAX_LOSSES_PER_PASS,
+            MAX_LOSSES_PER_PASS,
+            MAX_LOSSES_PER_PASS,
+            5
+        ]
+    );
+}
+
+#[test]
 fn many_lost_at_once_are_lost_a_bounded_batch_per_pass() {
     let mut t = tracker(&[("IdleTimeout", "1s"), ("Grace", "0")]);
     let mut s = server();
