@@ -11,6 +11,7 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod flap;
+pub mod log;
 pub mod matching;
 pub mod state;
 pub mod wire;

@@ -26,16 +26,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_target(false)
-        .with_max_level(if args.verbose {
-            tracing::Level::DEBUG
-        } else {
-            tracing::Level::INFO
-        })
-        .init();
+    lifesign_launcher::log::init(args.verbose);
     let file = args.config.display();
     let config = match std::fs::read_to_string(&args.config) {
         Ok(text) => Config::parse(&text),

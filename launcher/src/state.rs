@@ -128,6 +128,49 @@ impl State {
     }
 }
 
+/// Writes the state when it changed. A write that fails (the disk is full) is tried again at
+/// every chance until one succeeds, so the file catches up once there is room, not only at
+/// the next event (a launcher restarted meanwhile would read an older state); the failure is
+/// logged once per run of them, not at every try.
+#[derive(Debug, Default)]
+pub struct Saver {
+    changed: bool,
+    failures: u64,
+}
+
+impl Saver {
+    pub fn changed(&mut self) {
+        self.changed = true;
+    }
+
+    /// A change waits to be written.
+    pub fn pending(&self) -> bool {
+        self.changed
+    }
+
+    /// Writes `state` to `path` if it changed since it was last written.
+    pub fn save(&mut self, state: &State, path: &Path) {
+        if !self.changed {
+            return;
+        }
+        match state.save(path) {
+            Ok(()) => {
+                self.changed = false;
+                if self.failures > 0 {
+                    tracing::info!(path = %path.display(), failed = self.failures, "the state is saved again");
+                }
+                self.failures = 0;
+            }
+            Err(e) => {
+                if self.failures == 0 {
+                    tracing::error!(path = %path.display(), "cannot save the state: {e}; acting on events all the same, and trying again");
+                }
+                self.failures += 1;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +208,30 @@ mod tests {
         fs::write(&path, "{\"services\": 3").unwrap();
         let e = State::load(&path).unwrap_err();
         assert!(e.to_string().contains("launcher.json"), "{e}");
+    }
+
+    #[test]
+    fn a_failed_save_is_tried_again_until_it_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the state's directory should be: every write fails, as on a full disk.
+        let blocker = dir.path().join("sub");
+        fs::write(&blocker, "in the way").unwrap();
+        let path = blocker.join("launcher.json");
+        let mut state = State::default();
+        state.handled.insert(7);
+        let mut saver = Saver::default();
+        saver.save(&state, &path);
+        assert!(!saver.pending(), "nothing changed, nothing to write");
+        saver.changed();
+        saver.save(&state, &path);
+        saver.save(&state, &path);
+        assert!(saver.pending(), "still to be written");
+        assert_eq!(saver.failures, 2);
+        fs::remove_file(&blocker).unwrap();
+        saver.save(&state, &path);
+        assert!(!saver.pending());
+        assert_eq!(saver.failures, 0);
+        assert_eq!(State::load(&path).unwrap(), state);
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod socket;
 
 use crate::config::Config;
 use crate::engine::{Command, ConnId, Engine};
-use crate::state::State;
+use crate::state::{Saver, State};
 use children::{Children, Env};
 use clock::Clock;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -24,6 +24,9 @@ const IDLE_WAKE_MS: u64 = 60_000;
 
 /// How often started candidates are checked for their exit.
 const CHILD_POLL: Duration = Duration::from_millis(100);
+
+/// How soon a state write that failed (a full disk) is tried again.
+const SAVE_RETRY: Duration = Duration::from_secs(1);
 
 /// What the threads tell the main loop.
 pub enum Msg {
@@ -67,7 +70,7 @@ pub fn run(config: Config) -> io::Result<()> {
     let mut daemon = Daemon {
         engine: Engine::new(config.services.clone(), state, clock.now_ms()),
         clock,
-        dirty: false,
+        saver: Saver::default(),
         acks: Vec::new(),
         config,
         writers: HashMap::new(),
@@ -93,8 +96,8 @@ struct Daemon {
     config: Config,
     engine: Engine,
     clock: Clock,
-    /// The engine's state changed since it was last written.
-    dirty: bool,
+    /// Writes the engine's state when it changed.
+    saver: Saver,
     /// Acks to write once the state is saved.
     acks: Vec<(ConnId, u64)>,
     writers: HashMap<ConnId, UnixStream>,
@@ -113,6 +116,9 @@ impl Daemon {
             }
             if !self.children.is_empty() {
                 wake = earliest(wake, now + CHILD_POLL);
+            }
+            if self.saver.pending() {
+                wake = earliest(wake, now + SAVE_RETRY);
             }
             let timeout = wake.map_or(Duration::from_millis(IDLE_WAKE_MS), |w| {
                 w.saturating_duration_since(now)
@@ -174,7 +180,7 @@ impl Daemon {
         let mut queue = VecDeque::from(commands);
         while let Some(command) = queue.pop_front() {
             match command {
-                Command::Save => self.dirty = true,
+                Command::Save => self.saver.changed(),
                 Command::Start {
                     service,
                     candidate,
@@ -204,7 +210,9 @@ impl Daemon {
         }
     }
 
-    /// Saves what changed, then writes the acks that waited for it.
+    /// Saves what changed, then writes the acks that waited for it. (Also when the save
+    /// failed: what they acknowledge was done, and an event sent again would be acted on
+    /// again by a launcher that could not save that it had been.)
     fn flush(&mut self) {
         self.save_if_dirty();
         for (conn, seq) in std::mem::take(&mut self.acks) {
@@ -222,11 +230,7 @@ impl Daemon {
     }
 
     fn save_if_dirty(&mut self) {
-        if std::mem::take(&mut self.dirty)
-            && let Err(e) = self.engine.state().save(&self.config.state)
-        {
-            tracing::error!(path = %self.config.state.display(), "cannot save the state: {e}");
-        }
+        self.saver.save(self.engine.state(), &self.config.state);
     }
 }
 

@@ -16,6 +16,18 @@ pub(super) struct Known {
     pub owner: Option<Owner>,
     /// When it connected (server clock), if this run saw its live `watched`.
     pub connected_at: Option<u64>,
+    /// The seq of the report it was last heard of in.
+    pub seq: u64,
+}
+
+impl Known {
+    /// A report numbered `seq` is of an earlier client than this one: the server reuses ids,
+    /// and after `hello` the module replays who is connected now *before* it sends again the
+    /// older events that were not acknowledged, so a lower seq is history (of an earlier
+    /// client that had the id, or of this one, which the replay shows as it is now).
+    pub fn is_newer_than(&self, seq: u64) -> bool {
+        self.seq > seq
+    }
 }
 
 /// The service a client was taken for.
@@ -36,6 +48,13 @@ impl Engine {
         heard: Heard,
         out: &mut Vec<super::Command>,
     ) {
+        if self
+            .clients
+            .get(&client.id)
+            .is_some_and(|k| k.is_newer_than(heard.seq))
+        {
+            return;
+        }
         let mut info = client.clone();
         let mut owner = None;
         let mut connected_at = heard.live.then_some(heard.since).flatten();
@@ -77,6 +96,7 @@ impl Engine {
                 info,
                 owner,
                 connected_at,
+                seq: heard.seq,
             },
         );
         if let Some(r) = revoked {

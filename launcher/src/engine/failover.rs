@@ -27,7 +27,12 @@ impl Engine {
             reason,
             active_since,
         } = ending;
-        let known = self.clients.remove(&client.id);
+        // An end older than what is known of the id is an earlier client's: the known one is
+        // still connected (the replay said so), and stays known.
+        let known = match self.clients.get(&client.id) {
+            Some(k) if k.is_newer_than(seq) => None,
+            _ => self.clients.remove(&client.id),
+        };
         if self.state.handled.contains(seq) {
             tracing::info!(seq, "event already acted on; ignored");
             return;

@@ -182,6 +182,7 @@ impl Engine {
             Body::Watched { client, replay } => {
                 tracing::info!(seq, client = %describe(client), replay, "event watched");
                 let heard = Heard {
+                    seq,
                     live: !replay,
                     since: (!replay).then_some(event.at_ms),
                 };
@@ -198,6 +199,7 @@ impl Engine {
             } => {
                 tracing::info!(seq, client = %describe(client), reason = %reason.as_str(), silent_ms, "event suspect");
                 let heard = Heard {
+                    seq,
                     live: false,
                     since: Some(event.at_ms.saturating_sub(*silent_ms)),
                 };
@@ -396,6 +398,8 @@ fn describe(c: &ClientInfo) -> String {
 /// What a report says of when a client was last heard of.
 #[derive(Clone, Copy)]
 struct Heard {
+    /// The report's seq: the module numbers its events in the order it makes them.
+    seq: u64,
     /// A `watched` as it happened (not a replay): a client that just connected.
     live: bool,
     /// On the server's clock; unknown for a replay.

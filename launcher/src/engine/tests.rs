@@ -283,10 +283,11 @@ fn a_restarted_launcher_adopts_what_the_replay_shows() {
         20_001,
     );
     assert!(starts(&e.tick(20_000 + SETTLE_MS)).is_empty());
-    // Its loss moves on from candidate 1, the one the state says is active.
+    // Its loss (made after the replay, so numbered after it) moves on from candidate 1, the
+    // one the state says is active.
     let out = e.feed(
         1,
-        &lost(5, &client(2, "10.211.2.2", Some("xclock"))),
+        &lost(10, &client(2, "10.211.2.2", Some("xclock"))),
         21_000,
     );
     assert_eq!(starts(&out), [(VIEW, 2)]);
@@ -462,6 +463,64 @@ fn a_reused_client_id_is_a_new_client() {
     assert!(
         starts(&out).is_empty(),
         "not taken for view's old client: {out:?}"
+    );
+}
+
+/// `running()`, the primary (client 1) lost at 9000 and the backup up on host B with the
+/// same id (the server reuses ids); then the launcher is killed before it acknowledged the
+/// loss, and restarted: hello, and the replay shows the backup.
+fn restarted_with_the_backup_on_a_reused_id() -> (Engine, ClientInfo) {
+    let mut e = running();
+    let primary = client(1, "10.211.1.2", Some("xclock"));
+    assert_eq!(starts(&e.feed(1, &lost(3, &primary), 9000)), [(VIEW, 1)]);
+    let backup = client(1, "10.211.2.2", Some("xclock"));
+    e.feed(1, &watched(4, &client(1, "10.211.2.2", None), false), 9200);
+    e.feed(1, &suspect(5, &backup), 9700);
+    let mut e = restarted(&e, 20_000);
+    e.hello(1, &SERVER, 20_000);
+    e.feed(1, &watched(9, &backup, true), 20_001);
+    (e, primary)
+}
+
+#[test]
+fn a_resent_loss_of_an_id_the_backup_reuses_leaves_the_backup_up() {
+    let (mut e, primary) = restarted_with_the_backup_on_a_reused_id();
+    // The unacknowledged loss comes after the replay, with its old seq.
+    let out = e.feed(1, &lost(3, &primary), 20_002);
+    assert!(starts(&out).is_empty(), "acted on already: {out:?}");
+    assert_eq!(acks(&out), [3]);
+    assert!(
+        starts(&e.tick(20_000 + SETTLE_MS)).is_empty(),
+        "the backup is up: nothing to start"
+    );
+    // The backup is still known as the service's: its own loss fails over.
+    let out = e.feed(
+        1,
+        &lost(10, &client(1, "10.211.2.2", Some("xclock"))),
+        25_000,
+    );
+    assert_eq!(starts(&out), [(VIEW, 2)]);
+}
+
+#[test]
+fn resent_reports_of_another_client_that_had_the_backups_id_leave_the_backup_up() {
+    let (mut e, _) = restarted_with_the_backup_on_a_reused_id();
+    // A short-lived client of no service had the id in between; its events were not
+    // acknowledged either.
+    let stranger = client(1, "10.211.9.9", None);
+    e.feed(1, &watched(6, &stranger, false), 20_002);
+    e.feed(1, &suspect(7, &stranger), 20_003);
+    let gone = ev(
+        8,
+        Body::Gone {
+            client: stranger,
+            reason: GoneReason::Closed,
+        },
+    );
+    assert_eq!(acks(&e.feed(1, &gone, 20_004)), [8]);
+    assert!(
+        starts(&e.tick(20_000 + SETTLE_MS)).is_empty(),
+        "the backup is up: nothing to start"
     );
 }
 
