@@ -65,6 +65,19 @@ impl Launcher {
         self
     }
 
+    /// Keeps the state file at `path` (on a filesystem of the test's, e.g. one it fills up);
+    /// [`Launcher::configure`] after it writes the path into the config.
+    pub fn state_at(mut self, path: &Path) -> Self {
+        self.state = path.to_owned();
+        self
+    }
+
+    /// Writes the launcher's log (its stderr) to `path`, not into its directory.
+    pub fn log_at(mut self, path: &Path) -> Self {
+        self.log = LogFile(path.to_owned());
+        self
+    }
+
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.push((name.to_owned(), value.to_owned()));
         self

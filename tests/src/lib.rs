@@ -7,6 +7,8 @@
 //! - [`lifesign`]: the extension's requests over x11rb, through `lifesign-proto`.
 //! - [`net`]: test hosts in network namespaces, with cables to pull.
 //! - [`launcher`]: the real `lifesign-launcher` binary with a config of the test's.
+//! - [`listener`]: a launcher end of the test's own, to see every line the module sends.
+//! - [`prober`]: a healthy client's round trips, timed from a thread.
 //! - [`valgrind`]: Xvfb under valgrind memcheck, and its report: the module's errors and leaks
 //!   apart from the server's.
 
@@ -14,8 +16,10 @@
 
 pub mod launcher;
 pub mod lifesign;
+pub mod listener;
 pub mod logfile;
 pub mod net;
+pub mod prober;
 pub mod raw;
 pub mod server;
 pub mod valgrind;

@@ -1,0 +1,111 @@
+//! A healthy client's round trips, timed from a thread of its own while a test does harm
+//! elsewhere: how "the server was never held up" is measured. A raw connection (with a read
+//! timeout) rather than x11rb, so a server that stops answering fails the probe instead of
+//! hanging the test.
+
+use crate::Server;
+use crate::raw::RawClient;
+use lifesign_proto::ByteOrder;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Round trips (NoOperation, then GetInputFocus and its reply) every few ms until finished.
+/// The NoOperation keeps the prober alive under `ExpectNoOperation` too.
+pub struct Prober {
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<Result<Vec<(Instant, Duration)>, String>>,
+}
+
+/// What a prober measured: each round trip's start and duration.
+pub struct Probed {
+    pub trips: Vec<(Instant, Duration)>,
+}
+
+impl Prober {
+    pub fn start(server: &Server) -> Self {
+        let mut conn = RawClient::connect(server.display_number(), ByteOrder::native())
+            .expect("the prober connects");
+        conn.round_trip().expect("the prober's first round trip");
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let noop = crate::raw::no_operation(ByteOrder::native());
+                let mut trips = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    conn.send(&noop)
+                        .and_then(|()| conn.round_trip())
+                        .map_err(|e| format!("round trip {} failed: {e}", trips.len()))?;
+                    trips.push((t, t.elapsed()));
+                    thread::sleep(Duration::from_millis(5));
+                }
+                Ok(trips)
+            }
+        });
+        Self { stop, thread }
+    }
+
+    /// Stops it; panics if a round trip failed (the server closed it, or did not answer
+    /// within the raw client's read timeout).
+    pub fn finish(self) -> Probed {
+        self.stop.store(true, Ordering::Relaxed);
+        let trips = self
+            .thread
+            .join()
+            .expect("the prober thread")
+            .unwrap_or_else(|e| panic!("the healthy client was not served: {e}"));
+        assert!(
+            trips.len() > 10,
+            "the prober ran: {} round trips",
+            trips.len()
+        );
+        Probed { trips }
+    }
+}
+
+impl Probed {
+    pub fn max(&self) -> Duration {
+        self.trips.iter().map(|t| t.1).max().unwrap_or_default()
+    }
+
+    pub fn p99(&self) -> Duration {
+        let mut d: Vec<Duration> = self.trips.iter().map(|t| t.1).collect();
+        d.sort();
+        d[d.len() * 99 / 100]
+    }
+
+    /// The slowest round trip that began outside `[from, to)` (a window the test held the
+    /// server up itself, as when it stopped it).
+    pub fn max_outside(&self, from: Instant, to: Instant) -> Duration {
+        self.trips
+            .iter()
+            .filter(|(at, d)| *at + *d < from || *at >= to)
+            .map(|t| t.1)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Prints what was measured `while` (a phrase: "while the launcher was stopped") and
+    /// asserts that no round trip took `bound` or more.
+    pub fn assert_max_under(&self, bound: Duration, while_: &str) {
+        eprintln!("round trips {while_}: {}", self.summary());
+        assert!(
+            self.max() < bound,
+            "the server was held up {while_}: {}",
+            self.summary()
+        );
+    }
+
+    /// `p99 …, max … over N round trips`, for the test's output.
+    pub fn summary(&self) -> String {
+        format!(
+            "p99 {:?}, max {:?} over {} round trips",
+            self.p99(),
+            self.max(),
+            self.trips.len()
+        )
+    }
+}
