@@ -29,6 +29,10 @@ struct Link {
     input: Vec<u8>,
     backoff: u64,
     polling_write: bool,
+    /// Bytes of the opening burst (hello, replay, kept events) not yet written: they do not
+    /// count against the output bound, or 4096 long kept events would drop every connection
+    /// before the launcher could catch up.
+    opening: usize,
 }
 
 thread_local! {
@@ -52,6 +56,7 @@ pub fn start(path: PathBuf) {
         input: Vec::new(),
         backoff: FIRST_BACKOFF_MS,
         polling_write: false,
+        opening: 0,
     }));
     schedule(FIRST_BACKOFF_MS);
 }
@@ -110,7 +115,10 @@ pub fn attempt() {
             for line in crate::watch::opening_lines() {
                 send(&line);
             }
-            with(Link::flush);
+            with(|l| {
+                l.opening = l.output.len();
+                l.flush();
+            });
         }
         Err(e) => {
             let backoff = with(|l| {
@@ -182,13 +190,14 @@ impl Link {
                 Ok(0) => return self.drop_connection("the launcher closed"),
                 Ok(n) => {
                     self.output.drain(..n);
+                    self.opening = self.opening.saturating_sub(n);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return self.drop_connection(&format!("write: {e}")),
             }
         }
-        if self.output.len() > OUTPUT_BOUND {
+        if self.output.len() > OUTPUT_BOUND + self.opening {
             return self.drop_connection("the launcher does not read (output bound reached)");
         }
         let want_write = !self.output.is_empty();
@@ -238,6 +247,7 @@ impl Link {
         self.output.clear();
         self.input.clear();
         self.polling_write = false;
+        self.opening = 0;
         schedule(self.backoff);
     }
 }
