@@ -112,7 +112,10 @@ impl Server {
 
     /// The module's events so far, from its log lines.
     pub fn events(&self) -> Vec<Event> {
-        self.log()
+        let log = self.log();
+        // Only whole lines: the server may be writing the last one as the file is read.
+        let whole = log.rfind('\n').map_or("", |end| &log[..end]);
+        whole
             .lines()
             .filter_map(|l| l.split_once("lifesign: event ").map(|(_, json)| json))
             .map(|json| {
