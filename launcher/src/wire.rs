@@ -37,27 +37,47 @@ pub fn parse_line(line: &[u8]) -> Result<Event, WireError> {
         return Err(WireError::TooLong);
     }
     let text = std::str::from_utf8(line).map_err(|_| WireError::NotUtf8)?;
-    let value: Value = serde_json::from_str(text).map_err(|e| WireError::NotJson(e.to_string()))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| WireError::NotJson(one_line(&e.to_string())))?;
     match value.get("v") {
         Some(v) if v.as_u64() == Some(u64::from(VERSION)) => {}
         other => {
-            return Err(WireError::Version(
-                other.map_or_else(|| "missing".to_owned(), Value::to_string),
-            ));
+            return Err(WireError::Version(other.map_or_else(
+                || "missing".to_owned(),
+                |v| one_line(&v.to_string()),
+            )));
         }
     }
     let kind = match value.get("type") {
         Some(Value::String(t)) if TYPES.contains(&t.as_str()) => t.clone(),
         other => {
-            return Err(WireError::UnknownType(
-                other.map_or_else(|| "missing".to_owned(), Value::to_string),
-            ));
+            return Err(WireError::UnknownType(other.map_or_else(
+                || "missing".to_owned(),
+                |t| one_line(&t.to_string()),
+            )));
         }
     };
     serde_json::from_value(value).map_err(|e| WireError::Malformed {
         kind,
-        error: e.to_string(),
+        error: one_line(&e.to_string()),
     })
+}
+
+/// A message for the log, where the caller writes it, made of what the peer sent. serde
+/// quotes an unknown variant as sent, decoded: a `\n` in it would end the log line and let
+/// the peer write lines of its own (a forged "started candidate"), an ESC would reach the
+/// operator's terminal; JSON itself leaves DEL and the C1 controls (CSI among them)
+/// unescaped. Control characters are escaped (found by fuzzing: fuzz/regressions/event_line/).
+fn one_line(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for c in message.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The answer to event `seq`, with its newline.
@@ -126,6 +146,32 @@ mod tests {
             parse_line(no_client.as_bytes()),
             Err(WireError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn a_breach_reason_is_one_line_whatever_the_peer_sent() {
+        // An unknown variant with a newline and an ESC, JSON-escaped on the wire.
+        let forged = LOST.replace(
+            r#""transport":"tcp""#,
+            r#""transport":"tcp\n2026-12-01T18:00:00Z  INFO started candidate\u001b[31m""#,
+        );
+        let e = parse_line(forged.as_bytes()).unwrap_err();
+        assert!(matches!(e, WireError::Malformed { .. }), "{e}");
+        let reason = e.to_string();
+        assert!(!reason.contains(char::is_control), "{reason:?}");
+        assert!(
+            reason.contains(r"tcp\n2026-12-01T18:00:00Z  INFO started candidate\u{1b}[31m"),
+            "it still says what was sent: {reason}"
+        );
+        // A version or type quoted as JSON, which leaves DEL and C1 (CSI) as they are.
+        for line in [
+            r#"{"v":"\u009b31m\u007f"}"#,
+            r#"{"v":1,"type":"\u009b31m"}"#,
+        ] {
+            let reason = parse_line(line.as_bytes()).unwrap_err().to_string();
+            assert!(!reason.contains(char::is_control), "{reason:?}");
+            assert!(reason.contains(r"\u{9b}31m"), "{reason}");
+        }
     }
 
     #[test]
