@@ -1,0 +1,75 @@
+//! LIFESIGN requests as the module decodes them: `Request::parse`, in both byte orders.
+//!
+//! Input: byte 0 is the minor opcode the dispatcher read, the low bit of byte 1 the client's
+//! byte order, the rest the request as the server holds it (header included).
+
+use crate::{order, swapped};
+use lifesign_proto::ByteOrder;
+use lifesign_proto::ext::{MAX_SERVICE_LEN, Request, RequestError, opcode};
+
+/// Any major opcode: the encoding must not depend on it.
+const MAJOR: u8 = 140;
+
+pub fn check(data: &[u8]) {
+    let [minor, bit, bytes @ ..] = data else {
+        return;
+    };
+    let (minor, order) = (*minor, order(*bit));
+    let parsed = Request::parse(minor, bytes, order);
+    match &parsed {
+        Ok(request) => round_trip(request, minor, bytes, order),
+        Err(RequestError::UnknownOpcode(m)) => {
+            assert_eq!(*m, minor);
+            assert!(minor > opcode::LIST_CLIENTS, "{minor} is a known opcode");
+        }
+        Err(RequestError::Length {
+            minor: m,
+            expected,
+            actual,
+        }) => {
+            assert_eq!(*m, minor);
+            assert_eq!(*actual, bytes.len(), "the length named is the request's");
+            assert_ne!(expected, actual);
+            assert_eq!(expected % 4, 0, "X requests are whole 4-byte units");
+        }
+        Err(RequestError::Value(v)) => {
+            // Only Watch has values to refuse, and it names the service name's length,
+            // which must be too long or not UTF-8.
+            assert_eq!(minor, opcode::WATCH);
+            let name_len = order.read_u16([bytes[24], bytes[25]]);
+            assert_eq!(*v, u32::from(name_len));
+            let name = &bytes[28..28 + usize::from(name_len)];
+            assert!(
+                usize::from(name_len) > MAX_SERVICE_LEN || std::str::from_utf8(name).is_err(),
+                "a good service name refused"
+            );
+        }
+    }
+    if minor != opcode::WATCH {
+        // Without a length field of their own, these are refused or accepted alike in
+        // either byte order.
+        let other = Request::parse(minor, bytes, swapped(order));
+        assert_eq!(other.is_ok(), parsed.is_ok());
+    }
+}
+
+/// What parsed encodes to the same length, and parses back equal, in either byte order (a
+/// byte-swapped client is served the same).
+fn round_trip(request: &Request, minor: u8, bytes: &[u8], order: ByteOrder) {
+    assert!(minor <= opcode::LIST_CLIENTS);
+    if let Request::Watch(w) = request {
+        assert!(w.service.len() <= MAX_SERVICE_LEN);
+    }
+    for order in [order, swapped(order)] {
+        let encoded = request.encode(MAJOR, order);
+        assert_eq!(encoded.len(), bytes.len(), "{request:?}");
+        assert_eq!((encoded[0], encoded[1]), (MAJOR, minor));
+        let units = order.read_u16([encoded[2], encoded[3]]);
+        assert_eq!(usize::from(units) * 4, encoded.len(), "the length field");
+        assert_eq!(
+            Request::parse(minor, &encoded, order).as_ref(),
+            Ok(request),
+            "{encoded:?}"
+        );
+    }
+}
