@@ -77,7 +77,7 @@ fn launcher_end(listener: UnixListener, want: usize) -> thread::JoinHandle<Vec<R
             let Ok(line) = line else { break };
             let received_ms = unix_ms();
             let event: Event = serde_json::from_str(&line).expect("an event line");
-            let ack = format!("{{\"v\":1,\"type\":\"ack\",\"seq\":{}}}\n", event.seq);
+            let ack = lifesign_proto::event::ack_line(event.seq);
             writer.write_all(ack.as_bytes()).expect("ack");
             if matches!(event.body, Body::Lost { .. }) {
                 lost.push(Received {

@@ -3,7 +3,7 @@
 //! A line that breaks the protocol closes its connection: the reason is logged by the caller,
 //! and nothing in the line is acted on.
 
-use lifesign_proto::event::{Event, Reply, VERSION};
+use lifesign_proto::event::{Event, VERSION};
 use serde_json::Value;
 
 /// The longest line accepted, newline excluded. The module's lines are a few hundred bytes;
@@ -80,22 +80,7 @@ fn one_line(message: &str) -> String {
     out
 }
 
-/// The answer to event `seq`, with its newline.
-pub fn ack_line(seq: u64) -> String {
-    #[derive(serde::Serialize)]
-    struct Versioned {
-        v: u32,
-        #[serde(flatten)]
-        reply: Reply,
-    }
-    let ack = Versioned {
-        v: VERSION,
-        reply: Reply::Ack { seq },
-    };
-    let mut line = serde_json::to_string(&ack).expect("an ack always serializes");
-    line.push('\n');
-    line
-}
+pub use lifesign_proto::event::ack_line;
 
 #[cfg(test)]
 mod tests {

@@ -222,16 +222,29 @@ fn escape_c1(json: &str) -> String {
     out
 }
 
+/// A reply as it goes on the wire, with its version.
+#[derive(Serialize, Deserialize)]
+struct VersionedReply {
+    v: u32,
+    #[serde(flatten)]
+    reply: Reply,
+}
+
+/// The launcher's answer to event `seq` (`{"v":1,"type":"ack","seq":N}`), with its newline.
+pub fn ack_line(seq: u64) -> String {
+    let ack = VersionedReply {
+        v: VERSION,
+        reply: Reply::Ack { seq },
+    };
+    let mut line = serde_json::to_string(&ack).expect("an ack always serializes");
+    line.push('\n');
+    line
+}
+
 /// The `seq` of an ack line from the launcher (`{"v":1,"type":"ack","seq":N}`), or `None`
 /// for anything else: another version, another type, not JSON.
 pub fn parse_reply(line: &[u8]) -> Option<u64> {
-    #[derive(Deserialize)]
-    struct Versioned {
-        v: u32,
-        #[serde(flatten)]
-        reply: Reply,
-    }
-    let parsed: Versioned = serde_json::from_slice(line).ok()?;
+    let parsed: VersionedReply = serde_json::from_slice(line).ok()?;
     let Reply::Ack { seq } = parsed.reply;
     (parsed.v == VERSION).then_some(seq)
 }

@@ -112,7 +112,7 @@ fn serve(listener: &UnixListener, received: &Mutex<Vec<Received>>, stop: &Atomic
                     });
                     line.clear();
                     if is_kept(&event) {
-                        let ack = format!("{{\"v\":1,\"type\":\"ack\",\"seq\":{}}}\n", event.seq);
+                        let ack = lifesign_proto::event::ack_line(event.seq);
                         // The module may have dropped the connection meanwhile.
                         let _ = writer.write_all(ack.as_bytes());
                     }

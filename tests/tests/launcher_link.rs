@@ -52,7 +52,9 @@ fn next(reader: &mut BufReader<UnixStream>) -> Event {
 }
 
 fn ack(stream: &mut UnixStream, seq: u64) {
-    writeln!(stream, r#"{{"v":1,"type":"ack","seq":{seq}}}"#).unwrap();
+    stream
+        .write_all(lifesign_proto::event::ack_line(seq).as_bytes())
+        .unwrap();
 }
 
 #[test]

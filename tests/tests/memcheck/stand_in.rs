@@ -115,7 +115,7 @@ fn converse(
                 let _ = writer.write_all(&garbage());
             }
         } else if is_kept(&event) {
-            let ack = format!("{{\"v\":1,\"type\":\"ack\",\"seq\":{}}}\n", event.seq);
+            let ack = lifesign_proto::event::ack_line(event.seq);
             let _ = writer.write_all(ack.as_bytes());
         }
     }
