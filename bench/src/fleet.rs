@@ -137,24 +137,15 @@ impl Drop for Pulser {
     }
 }
 
-/// Nanoseconds the server's threads have spent on a CPU (`/proc/PID/task/*/schedstat`).
+/// Nanoseconds the server's threads have spent on a CPU.
 pub fn cpu_ns(server: &Server) -> u64 {
-    let tasks = format!("/proc/{}/task", server.pid());
-    std::fs::read_dir(&tasks)
-        .expect("the server's tasks")
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
+    lifesign_tests::usage::cpu_ns(server.pid())
 }
 
 /// The server's resident memory in bytes (`VmRSS`).
 pub fn rss_bytes(server: &Server) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
-        .expect("the server's status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .expect("VmRSS")
+    lifesign_tests::usage::of(server.pid())
+        .expect("the server's usage")
+        .rss_kib
         * 1024
 }

@@ -13,7 +13,6 @@ mod health;
 mod regen;
 mod rng;
 mod soak;
-mod usage;
 
 use clap::{Parser, Subcommand};
 use lifesign_tests::Xorg;

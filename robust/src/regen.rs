@@ -9,7 +9,7 @@
 
 use crate::cycle::{self, Ending, Transport};
 use crate::health;
-use crate::usage::{self, Usage};
+use lifesign_tests::usage::{self, Usage};
 use lifesign::Lifesign;
 use lifesign_proto::event::{Body, LostReason};
 use lifesign_tests::Server;

@@ -6,7 +6,7 @@
 
 use crate::cycle::{self, Ending, Transport};
 use crate::health::{self, Watcher};
-use crate::usage::{self, Usage};
+use lifesign_tests::usage::{self, Usage};
 use lifesign_proto::event::{Body, GoneReason, LostReason};
 use lifesign_tests::Server;
 use serde_json::{Value, json};

@@ -9,6 +9,7 @@
 //! - [`launcher`]: the real `lifesign-launcher` binary with a config of the test's.
 //! - [`listener`]: a launcher end of the test's own, to see every line the module sends.
 //! - [`prober`]: a healthy client's round trips, timed from a thread.
+//! - [`usage`]: a server's memory, fds and CPU time, from /proc.
 //! - [`valgrind`]: Xvfb under valgrind memcheck, and its report: the module's errors and leaks
 //!   apart from the server's.
 
@@ -22,6 +23,7 @@ pub mod net;
 pub mod prober;
 pub mod raw;
 pub mod server;
+pub mod usage;
 pub mod valgrind;
 pub mod windows;
 

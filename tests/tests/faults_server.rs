@@ -346,12 +346,7 @@ fn a_client_that_stops_reading_is_judged_by_what_it_sends_and_holds_nobody_up() 
 
 /// The server's resident memory (VmRSS), KiB.
 fn resident_kib(server: &Server) -> u64 {
-    std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    lifesign_tests::usage::of(server.pid()).map_or(0, |u| u.rss_kib)
 }
 
 /// An X connection over TCP from `host` to display 0, set up by hand (no client library

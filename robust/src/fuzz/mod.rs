@@ -15,7 +15,7 @@ mod valid;
 
 use crate::health::{self, Watcher};
 use crate::rng::Rng;
-use crate::usage::{self, Usage};
+use lifesign_tests::usage::{self, Usage};
 use conn::{End, FuzzConn};
 use frame::Framer;
 use generator::Generator;

@@ -1,7 +1,7 @@
 //! The fuzzer's figures: printed at the end of a run, and as JSON for `--summary`.
 
 use super::tally::Tally;
-use crate::usage::Usage;
+use lifesign_tests::usage::Usage;
 use serde_json::{Value, json};
 use std::time::Duration;
 
