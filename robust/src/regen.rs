@@ -9,10 +9,10 @@
 
 use crate::cycle::{self, Ending, Transport};
 use crate::health;
-use lifesign_tests::usage::{self, Usage};
 use lifesign::Lifesign;
 use lifesign_proto::event::{Body, LostReason};
 use lifesign_tests::Server;
+use lifesign_tests::usage::{self, Usage};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use x11rb::protocol::xproto::ConnectionExt as _;

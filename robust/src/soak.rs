@@ -6,9 +6,9 @@
 
 use crate::cycle::{self, Ending, Transport};
 use crate::health::{self, Watcher};
-use lifesign_tests::usage::{self, Usage};
 use lifesign_proto::event::{Body, GoneReason, LostReason};
 use lifesign_tests::Server;
+use lifesign_tests::usage::{self, Usage};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::thread;

@@ -15,13 +15,13 @@ mod valid;
 
 use crate::health::{self, Watcher};
 use crate::rng::Rng;
-use lifesign_tests::usage::{self, Usage};
 use conn::{End, FuzzConn};
 use frame::Framer;
 use generator::Generator;
 use lifesign_proto::ByteOrder;
 use lifesign_proto::event::Body;
 use lifesign_tests::Server;
+use lifesign_tests::usage::{self, Usage};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
