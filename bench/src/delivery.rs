@@ -2,16 +2,15 @@
 //! `lost` events to the launcher's socket, and the X server's round-trip time for a healthy
 //! client while it closes them and sends the events.
 //!
-//! The launcher's end is this benchmark: it accepts the module's connection, timestamps each
-//! line as it arrives and acknowledges it at once, as `lifesign-launcher` does, so the figure is
-//! the module's rate, not the launcher's.
+//! The launcher's end is the harness's listener (`lifesign_tests::listener`): it timestamps
+//! each line as it arrives and acknowledges it at once, as `lifesign-launcher` does, so the
+//! figure is the module's rate, not the launcher's.
 
 use crate::fleet;
-use lifesign_proto::event::{Body, Event};
+use lifesign_proto::event::Body;
 use lifesign_proto::ext::WatchRequest;
+use lifesign_tests::listener::{self, Listener};
 use lifesign_tests::{Xorg, unix_ms};
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -66,41 +65,13 @@ impl Delivery {
     }
 }
 
-/// The launcher's end: reads events, acknowledges each, keeps the `lost` ones with their
-/// arrival time; ends when `want` of them arrived or the socket closed.
-fn launcher_end(listener: UnixListener, want: usize) -> thread::JoinHandle<Vec<Received>> {
-    thread::spawn(move || {
-        let (stream, _) = listener.accept().expect("the module connects");
-        let mut writer = stream.try_clone().expect("a second handle");
-        let mut lost = Vec::new();
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            let received_ms = unix_ms();
-            let event: Event = serde_json::from_str(&line).expect("an event line");
-            let ack = lifesign_proto::event::ack_line(event.seq);
-            writer.write_all(ack.as_bytes()).expect("ack");
-            if matches!(event.body, Body::Lost { .. }) {
-                lost.push(Received {
-                    at_ms: event.at_ms,
-                    received_ms,
-                });
-                if lost.len() == want {
-                    break;
-                }
-            }
-        }
-        lost
-    })
-}
-
 pub fn run() -> Delivery {
     fleet::raise_fd_limit(16_384);
     let dir = std::env::temp_dir().join(format!("lifesign-bench-link-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
     let socket = dir.join("launcher.sock");
     let _ = std::fs::remove_file(&socket);
-    let listener = UnixListener::bind(&socket).expect("bind the launcher's socket");
-    let end = launcher_end(listener, LOST);
+    let end = Listener::bind(&socket);
     let server = Xorg::new()
         .args(&["-maxclients", "2048"])
         .option("Watch", "none")
@@ -142,7 +113,24 @@ pub fn run() -> Delivery {
     for c in &mut clients {
         c.send(&noop).expect("a last NoOperation");
     }
-    let lost = end.join().expect("the launcher's end");
+    let is_lost = |r: &&listener::Received| matches!(r.event.body, Body::Lost { .. });
+    assert!(
+        end.wait_for(Duration::from_secs(60), |r| r
+            .iter()
+            .filter(is_lost)
+            .count()
+            >= LOST),
+        "every loss reaches the launcher's end"
+    );
+    let lost: Vec<Received> = end
+        .received()
+        .iter()
+        .filter(is_lost)
+        .map(|r| Received {
+            at_ms: r.event.at_ms,
+            received_ms: r.at_ms,
+        })
+        .collect();
     thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
     let round_trips = prober.join().expect("the prober");

@@ -1,7 +1,7 @@
 //! A launcher end of the test's own on the module's `Launcher` socket, to see every line the
 //! module sends: it takes the module's connections one after the other (the module has one
-//! at a time), reads every line, acknowledges each kept event at once (as lifesign-launcher
-//! does, after acting) and records what arrived on which connection.
+//! at a time), reads every line, answers each (by default it acknowledges each kept event at
+//! once, as lifesign-launcher does after acting) and records what arrived on which connection.
 
 use lifesign_proto::event::{Body, Event};
 use std::io::{BufRead, BufReader, ErrorKind, Write};
@@ -19,7 +19,32 @@ pub struct Received {
     pub conn: usize,
     pub event: Event,
     pub at: Instant,
+    /// The same moment in Unix ms, to set beside the event's own `at_ms`.
+    pub at_ms: u64,
 }
+
+/// What the launcher end does with an event that came on connection `conn`.
+pub enum Answer {
+    /// Acknowledge it.
+    Ack,
+    /// Nothing.
+    Silence,
+    /// Send these bytes (whatever a broken launcher might say).
+    Send(Vec<u8>),
+    /// Record it, then close the connection without acknowledging it.
+    HangUp,
+}
+
+/// The answer of lifesign-launcher: an ack for every event the module keeps.
+pub fn ack_kept(_conn: usize, event: &Event) -> Answer {
+    if is_kept(event) {
+        Answer::Ack
+    } else {
+        Answer::Silence
+    }
+}
+
+type Answering = dyn Fn(usize, &Event) -> Answer + Send;
 
 pub struct Listener {
     received: Arc<Mutex<Vec<Received>>>,
@@ -36,8 +61,18 @@ pub fn is_kept(event: &Event) -> bool {
 }
 
 impl Listener {
-    /// Binds `path` now and serves it from a thread until dropped.
+    /// Binds `path` now and serves it from a thread until dropped, answering as
+    /// lifesign-launcher does ([`ack_kept`]).
     pub fn bind(path: &Path) -> Self {
+        Self::bind_answering(path, ack_kept)
+    }
+
+    /// Binds `path` now and serves it from a thread until dropped, answering each event as
+    /// `answer` says.
+    pub fn bind_answering(
+        path: &Path,
+        answer: impl Fn(usize, &Event) -> Answer + Send + 'static,
+    ) -> Self {
         let listener = UnixListener::bind(path).expect("bind the launcher's socket");
         listener
             .set_nonblocking(true)
@@ -46,7 +81,7 @@ impl Listener {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = thread::spawn({
             let (received, stop) = (received.clone(), stop.clone());
-            move || serve(&listener, &received, &stop)
+            move || serve(&listener, &received, &stop, &answer)
         });
         Self {
             received,
@@ -84,7 +119,12 @@ impl Drop for Listener {
     }
 }
 
-fn serve(listener: &UnixListener, received: &Mutex<Vec<Received>>, stop: &AtomicBool) {
+fn serve(
+    listener: &UnixListener,
+    received: &Mutex<Vec<Received>>,
+    stop: &AtomicBool,
+    answer: &Answering,
+) {
     let mut conn = 0;
     while !stop.load(Ordering::Relaxed) {
         let stream = match listener.accept() {
@@ -111,16 +151,28 @@ fn serve(listener: &UnixListener, received: &Mutex<Vec<Received>>, stop: &Atomic
                         panic!("not an event: {:?}: {e}", String::from_utf8_lossy(&line))
                     });
                     line.clear();
-                    if is_kept(&event) {
-                        let ack = lifesign_proto::event::ack_line(event.seq);
-                        // The module may have dropped the connection meanwhile.
-                        let _ = writer.write_all(ack.as_bytes());
+                    let (at, at_ms) = (Instant::now(), crate::unix_ms());
+                    let answer = answer(conn, &event);
+                    // The module may have dropped the connection meanwhile.
+                    match &answer {
+                        Answer::Ack => {
+                            let ack = lifesign_proto::event::ack_line(event.seq);
+                            let _ = writer.write_all(ack.as_bytes());
+                        }
+                        Answer::Send(bytes) => {
+                            let _ = writer.write_all(bytes);
+                        }
+                        Answer::Silence | Answer::HangUp => {}
                     }
                     received.lock().expect("the received lines").push(Received {
                         conn,
                         event,
-                        at: Instant::now(),
+                        at,
+                        at_ms,
                     });
+                    if matches!(answer, Answer::HangUp) {
+                        break;
+                    }
                 }
                 Ok(_) => break, // the connection ended in the middle of a line
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}

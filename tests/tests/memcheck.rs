@@ -22,10 +22,10 @@ mod stand_in;
 
 use lifesign_proto::event::{Body, ClientInfo, LostReason};
 use lifesign_proto::ext::WatchRequest;
+use lifesign_tests::listener::Listener;
 use lifesign_tests::valgrind::{self, Memcheck};
 use lifesign_tests::windows::wait_until;
 use lifesign_tests::{Server, Xvfb, lifesign};
-use stand_in::StandIn;
 use std::thread;
 use std::time::{Duration, Instant};
 use x11rb::connection::Connection;
@@ -88,7 +88,7 @@ fn the_module_is_clean_under_memcheck() {
     let memcheck = Memcheck::new(&name);
     let dir = tempfile::tempdir().expect("a temp dir");
     let socket = dir.path().join("launcher.sock");
-    let launcher = StandIn::bind(&socket);
+    let launcher = stand_in::bind(&socket);
     let options = format!(
         "Watch=all;Grace=0;WmPing=1s;WmPingTimeout=3s;Launcher={}",
         socket.display()
@@ -279,17 +279,17 @@ fn resets_and_serves_again(server: &Server) {
 }
 
 /// Every event the module logged has reached the stand-in launcher (which acknowledges it).
-fn delivered(server: &Server, launcher: &StandIn) -> bool {
+fn delivered(server: &Server, launcher: &Listener) -> bool {
     let received = launcher.received();
     server
         .events()
         .iter()
-        .all(|e| received.iter().any(|(_, r)| r.seq == e.seq))
+        .all(|e| received.iter().any(|r| r.event.seq == e.seq))
 }
 
 /// The stand-in launcher saw hello first, the loss it hung up on sent again with its seq,
 /// a reconnection after its oversized line, and every loss of the run.
-fn link_went_through_every_path(server: &Server, launcher: &StandIn) {
+fn link_went_through_every_path(server: &Server, launcher: &Listener) {
     let losses: Vec<u64> = server
         .events()
         .into_iter()
@@ -299,21 +299,22 @@ fn link_went_through_every_path(server: &Server, launcher: &StandIn) {
     assert!(losses.len() >= 2, "{losses:?}");
     let done = wait_until(TIMEOUT, || {
         let received = launcher.received();
-        received.iter().any(|(conn, _)| *conn == 2)
+        received.iter().any(|r| r.conn == 2)
             && losses
                 .iter()
-                .all(|s| received.iter().any(|(_, e)| e.seq == *s))
+                .all(|s| received.iter().any(|r| r.event.seq == *s))
     });
     let received = launcher.received();
     assert!(done.is_some(), "{received:#?}");
-    assert!(matches!(received[0], (0, ref e) if matches!(e.body, Body::Hello { .. })));
-    let (_, first_loss) = received
+    assert!(received[0].conn == 0 && matches!(received[0].event.body, Body::Hello { .. }));
+    let first_loss = &received
         .iter()
-        .find(|(c, e)| *c == 0 && matches!(e.body, Body::Lost { .. }))
-        .expect("a loss on the first connection");
+        .find(|r| r.conn == 0 && matches!(r.event.body, Body::Lost { .. }))
+        .expect("a loss on the first connection")
+        .event;
     let again = received
         .iter()
-        .find(|(c, e)| *c > 0 && e.seq == first_loss.seq)
+        .find(|r| r.conn > 0 && r.event.seq == first_loss.seq)
         .expect("the unacknowledged loss sent again");
-    assert_eq!(again.1.to_line(), first_loss.to_line());
+    assert_eq!(again.event.to_line(), first_loss.to_line());
 }
