@@ -279,6 +279,28 @@ fn with_launcher(names: &[&str], launcher: Launcher) -> (Server, Launcher, Obser
 
 /// The seqs of the events the launcher logged (`event watched`, `event lost`, ...), each
 /// with how many times it was logged; the replay (not kept) is left out.
+/// Waits until every event of `made` is in the launcher's log, and says when; the seqs of
+/// those that are not, on timeout.
+fn wait_all_logged(
+    launcher: &Launcher,
+    made: &[Event],
+    timeout: Duration,
+) -> Result<Instant, Vec<u64>> {
+    let all = wait_until(timeout, || {
+        let seen = launcher_seqs(launcher);
+        made.iter().all(|e| seen.contains_key(&e.seq))
+    });
+    let seen = launcher_seqs(launcher);
+    match all {
+        Some(at) => Ok(at),
+        None => Err(made
+            .iter()
+            .map(|e| e.seq)
+            .filter(|s| !seen.contains_key(s))
+            .collect()),
+    }
+}
+
 fn launcher_seqs(launcher: &Launcher) -> BTreeMap<u64, usize> {
     let mut seen = BTreeMap::new();
     for line in launcher.log_lines(" event ") {
@@ -340,21 +362,13 @@ fn a_launcher_killed_while_events_flow_misses_none_and_acts_on_each_loss_once() 
 
     // Every kept event reaches the launcher, some twice (those it had not acknowledged).
     let made = kept_events(&server);
-    let all_seen = wait_until(Duration::from_secs(15), || {
-        let seen = launcher_seqs(&launcher);
-        made.iter().all(|e| seen.contains_key(&e.seq))
-    });
+    if let Err(missing) = wait_all_logged(&launcher, &made, Duration::from_secs(15)) {
+        panic!(
+            "kept events that never reached the launcher: {missing:?}\n{}",
+            launcher.log()
+        );
+    }
     let seen = launcher_seqs(&launcher);
-    let missing: Vec<u64> = made
-        .iter()
-        .map(|e| e.seq)
-        .filter(|s| !seen.contains_key(s))
-        .collect();
-    assert!(
-        all_seen.is_some(),
-        "kept events that never reached the launcher: {missing:?}\n{}",
-        launcher.log()
-    );
     let twice: Vec<u64> = seen
         .iter()
         .filter(|(_, n)| **n > 1)
@@ -434,24 +448,12 @@ fn a_stopped_launcher_holds_nothing_up_and_gets_every_event_after_sigcont() {
     let seen_before = launcher_seqs(&launcher);
     launcher.signal(Signal::CONT);
     let continued = Instant::now();
-    let delivered = wait_until(Duration::from_secs(15), || {
-        let seen = launcher_seqs(&launcher);
-        made.iter().all(|e| seen.contains_key(&e.seq))
-    });
-    let seen = launcher_seqs(&launcher);
-    let missing: Vec<u64> = made
-        .iter()
-        .map(|e| e.seq)
-        .filter(|s| !seen.contains_key(s))
-        .collect();
-    assert!(
-        delivered.is_some(),
-        "events that did not reach the launcher: {missing:?}"
-    );
+    let delivered = wait_all_logged(&launcher, &made, Duration::from_secs(15))
+        .unwrap_or_else(|missing| panic!("events that did not reach the launcher: {missing:?}"));
     eprintln!(
         "all {} delivered {:?} after SIGCONT ({} of them had reached the launcher before its stop)",
         made.len(),
-        delivered.unwrap() - continued,
+        delivered - continued,
         seen_before.len()
     );
     assert!(
