@@ -508,66 +508,48 @@ fn two_deadlines_past_half_way_are_each_suspected_once_and_the_pass_ends() {
     assert_eq!(losses.len(), 1);
 }
 
-#[test]
-fn many_suspect_at_once_are_reported_a_bounded_batch_per_pass() {
+/// `n` clients watched at 0 under IdleTimeout 1s; from `from` on, turn after turn while the
+/// tracker asks for no wait, what `count` finds in each pass's actions.
+fn batches(n: usize, from: Millis, count: impl Fn(&[Action]) -> usize) -> Vec<usize> {
     let mut t = tracker(&[("IdleTimeout", "1s"), ("Grace", "0")]);
     let mut s = server();
-    let n = 3 * MAX_LOSSES_PER_PASS + 5;
-    for i in 1..=n {
-        watch(&mut t, i, 0);
-    }
-    let suspects = |a: &[Action]| {
-        a.iter()
-            .filter(|a| matches!(a, Action::Report(Body::Suspect { .. })))
-            .count()
-    };
-    let mut passes = Vec::new();
-    let mut now = 500; // half-way, all of them
-    loop {
-        let (a, wake) = turn(&mut t, now, &[], &mut s);
-        passes.push(suspects(&a));
-        match wake {
-            Some(at) if at <= now => now += 1,
-            _ => break,
-        }
-    }
-    assert_eq!(
-        passes,
-        [
-            MAX_LOSSES_PER_PASS,
-            MAX_LOSSES_PER_PASS,
-            MAX_LOSSES_PER_PASS,
-            5
-        ]
-    );
-}
-
-#[test]
-fn many_lost_at_once_are_lost_a_bounded_batch_per_pass() {
-    let mut t = tracker(&[("IdleTimeout", "1s"), ("Grace", "0")]);
-    let mut s = server();
-    let n = 3 * MAX_LOSSES_PER_PASS + 5;
     for i in 1..=n {
         watch(&mut t, i, 0);
     }
     let mut passes = Vec::new();
-    let mut now = 1000;
+    let mut now = from;
     loop {
         let (a, wake) = turn(&mut t, now, &[], &mut s);
-        passes.push(lost(&a).len());
+        passes.push(count(&a));
         match wake {
             // The rest are due at once: the server's wait is zero.
             Some(at) if at <= now => now += 1,
             _ => break,
         }
     }
-    assert_eq!(
-        passes,
-        [
-            MAX_LOSSES_PER_PASS,
-            MAX_LOSSES_PER_PASS,
-            MAX_LOSSES_PER_PASS,
-            5
-        ]
-    );
+    passes
+}
+
+const BATCHES: [usize; 4] = [
+    MAX_LOSSES_PER_PASS,
+    MAX_LOSSES_PER_PASS,
+    MAX_LOSSES_PER_PASS,
+    5,
+];
+
+#[test]
+fn many_suspect_at_once_are_reported_a_bounded_batch_per_pass() {
+    let suspects = |a: &[Action]| {
+        a.iter()
+            .filter(|a| matches!(a, Action::Report(Body::Suspect { .. })))
+            .count()
+    };
+    // Half-way, all of them.
+    assert_eq!(batches(3 * MAX_LOSSES_PER_PASS + 5, 500, suspects), BATCHES);
+}
+
+#[test]
+fn many_lost_at_once_are_lost_a_bounded_batch_per_pass() {
+    let losses = |a: &[Action]| lost(a).len();
+    assert_eq!(batches(3 * MAX_LOSSES_PER_PASS + 5, 1000, losses), BATCHES);
 }
