@@ -68,7 +68,7 @@ pub fn parse_line(line: &[u8]) -> Result<Event, WireError> {
 /// the peer write lines of its own (a forged "started candidate"), an ESC would reach the
 /// operator's terminal; JSON itself leaves DEL and the C1 controls (CSI among them)
 /// unescaped. Control characters are escaped (found by fuzzing: fuzz/regressions/event_line/).
-fn one_line(message: &str) -> String {
+pub fn one_line(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     for c in message.chars() {
         if c.is_control() {

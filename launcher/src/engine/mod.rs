@@ -376,9 +376,11 @@ impl Engine {
 /// A client for the log: the fields a client chose (class, command, service) are quoted and
 /// escaped, so that none can forge a log line.
 fn describe(c: &ClientInfo) -> String {
-    let mut text = c.id.clone();
+    // The module writes `id` and `peer` itself, but they come over the wire: no control
+    // character of theirs reaches the log (the quoted fields are escaped by `{:?}`).
+    let mut text = crate::wire::one_line(&c.id);
     if let Some(peer) = &c.peer {
-        text += &format!(" peer {peer}");
+        text += &format!(" peer {}", crate::wire::one_line(peer));
     }
     if let Some(pid) = c.pid {
         text += &format!(" pid {pid}");

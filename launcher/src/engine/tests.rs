@@ -857,3 +857,16 @@ fn services_started_at_once_get_one_new_client_each() {
         "both are up, neither is given up"
     );
 }
+
+#[test]
+fn a_client_is_described_on_one_line_whatever_its_fields_hold() {
+    let mut c = client(1, "10.211.1.2", Some("xclock"));
+    assert_eq!(
+        describe(&c),
+        "0x00200000 peer 10.211.1.2:40000 wm_class \"xclock\"/\"XCLOCK\""
+    );
+    c.id = "0x1\n2026 INFO started candidate".into();
+    c.peer = Some("10.0.0.1:1\u{1b}[31m\u{9b}".into());
+    let text = describe(&c);
+    assert!(!text.contains(char::is_control), "{text:?}");
+}
