@@ -375,16 +375,22 @@ fn raw_tcp_client(host: &lifesign_tests::net::Host, order: ByteOrder) -> std::ne
     s
 }
 
-#[test]
-fn a_tcp_client_that_stops_reading_is_ended_by_its_transport_timeout_not_before() {
+/// A server watching the TCP clients of a lab's one host with `transport` as their
+/// TransportTimeout, and a client of that host that sends GetImage (256 KiB replies) and a
+/// NoOperation every 50 ms and reads nothing: its receive window closes, and the server's
+/// kernel has data waiting for it. It sends until its connection fails or `until` says
+/// stop; returns how long it sent, and whether the connection failed.
+fn tcp_client_not_reading(
+    transport: Duration,
+    until: impl Fn(Duration) -> bool,
+) -> (lifesign_tests::net::Lab, Server, Duration, bool) {
     use std::io::Write;
-    const TRANSPORT: Duration = Duration::from_secs(3);
     let lab = lifesign_tests::net::Lab::new(1);
     let server = Xorg::new()
         .in_lab(&lab)
         .option("Launcher", "none")
         .option("WatchPeers", "10.211.0.0/16")
-        .option("TransportTimeout", &format!("{}ms", TRANSPORT.as_millis()))
+        .option("TransportTimeout", &format!("{}ms", transport.as_millis()))
         .option("Grace", "0")
         .start();
     let root = server.connect().setup().roots[0].root;
@@ -395,41 +401,91 @@ fn a_tcp_client_that_stops_reading_is_ended_by_its_transport_timeout_not_before(
         .unwrap();
     let request = get_image(order, root, 256, 256);
     let noop = raw::no_operation(order);
-    // It sends all along and reads nothing: its receive window closes. TCP_USER_TIMEOUT
-    // (the module's TransportTimeout) covers a window that stays closed too (Linux 5.11
-    // and later), so the server's kernel ends the connection at that timeout: the server
-    // cannot deliver to it, as to a dead host.
     let start = Instant::now();
-    let ended = loop {
+    loop {
         if client
             .write_all(&request)
             .and_then(|()| client.write_all(&noop))
             .is_err()
         {
-            break start.elapsed();
+            return (lab, server, start.elapsed(), true);
         }
-        assert!(
-            start.elapsed() < TRANSPORT * 4,
-            "still connected after four times TransportTimeout"
-        );
+        if until(start.elapsed()) {
+            // Closed with unread data: its kernel resets the connection.
+            return (lab, server, start.elapsed(), false);
+        }
         thread::sleep(Duration::from_millis(50));
-    };
-    let end = server
+    }
+}
+
+/// The end the server reported of the lab's client.
+fn tcp_end(server: &Server) -> Body {
+    server
         .wait_for_event(Duration::from_secs(5), |e| {
             matches!(e.body, Body::Lost { .. } | Body::Gone { .. })
         })
-        .expect("its end is reported");
-    // Reported as `gone`/`closed` today, which it is not: the server's write took the
-    // socket's ETIMEDOUT before the module looked, and a closed window leaves no retry
-    // counters behind (watchdog/src/end.rs), so nothing tells it from a peer's own reset.
+        .expect("its end is reported")
+        .body
+}
+
+#[test]
+fn a_tcp_client_that_stops_reading_is_ended_by_its_transport_timeout_not_before() {
+    const TRANSPORT: Duration = Duration::from_secs(3);
+    // TCP_USER_TIMEOUT (the module's TransportTimeout) covers a window that stays closed too
+    // (Linux 5.11 and later), so the server's kernel ends the connection at that timeout:
+    // the server cannot deliver to it, as to a dead host.
+    let (_lab, server, ended, failed) = tcp_client_not_reading(TRANSPORT, |sent| {
+        assert!(
+            sent < TRANSPORT * 4,
+            "still connected after four times TransportTimeout"
+        );
+        false
+    });
+    assert!(failed);
+    let end = tcp_end(&server);
     eprintln!(
         "a TCP client sending and not reading: its connection ended after {ended:?} \
-         (TransportTimeout {TRANSPORT:?}); reported as {:?}",
-        end.body
+         (TransportTimeout {TRANSPORT:?}); reported as {end:?}"
     );
     assert!(
         ended >= TRANSPORT - TRANSPORT / 10,
         "ended before its timeout: {ended:?}"
+    );
+    // Our timeout ended it, not the client: `lost`, so that a launcher fails over. The
+    // server's write took the socket's ETIMEDOUT before the module looked; the closed window
+    // and the time since data last went out tell (watchdog/src/end.rs).
+    assert!(
+        matches!(
+            end,
+            Body::Lost {
+                reason: LostReason::TransportTimeout,
+                ..
+            }
+        ),
+        "{end:?}"
+    );
+}
+
+#[test]
+fn a_tcp_client_that_stops_reading_and_exits_before_its_timeout_is_gone() {
+    const TRANSPORT: Duration = Duration::from_secs(4);
+    // Its window closes within a second (the test above); it exits at half the timeout, with
+    // the server's data unread, so its kernel resets the connection: its own end, with the
+    // window closed and nothing sent to it for two seconds.
+    let (_lab, server, sent, failed) =
+        tcp_client_not_reading(TRANSPORT, |sent| sent >= TRANSPORT / 2);
+    assert!(!failed, "the connection failed after {sent:?}");
+    let end = tcp_end(&server);
+    eprintln!("a TCP client that stopped reading and exited after {sent:?}: {end:?}");
+    assert!(
+        matches!(
+            end,
+            Body::Gone {
+                reason: lifesign_proto::event::GoneReason::Closed,
+                ..
+            }
+        ),
+        "{end:?}"
     );
 }
 

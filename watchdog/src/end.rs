@@ -8,7 +8,12 @@
 //!   reset from its kernel because the client exited with unread data): `gone`, `closed`;
 //! - retrying, and nothing acknowledged for the transport timeout: `transport-timeout`;
 //! - retrying, then reset by the peer before that: `reset` (the peer lost the connection's
-//!   state: a reboot, a NAT or firewall that forgot it).
+//!   state: a reboot, a NAT or firewall that forgot it);
+//! - the peer's receive window closed with data waiting for it, and nothing sent for the
+//!   transport timeout: `transport-timeout`. The peer's kernel acknowledges the probes, but
+//!   the client takes nothing; TCP_USER_TIMEOUT ends such a connection too (Linux 5.11 and
+//!   later), and clears the probe counters as it does, so the window and the time since data
+//!   last went out are what tell it from the peer's own close.
 
 use crate::clock::Millis;
 use lifesign_proto::event::{GoneReason, LostReason};
@@ -40,6 +45,11 @@ pub struct SocketEnd {
     pub retrying: bool,
     /// Milliseconds since the peer last acknowledged anything.
     pub since_ack_ms: Millis,
+    /// The peer's receive window was closed with data waiting for it (false where the kernel
+    /// does not say).
+    pub window_closed: bool,
+    /// Milliseconds since data was last sent to the peer.
+    pub since_data_ms: Millis,
 }
 
 /// The end of a watched client that the module did not close itself.
@@ -61,12 +71,21 @@ pub fn classify(killed: bool, socket: Option<SocketEnd>, transport_timeout: Opti
     if socket.error == Some(SocketError::TimedOut) {
         return End::Lost(LostReason::TransportTimeout);
     }
+    // Timers are in whole milliseconds and the abort comes on the tick that passes the
+    // timeout: allow a tenth of it.
+    let past_timeout = |ms: Millis| transport_timeout.is_some_and(|t| ms >= t - t / 10);
+    // A reset still pending is the peer's own, whatever its window was.
+    if socket.window_closed
+        && socket.error.is_none()
+        && socket.state == TcpState::Closed
+        && past_timeout(socket.since_data_ms)
+    {
+        return End::Lost(LostReason::TransportTimeout);
+    }
     if !socket.retrying {
         return End::Gone(GoneReason::Closed);
     }
-    // Timers are in whole milliseconds and the abort comes on the tick that passes the
-    // timeout: allow a tenth of it.
-    if transport_timeout.is_some_and(|t| socket.since_ack_ms >= t - t / 10) {
+    if past_timeout(socket.since_ack_ms) {
         return End::Lost(LostReason::TransportTimeout);
     }
     match (socket.error, socket.state) {
@@ -90,7 +109,53 @@ mod tests {
             state,
             retrying,
             since_ack_ms,
+            window_closed: false,
+            since_data_ms: since_ack_ms,
         })
+    }
+
+    /// A peer whose window was closed with data waiting, for `since_data_ms`.
+    fn closed_window(error: Option<SocketError>, since_data_ms: Millis) -> Option<SocketEnd> {
+        Some(SocketEnd {
+            window_closed: true,
+            since_data_ms,
+            // The probes were answered; the abort cleared their counters.
+            ..tcp(error, TcpState::Closed, false, 700)?
+        })
+    }
+
+    #[test]
+    fn a_peer_that_takes_nothing_for_the_timeout_is_a_transport_timeout() {
+        let lost = End::Lost(LostReason::TransportTimeout);
+        assert_eq!(
+            classify(false, closed_window(None, 3_050), Some(3_000)),
+            lost
+        );
+        assert_eq!(
+            classify(false, closed_window(None, 2_750), Some(3_000)),
+            lost
+        );
+    }
+
+    #[test]
+    fn a_closed_window_short_of_the_timeout_or_reset_by_the_peer_is_its_own_end() {
+        let closed = End::Gone(GoneReason::Closed);
+        // Killed while it did not read: its kernel reset the connection before the timeout.
+        assert_eq!(
+            classify(false, closed_window(None, 1_200), Some(3_000)),
+            closed
+        );
+        // The reset still pending says so, however long nothing went out.
+        assert_eq!(
+            classify(
+                false,
+                closed_window(Some(SocketError::Reset), 9_000),
+                Some(3_000)
+            ),
+            closed
+        );
+        // No transport timeout of ours: the kernel did not end it for one.
+        assert_eq!(classify(false, closed_window(None, 60_000), None), closed);
     }
 
     #[test]

@@ -87,6 +87,11 @@ fn set<T>(fd: BorrowedFd<'_>, level: c_int, name: c_int, value: T) -> io::Result
 }
 
 fn get<T: Copy>(fd: BorrowedFd<'_>, level: c_int, name: c_int) -> Option<T> {
+    get_sized(fd, level, name).map(|(value, _)| value)
+}
+
+/// An option's value, and how many bytes of it the kernel filled (the rest is zero).
+fn get_sized<T: Copy>(fd: BorrowedFd<'_>, level: c_int, name: c_int) -> Option<(T, usize)> {
     let mut value = MaybeUninit::<T>::zeroed();
     let mut len = size_of::<T>() as libc::socklen_t;
     // SAFETY: the fd is open; `value` has room for the option and len says how much.
@@ -100,7 +105,7 @@ fn get<T: Copy>(fd: BorrowedFd<'_>, level: c_int, name: c_int) -> Option<T> {
         )
     };
     // SAFETY: zero-initialised and (partly) filled by the kernel; T is plain data.
-    (rc == 0).then(|| unsafe { value.assume_init() })
+    (rc == 0).then(|| (unsafe { value.assume_init() }, len as usize))
 }
 
 /// Keepalive and user timeout on the server's socket of a TCP client.
@@ -160,8 +165,17 @@ impl Watch {
                 libc::ECONNRESET | libc::EPIPE | libc::ECONNABORTED => SocketError::Reset,
                 _ => SocketError::Other,
             });
-        let info = get::<libc::tcp_info>(fd, libc::IPPROTO_TCP, libc::TCP_INFO);
+        let (info, info_len) =
+            match get_sized::<libc::tcp_info>(fd, libc::IPPROTO_TCP, libc::TCP_INFO) {
+                Some((info, len)) => (Some(info), len),
+                None => (None, 0),
+            };
         let since_ack_ms = info.map_or(0, |i| u64::from(i.tcpi_last_ack_recv));
+        let since_data_ms = info.map_or(0, |i| u64::from(i.tcpi_last_data_sent));
+        // tcpi_snd_wnd came with Linux 5.4: an older kernel's shorter answer leaves it out.
+        let window_said = info_len >= std::mem::offset_of!(libc::tcp_info, tcpi_rcv_wnd);
+        let window_closed =
+            info.is_some_and(|i| window_said && i.tcpi_snd_wnd == 0 && i.tcpi_notsent_bytes > 0);
         let (state, retrying) = info.map_or((TcpState::Other, false), |i| {
             let state = match i.tcpi_state {
                 8 => TcpState::CloseWait, // TCP_CLOSE_WAIT
@@ -179,6 +193,8 @@ impl Watch {
             state,
             retrying,
             since_ack_ms,
+            window_closed,
+            since_data_ms,
         }
     }
 }

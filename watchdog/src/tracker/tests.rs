@@ -399,6 +399,8 @@ fn ends_are_classified_and_our_own_closes_are_silent() {
         state: TcpState::Closed,
         retrying: true,
         since_ack_ms: 10_000,
+        window_closed: false,
+        since_data_ms: 10_000,
     };
     assert!(matches!(
         t.on_gone(2, Activity::default(), false, || Some(timed_out)),
@@ -412,6 +414,8 @@ fn ends_are_classified_and_our_own_closes_are_silent() {
         state: TcpState::CloseWait,
         retrying: false,
         since_ack_ms: 3,
+        window_closed: false,
+        since_data_ms: 3,
     };
     assert!(matches!(
         t.on_gone(3, Activity::default(), false, || Some(fin)),
