@@ -21,6 +21,16 @@ const OUTPUT_BOUND: usize = 1 << 20;
 const LINE_BOUND: usize = 4096;
 const FIRST_BACKOFF_MS: u64 = 100;
 const MAX_BACKOFF_MS: u64 = 5_000;
+const LONG_LINE: &str = "the launcher sent a line longer than 4096 bytes";
+
+/// When to connect again after a connection ends.
+enum Retry {
+    /// It closed, or its socket failed: a restarted launcher is back at once.
+    Soon,
+    /// It did not read, or sent what it must not: after the backoff, which doubles each time
+    /// until it acknowledges an event.
+    Later,
+}
 
 struct Link {
     path: PathBuf,
@@ -28,6 +38,8 @@ struct Link {
     output: Vec<u8>,
     input: Vec<u8>,
     backoff: u64,
+    /// The attempts to connect fail, and the first failure was logged.
+    failing: bool,
     polling_write: bool,
     /// Bytes of the opening burst (hello, replay, kept events) not yet written: they do not
     /// count against the output bound, or 4096 long kept events would drop every connection
@@ -55,6 +67,7 @@ pub fn start(path: PathBuf) {
         output: Vec::new(),
         input: Vec::new(),
         backoff: FIRST_BACKOFF_MS,
+        failing: false,
         polling_write: false,
         opening: 0,
     }));
@@ -104,17 +117,17 @@ pub fn attempt() {
         Ok(stream) => {
             let fd = stream.as_raw_fd();
             with(|l| {
+                // The backoff stays as it is until the launcher shows it reads (an ack), so
+                // that one that never does is not connected to again and again at once.
                 l.stream = Some(stream);
-                l.backoff = FIRST_BACKOFF_MS;
+                l.failing = false;
                 l.input.clear();
                 l.output.clear();
             });
             notify::watch(fd, false);
             tracing::info!("connected to the launcher at {}", path.display());
             // hello, the replay of what is watched, then every unacknowledged event.
-            for line in crate::watch::opening_lines() {
-                send(&line);
-            }
+            crate::watch::opening_lines(send);
             with(|l| {
                 l.opening = l.output.len();
                 l.flush();
@@ -123,7 +136,8 @@ pub fn attempt() {
         Err(e) => {
             let backoff = with(|l| {
                 // Once per run of failed attempts; a refusal is the operator's to fix.
-                if l.backoff == FIRST_BACKOFF_MS {
+                if !l.failing {
+                    l.failing = true;
                     if e.kind() == ErrorKind::PermissionDenied {
                         tracing::error!("launcher at {}: {e}; no events go to it", path.display());
                     } else {
@@ -187,18 +201,21 @@ impl Link {
         };
         while !self.output.is_empty() {
             match stream.write(&self.output) {
-                Ok(0) => return self.drop_connection("the launcher closed"),
+                Ok(0) => return self.drop_connection("the launcher closed", Retry::Soon),
                 Ok(n) => {
                     self.output.drain(..n);
                     self.opening = self.opening.saturating_sub(n);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return self.drop_connection(&format!("write: {e}")),
+                Err(e) => return self.drop_connection(&format!("write: {e}"), Retry::Soon),
             }
         }
         if self.output.len() > OUTPUT_BOUND + self.opening {
-            return self.drop_connection("the launcher does not read (output bound reached)");
+            return self.drop_connection(
+                "the launcher does not read (output bound reached)",
+                Retry::Later,
+            );
         }
         let want_write = !self.output.is_empty();
         if want_write != self.polling_write
@@ -216,30 +233,33 @@ impl Link {
         let mut buf = [0u8; 4096];
         loop {
             match stream.read(&mut buf) {
-                Ok(0) => return self.drop_connection("the launcher closed"),
+                Ok(0) => return self.drop_connection("the launcher closed", Retry::Soon),
                 Ok(n) => self.input.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return self.drop_connection(&format!("read: {e}")),
+                Err(e) => return self.drop_connection(&format!("read: {e}"), Retry::Soon),
             }
         }
         while let Some(end) = self.input.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.input.drain(..=end).collect();
             if line.len() - 1 > LINE_BOUND {
                 // As docs/protocol.md says: a complete line over the bound ends the link too.
-                return self.drop_connection("the launcher sent a line longer than 4096 bytes");
+                return self.drop_connection(LONG_LINE, Retry::Later);
             }
             match lifesign_proto::event::parse_reply(&line[..line.len() - 1]) {
-                Some(seq) => acks.push(seq),
+                Some(seq) => {
+                    self.backoff = FIRST_BACKOFF_MS;
+                    acks.push(seq);
+                }
                 None => tracing::debug!("ignored a line from the launcher"),
             }
         }
         if self.input.len() > LINE_BOUND {
-            self.drop_connection("the launcher sent a line longer than 4096 bytes");
+            self.drop_connection(LONG_LINE, Retry::Later);
         }
     }
 
-    fn drop_connection(&mut self, why: &str) {
+    fn drop_connection(&mut self, why: &str, retry: Retry) {
         if let Some(stream) = self.stream.take() {
             notify::unwatch(stream.as_raw_fd());
             tracing::warn!("lost the launcher link: {why}; events are kept and sent again");
@@ -248,6 +268,14 @@ impl Link {
         self.input.clear();
         self.polling_write = false;
         self.opening = 0;
-        schedule(self.backoff);
+        let wait = match retry {
+            Retry::Soon => FIRST_BACKOFF_MS,
+            Retry::Later => self.backoff,
+        };
+        self.backoff = match retry {
+            Retry::Soon => FIRST_BACKOFF_MS,
+            Retry::Later => (wait * 2).min(MAX_BACKOFF_MS),
+        };
+        schedule(wait);
     }
 }

@@ -104,25 +104,25 @@ impl Watching {
             }
         }
         let at = time::unix_ms();
-        let event = match self.outbox.as_mut() {
+        match self.outbox.as_mut() {
             Some(outbox) => {
-                let (event, dropped) = outbox.push(at, body);
-                if let Some(dropped) = dropped {
+                let (event, line, dropped) = outbox.push(at, body);
+                if let Some(seq) = dropped {
                     tracing::error!(
-                        "launcher queue full ({} events): dropped event seq {}",
+                        "launcher queue full ({} events): dropped event seq {seq}",
                         outbox::BOUND,
-                        dropped.seq
                     );
                 }
-                event
+                tracing::info!("event {}", event.to_log_line());
+                link::send(line);
             }
+            // No launcher: the log is where the event goes.
             None => {
                 self.seq += 1;
-                Event::new(self.seq, at, body)
+                let event = Event::new(self.seq, at, body);
+                tracing::info!("event {}", event.to_log_line());
             }
-        };
-        tracing::info!("event {}", event.to_log_line());
-        link::send(&event.to_line());
+        }
     }
 }
 
@@ -297,9 +297,10 @@ pub fn opt_out(client: &mut ClientView<'_>) {
     }
 }
 
-/// What a new launcher connection is sent first: `hello`, a `watched` replay of every watched
-/// client, then every event it has not acknowledged.
-pub fn opening_lines() -> Vec<String> {
+/// What a new launcher connection is sent first, a line at a time to `out`: `hello`, a
+/// `watched` replay of every watched client, then every event it has not acknowledged (as
+/// the lines they were sent as).
+pub fn opening_lines(mut out: impl FnMut(&str)) {
     with(|w| {
         let hello = Body::Hello {
             server: ServerInfo {
@@ -318,27 +319,19 @@ pub fn opening_lines() -> Vec<String> {
             .map(|s| with_class(s.info))
             .collect();
         let Some(outbox) = w.outbox.as_mut() else {
-            return Vec::new();
+            return;
         };
         let at = time::unix_ms();
-        let mut lines = vec![outbox.transient(at, hello).to_line()];
+        out(&outbox.transient(at, hello).to_line());
         for client in watched {
-            lines.push(
-                outbox
-                    .transient(
-                        at,
-                        Body::Watched {
-                            client,
-                            replay: true,
-                        },
-                    )
-                    .to_line(),
-            );
+            let replay = Body::Watched {
+                client,
+                replay: true,
+            };
+            out(&outbox.transient(at, replay).to_line());
         }
-        lines.extend(outbox.unacknowledged().map(Event::to_line));
-        lines
-    })
-    .unwrap_or_default()
+        outbox.unacknowledged().for_each(out);
+    });
 }
 
 /// The launcher acknowledged an event.
