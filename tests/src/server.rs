@@ -521,6 +521,7 @@ pub struct Xvfb {
     wrapper: Vec<String>,
     env: Vec<(String, String)>,
     resets: bool,
+    user: Option<(u32, u32)>,
 }
 
 impl Xvfb {
@@ -539,6 +540,7 @@ impl Xvfb {
             wrapper: Vec::new(),
             env: Vec::new(),
             resets: false,
+            user: None,
         }
     }
 
@@ -561,7 +563,14 @@ impl Xvfb {
         self
     }
 
+    /// Runs the server as `uid`:`gid` with no supplementary groups (the test runs as root).
+    pub fn user(mut self, uid: u32, gid: u32) -> Self {
+        self.user = Some((uid, gid));
+        self
+    }
+
     pub fn start(self) -> Server {
+        use std::os::unix::process::CommandExt as _;
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("Xvfb.log");
         let mut command = match self.wrapper.split_first() {
@@ -579,6 +588,9 @@ impl Xvfb {
         preload(&mut command, self.options.as_deref(), &log);
         for (name, value) in &self.env {
             command.env(name, value);
+        }
+        if let Some((uid, gid)) = self.user {
+            command.uid(uid).gid(gid);
         }
         let wrapped = !self.wrapper.is_empty();
         Server::start_in(command, "Xvfb", log, dir, None, wrapped)

@@ -15,7 +15,7 @@ use lifesign_tests::listener::{Answer, Listener, Received, ack_kept, is_kept};
 use lifesign_tests::prober::Prober;
 use lifesign_tests::raw::RawClient;
 use lifesign_tests::windows::wait_until;
-use lifesign_tests::{LOAD_MARGIN, Launcher, Server, Xorg};
+use lifesign_tests::{LOAD_MARGIN, Launcher, Server, Xorg, Xvfb};
 use rustix::process::Signal;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -714,6 +714,55 @@ fn hang_and_replace(conn: &impl x11rb::connection::RequestConnection, name: &str
     })
     .unwrap_or_else(|| panic!("{name} is replaced"));
     new.unwrap()
+}
+
+#[test]
+fn a_launcher_socket_the_server_may_not_open_is_said_once_and_used_once_it_may() {
+    use std::os::unix::fs::PermissionsExt;
+    // A server run as nobody (Xvfb, the module preloaded), and a launcher socket of root's
+    // with mode 0600: connect(2) is refused with EACCES.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path().join("launcher.sock");
+    let listener = Listener::bind(&path);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let server = Xvfb::with_options(&format!("Watch=all;Launcher={}", path.display()))
+        .user(65534, 65534)
+        .start();
+    let refused = format!(
+        "(EE) lifesign: launcher at {}: Permission denied (os error 13); no events go to it",
+        path.display()
+    );
+    assert!(
+        server.wait_for_log(&refused, 1, Duration::from_secs(10)),
+        "a clear error line:\n{}",
+        server.log()
+    );
+    // It goes on serving, and keeps the events for later.
+    let client = RawClient::connect(server.display_number(), ByteOrder::native());
+    let mut client = client.expect("the server takes clients");
+    client.round_trip().expect("and answers them");
+    let made = kept_events(&server);
+    assert!(!made.is_empty(), "a watched event is kept");
+    // Attempts go on, with backoff, without a line each.
+    thread::sleep(Duration::from_secs(2));
+    assert_eq!(server.log_lines(&refused).len(), 1, "said once");
+    assert!(listener.received().is_empty());
+
+    // Once the socket lets it in, the next attempt (at most 5 s later) delivers them.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let delivered = |r: &[Received]| made.iter().all(|e| kept_seqs(r).contains(&e.seq));
+    assert!(
+        listener.wait_for(MAX_BACKOFF + LOAD_MARGIN, delivered),
+        "the kept events are delivered once the socket may be opened: {:?}",
+        listener.received()
+    );
+    eprintln!(
+        "a launcher socket of mode 0600 for a server run as nobody: refused ({} line), \
+         {} kept event(s) delivered after chmod 0666",
+        server.log_lines(&refused).len(),
+        made.len()
+    );
 }
 
 #[test]
