@@ -15,6 +15,7 @@ use lifesign_proto::event::{Body, ClientInfo, Event, ServerInfo, StatusEntry, Tr
 use lifesign_proto::ext::WatchRequest;
 use lifesign_watchdog::Config;
 use lifesign_watchdog::outbox::{self, Outbox};
+use lifesign_watchdog::pace::Pace;
 use lifesign_watchdog::policy::{self, Keepalive, Policy};
 use lifesign_watchdog::tracker::{Action, Activity, Probe, Tracker};
 use std::cell::RefCell;
@@ -34,6 +35,8 @@ struct Joining {
 struct Watching {
     config: Config,
     tracker: Tracker,
+    /// How many losses a pass may make, from what the last ones took.
+    pace: Pace,
     atoms: Option<Atoms>,
     joining: HashMap<usize, Joining>,
     /// Duplicates of the sockets of watched TCP clients, read at their end.
@@ -66,9 +69,13 @@ fn with<R>(f: impl FnOnce(&mut Watching) -> R) -> Option<R> {
 
 /// Starts watching with the decided options (first generation).
 pub fn start(config: &Config) {
+    let pace = Pace::default();
+    let mut tracker = Tracker::new(config);
+    tracker.set_losses_per_pass(pace.limit());
     WATCHING.set(Some(Watching {
         config: config.clone(),
-        tracker: Tracker::new(config),
+        tracker,
+        pace,
         atoms: None,
         joining: HashMap::new(),
         sockets: HashMap::new(),
@@ -487,6 +494,8 @@ pub fn block() -> Option<u64> {
         tracing::info!("the server was held up for {gap} ms; deadlines moved on by as much");
     }
     let acted = !actions.is_empty();
+    // What the losses took (a report costs a tenth of one): the next pass's batch fits it.
+    let (mut losses, mut losses_us) = (0, 0);
     for action in actions {
         match action {
             Action::Report(body) => {
@@ -497,10 +506,13 @@ pub fn block() -> Option<u64> {
                 close,
                 event,
             } => {
+                let since = time::monotonic_us();
                 with(|w| w.emit(event));
                 if close {
                     clients::close(index);
                 }
+                losses += 1;
+                losses_us += time::monotonic_us().saturating_sub(since);
             }
             Action::Ping {
                 index,
@@ -517,6 +529,12 @@ pub fn block() -> Option<u64> {
                 clients::with(index, |client| windows::send_ping(client, ping));
             }
         }
+    }
+    if losses > 0 {
+        with(|w| {
+            w.pace.record(losses, losses_us);
+            w.tracker.set_losses_per_pass(w.pace.limit());
+        });
     }
     // Acting (closing clients, sending events) takes time; a pass with nothing to do, the
     // usual one, reads the clock once.

@@ -220,6 +220,7 @@ impl Server {
         netns: Option<crate::net::NetnsName>,
         wrapped: bool,
     ) -> Self {
+        entry_times(&mut command);
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -639,4 +640,24 @@ fn preload(command: &mut Command, options: Option<&str>, log: &Path) {
             .env("LD_PRELOAD", module_path())
             .env("LIFESIGN_OPTIONS", options);
     }
+}
+
+/// With `LIFESIGN_ENTRY_TIMES_DIR` set (the fault benchmark, with a `handler-timing` build of
+/// the module), each server started writes its module's entry-point times to a file there
+/// named after the test and the server's number in it: `<test>.<n>.tsv`.
+fn entry_times(command: &mut Command) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
+    let Some(dir) = std::env::var_os("LIFESIGN_ENTRY_TIMES_DIR") else {
+        return;
+    };
+    let test = thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", "-");
+    let n = STARTED.fetch_add(1, Ordering::Relaxed);
+    command.env(
+        "LIFESIGN_ENTRY_TIMES",
+        PathBuf::from(dir).join(format!("{test}.{n}.tsv")),
+    );
 }

@@ -11,6 +11,7 @@ pub mod duration;
 pub mod end;
 pub mod options;
 pub mod outbox;
+pub mod pace;
 pub mod policy;
 pub mod tracker;
 

@@ -21,9 +21,10 @@ use std::net::{IpAddr, SocketAddr};
 
 /// How soon a client the server holds back (ignored, asleep) is looked at again.
 const HELD_RECHECK: Millis = 250;
-/// Clients lost in one pass of the block handler, at most. Closing a client and reporting it
-/// costs the server tens of µs (docs/benchmarks.md, event delivery), so a thousand lost
-/// together, as when a switch dies, would otherwise hold every other client for tens of ms.
+/// Clients lost in one pass of the block handler, at most (fewer where losing them costs more:
+/// `pace`). Closing a client and reporting it costs the server tens of µs or more
+/// (docs/benchmarks.md), so a thousand lost together, as when a switch dies, would otherwise
+/// hold every other client for tens of ms.
 /// A suspect report counts as one too: a thousand that fall silent together are half-way to
 /// their deadline together, and reporting them all in one pass held the server for 60-500 ms
 /// (a debug build, `faults_server`).
@@ -198,6 +199,9 @@ pub struct Tracker {
     evaluations: u64,
     /// A stall seen and not yet reported.
     stall: Option<Millis>,
+    /// Losses and suspect reports one pass may make (at most [`MAX_LOSSES_PER_PASS`]; the
+    /// module fits it to what they cost: `pace`).
+    losses_per_pass: usize,
     /// A server grab is on, by this client (if known): no other client's requests are read,
     /// so every other client is held; the grabber's own deadlines run (a grabber that hangs
     /// freezes the display, which is the first thing to catch).
@@ -219,7 +223,14 @@ impl Tracker {
             evaluations: 0,
             grab: None,
             stall: None,
+            losses_per_pass: MAX_LOSSES_PER_PASS,
         }
+    }
+
+    /// From the next pass on, at most `most` losses and suspect reports a pass (1 to
+    /// [`MAX_LOSSES_PER_PASS`]).
+    pub fn set_losses_per_pass(&mut self, most: usize) {
+        self.losses_per_pass = most.clamp(1, MAX_LOSSES_PER_PASS);
     }
 
     /// The policy of clients watched without opting in.
@@ -392,7 +403,7 @@ impl Tracker {
     }
 
     /// The block handler: decides what is due at `now` and when to wake next (real time).
-    /// At most [`MAX_LOSSES_PER_PASS`] clients are lost or reported suspect in one pass; the
+    /// At most `losses_per_pass` clients are lost or reported suspect in one pass; the
     /// rest stay due, so the wait is zero and the server serves its other clients before the
     /// next pass.
     pub fn before_sleep(
@@ -417,7 +428,7 @@ impl Tracker {
         let mut again = Vec::new();
         let mut losses = 0;
         while let Some(&Reverse(entry)) = self.heap.peek() {
-            if entry.due > self.vnow || losses >= MAX_LOSSES_PER_PASS {
+            if entry.due > self.vnow || losses >= self.losses_per_pass {
                 break;
             }
             self.heap.pop();

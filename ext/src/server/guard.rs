@@ -22,11 +22,13 @@ pub fn disable() {
 
 /// Runs `body` for the entry point `name`; returns `fallback()` if the module is disabled or
 /// `body` panics.
-pub fn entry<R>(name: &str, fallback: impl FnOnce() -> R, body: impl FnOnce() -> R) -> R {
+pub fn entry<R>(name: &'static str, fallback: impl FnOnce() -> R, body: impl FnOnce() -> R) -> R {
     if disabled() {
         return fallback();
     }
-    match catch_unwind(AssertUnwindSafe(|| {
+    #[cfg(feature = "handler-timing")]
+    let began = crate::timing::begin();
+    let value = match catch_unwind(AssertUnwindSafe(|| {
         inject_fault(name);
         body()
     })) {
@@ -39,7 +41,10 @@ pub fn entry<R>(name: &str, fallback: impl FnOnce() -> R, body: impl FnOnce() ->
             );
             fallback()
         }
-    }
+    };
+    #[cfg(feature = "handler-timing")]
+    crate::timing::entry(name, began);
+    value
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> &str {

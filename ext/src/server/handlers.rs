@@ -32,7 +32,7 @@ unsafe extern "C" fn block(_data: *mut c_void, timeout: *mut c_void) {
     }
     #[cfg(feature = "handler-timing")]
     guard::entry(
-        "the handler timing",
+        crate::timing::OWN_ENTRY,
         || (),
         || crate::timing::block(started),
     );
@@ -44,7 +44,7 @@ unsafe extern "C" fn wakeup(_data: *mut c_void, _result: c_int) {
     guard::entry("the wakeup handler", || (), crate::watch::wakeup);
     #[cfg(feature = "handler-timing")]
     guard::entry(
-        "the handler timing",
+        crate::timing::OWN_ENTRY,
         || (),
         || crate::timing::wakeup(started),
     );

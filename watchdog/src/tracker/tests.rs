@@ -515,7 +515,18 @@ fn two_deadlines_past_half_way_are_each_suspected_once_and_the_pass_ends() {
 /// `n` clients watched at 0 under IdleTimeout 1s; from `from` on, turn after turn while the
 /// tracker asks for no wait, what `count` finds in each pass's actions.
 fn batches(n: usize, from: Millis, count: impl Fn(&[Action]) -> usize) -> Vec<usize> {
+    batches_of(MAX_LOSSES_PER_PASS, n, from, count)
+}
+
+/// [`batches`], with the tracker told to make at most `most` a pass.
+fn batches_of(
+    most: usize,
+    n: usize,
+    from: Millis,
+    count: impl Fn(&[Action]) -> usize,
+) -> Vec<usize> {
     let mut t = tracker(&[("IdleTimeout", "1s"), ("Grace", "0")]);
+    t.set_losses_per_pass(most);
     let mut s = server();
     for i in 1..=n {
         watch(&mut t, i, 0);
@@ -556,4 +567,15 @@ fn many_suspect_at_once_are_reported_a_bounded_batch_per_pass() {
 fn many_lost_at_once_are_lost_a_bounded_batch_per_pass() {
     let losses = |a: &[Action]| lost(a).len();
     assert_eq!(batches(3 * MAX_LOSSES_PER_PASS + 5, 1000, losses), BATCHES);
+}
+
+#[test]
+fn the_batch_is_as_small_as_the_module_says_and_never_empty() {
+    let losses = |a: &[Action]| lost(a).len();
+    assert_eq!(batches_of(10, 25, 1000, losses), [10, 10, 5]);
+    assert_eq!(batches_of(0, 3, 1000, losses), [1, 1, 1]);
+    assert_eq!(
+        batches_of(1000, 40, 1000, losses),
+        [MAX_LOSSES_PER_PASS, 40 - MAX_LOSSES_PER_PASS]
+    );
 }
