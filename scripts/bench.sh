@@ -12,7 +12,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 # The failover part runs the real launcher: the release build, named by LIFESIGN_LAUNCHER.
 cargo build --locked --release -p lifesign-ext -p lifesign-bench -p lifesign-launcher
-# The same module timing its block and wakeup handlers, for the scale part only.
+# The same module timing its handlers and every call into it, for the scale and faults parts
+# (the faults part runs the fault tests with it, through cargo).
 cargo build --locked --release -p lifesign-ext --features handler-timing --target-dir target/timing
 LIFESIGN_MODULE="$PWD/target/release/liblifesign.so" \
     LIFESIGN_LAUNCHER="$PWD/target/release/lifesign-launcher" \

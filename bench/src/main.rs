@@ -8,6 +8,8 @@
 mod delivery;
 mod detection;
 mod failover;
+mod faults;
+mod faults_report;
 mod fleet;
 mod instructions;
 mod maps;
@@ -30,6 +32,7 @@ enum Part {
     Failover,
     Scale,
     Delivery,
+    Faults,
 }
 
 impl Part {
@@ -100,6 +103,7 @@ fn main() {
         )
     });
     let delivery = args.part.runs(Part::Delivery).then(delivery::run);
+    let faults = args.part.runs(Part::Faults).then(faults::run);
     let text = report::render(
         &command,
         &args.out,
@@ -108,6 +112,11 @@ fn main() {
         failover.as_ref(),
     );
     let text = text + &scale_report::render(&args.out, scale.as_ref(), delivery.as_ref());
+    let text = text
+        + &faults
+            .as_ref()
+            .map(faults_report::render)
+            .unwrap_or_default();
     std::fs::write(&args.out, &text).expect("write the report");
     print!("{text}");
     eprintln!("report written to {}", args.out.display());

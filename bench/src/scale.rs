@@ -56,7 +56,7 @@ pub struct Scale {
 
 /// The module built with `handler-timing` (`scripts/bench.sh` builds it into
 /// `target/timing`), or `$LIFESIGN_TIMING_MODULE`.
-fn timing_module() -> PathBuf {
+pub fn timing_module() -> PathBuf {
     std::env::var_os("LIFESIGN_TIMING_MODULE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {

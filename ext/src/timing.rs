@@ -126,6 +126,11 @@ thread_local! {
 
 /// The entry point of this module's own bookkeeping (the pass samples), not timed.
 pub const OWN_ENTRY: &str = "the handler timing";
+/// Not an entry point: the server's own CloseDownClient of a client the module lost, timed
+/// inside the block handler, so that the report can tell the server's part of a long pass
+/// (freeing what the client held) from the module's. Names in parentheses are such parts,
+/// not calls into the module.
+pub const SERVER_CLOSE: &str = "(the server's CloseDownClient of a lost client)";
 
 /// When an entry point began, on both clocks.
 pub struct Began {

@@ -651,13 +651,18 @@ fn entry_times(command: &mut Command) {
     let Some(dir) = std::env::var_os("LIFESIGN_ENTRY_TIMES_DIR") else {
         return;
     };
-    let test = thread::current()
-        .name()
-        .unwrap_or("main")
-        .replace("::", "-");
+    let test = test_name();
     let n = STARTED.fetch_add(1, Ordering::Relaxed);
     command.env(
         "LIFESIGN_ENTRY_TIMES",
         PathBuf::from(dir).join(format!("{test}.{n}.tsv")),
     );
+}
+
+/// The running test's name (libtest names its thread after it), for file names.
+pub(crate) fn test_name() -> String {
+    thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", "-")
 }

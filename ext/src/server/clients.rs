@@ -78,7 +78,11 @@ pub fn close(index: usize) {
         // Best effort: a local socket has no linger to speak of.
         let _ = socket::set_abortive_close(fd);
     }
+    #[cfg(feature = "handler-timing")]
+    let began = crate::timing::begin();
     // SAFETY: called from the block handler, where no request is being dispatched
     // (os/WaitFor.c); CloseDownClient is how the server itself drops clients.
     unsafe { sys::CloseDownClient(client) };
+    #[cfg(feature = "handler-timing")]
+    crate::timing::entry(crate::timing::SERVER_CLOSE, began);
 }
