@@ -9,14 +9,11 @@
 use crate::fleet;
 use lifesign_proto::event::Body;
 use lifesign_proto::ext::WatchRequest;
+use lifesign_tests::Xorg;
 use lifesign_tests::listener::{self, Listener};
-use lifesign_tests::{Xorg, unix_ms};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use lifesign_tests::prober::Prober;
 use std::thread;
-use std::time::{Duration, Instant};
-use x11rb::connection::Connection as _;
-use x11rb::protocol::xproto::ConnectionExt as _;
+use std::time::Duration;
 
 pub const LOST: usize = 1000;
 const DEADLINE_MS: u32 = 2000;
@@ -78,30 +75,9 @@ pub fn run() -> Delivery {
         .option("Grace", "0")
         .option("Launcher", socket.to_str().expect("a UTF-8 path"))
         .start();
-    // The healthy client (not watched: Watch none) times its round trips from now on.
-    let stop = Arc::new(AtomicBool::new(false));
-    let prober = {
-        let conn = server.connect();
-        let stop = stop.clone();
-        thread::spawn(move || {
-            let mut trips = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let at_ms = unix_ms();
-                let t = Instant::now();
-                conn.get_input_focus()
-                    .expect("send")
-                    .reply()
-                    .expect("the server answers");
-                trips.push(RoundTrip {
-                    at_ms,
-                    micros: t.elapsed().as_secs_f64() * 1e6,
-                });
-                thread::sleep(Duration::from_micros(500));
-            }
-            drop(conn.flush());
-            trips
-        })
-    };
+    // The healthy client (not watched: Watch none) times its round trips from now on, every
+    // half millisecond.
+    let prober = Prober::every(&server, Duration::from_micros(500));
     // Each opts in; one NoOperation each, sent in a tight loop, is their last sign of life, so
     // all fall due within a few ms.
     let request = WatchRequest {
@@ -132,8 +108,15 @@ pub fn run() -> Delivery {
         })
         .collect();
     thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
-    let round_trips = prober.join().expect("the prober");
+    let probed = prober.finish();
+    let round_trips = probed
+        .trips
+        .iter()
+        .map(|&(at, took)| RoundTrip {
+            at_ms: probed.unix_ms(at),
+            micros: took.as_secs_f64() * 1e6,
+        })
+        .collect();
     drop(clients);
     eprintln!(
         "delivery: {} lost events, first loss to last arrival {} ms",

@@ -160,8 +160,9 @@ fn render_delivery(out: &mut String, report: &Path, d: &Delivery) {
         out,
         "{} local clients opt in with ExpectNoOperation and fall silent within a few ms of each \
          other; the module's launcher socket is this benchmark, which timestamps each line as \
-         it arrives and acknowledges it at once. A healthy, unwatched client makes a \
-         GetInputFocus round trip every 0.5 ms throughout.\n",
+         it arrives and acknowledges it at once. A healthy, unwatched client (the tests' \
+         prober) sends a NoOperation and makes a GetInputFocus round trip every 0.5 ms \
+         throughout.\n",
         delivery::LOST
     );
     let span = d.span_ms();

@@ -16,15 +16,26 @@ use std::time::{Duration, Instant};
 pub struct Prober {
     stop: Arc<AtomicBool>,
     thread: thread::JoinHandle<Result<Vec<(Instant, Duration)>, String>>,
+    anchor: (Instant, u64),
 }
 
 /// What a prober measured: each round trip's start and duration.
 pub struct Probed {
     pub trips: Vec<(Instant, Duration)>,
+    /// A moment on both clocks, to set a round trip's start beside Unix ms (events' `at_ms`).
+    anchor: (Instant, u64),
 }
+
+/// The pause between two round trips, by default.
+const INTERVAL: Duration = Duration::from_millis(5);
 
 impl Prober {
     pub fn start(server: &Server) -> Self {
+        Self::every(server, INTERVAL)
+    }
+
+    /// A prober that pauses `interval` between round trips.
+    pub fn every(server: &Server, interval: Duration) -> Self {
         let mut conn = RawClient::connect(server.display_number(), ByteOrder::native())
             .expect("the prober connects");
         conn.round_trip().expect("the prober's first round trip");
@@ -40,12 +51,16 @@ impl Prober {
                         .and_then(|()| conn.round_trip())
                         .map_err(|e| format!("round trip {} failed: {e}", trips.len()))?;
                     trips.push((t, t.elapsed()));
-                    thread::sleep(Duration::from_millis(5));
+                    thread::sleep(interval);
                 }
                 Ok(trips)
             }
         });
-        Self { stop, thread }
+        Self {
+            stop,
+            thread,
+            anchor: (Instant::now(), crate::unix_ms()),
+        }
     }
 
     /// Stops it; panics if a round trip failed (the server closed it, or did not answer
@@ -62,7 +77,10 @@ impl Prober {
             "the prober ran: {} round trips",
             trips.len()
         );
-        let probed = Probed { trips };
+        let probed = Probed {
+            trips,
+            anchor: self.anchor,
+        };
         probed.keep_for_benchmark();
         probed
     }
@@ -90,6 +108,15 @@ impl Probed {
 
     pub fn max(&self) -> Duration {
         self.trips.iter().map(|t| t.1).max().unwrap_or_default()
+    }
+
+    /// When round trip `at` began, in Unix ms.
+    pub fn unix_ms(&self, at: Instant) -> u64 {
+        let (instant, unix) = self.anchor;
+        match at.checked_duration_since(instant) {
+            Some(after) => unix + after.as_millis() as u64,
+            None => unix.saturating_sub(instant.duration_since(at).as_millis() as u64),
+        }
     }
 
     pub fn p99(&self) -> Duration {
