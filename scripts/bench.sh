@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark: builds the release module and the bench, measures against real servers
 # (x11perf against a stock Xorg, cable cuts in network namespaces), writes docs/benchmarks.md.
-# Not part of the test suite; takes about 20 minutes. Run as root on Debian 12.
+# Not part of the test suite; takes about 25 minutes. Run as root on Debian 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
