@@ -6,6 +6,7 @@
 #
 #   scripts/fuzz.sh [--time SECONDS] [--jobs N] [--no-update] [TARGET...]
 #
+# A target with a dictionary in fuzz/dicts/<target>.dict (its format's keywords) gets it.
 # --time: seconds per target (default 120); --jobs: targets fuzzed at once (default 1; this
 # is a 2-core machine others share); --no-update: leave fuzz/corpus/ as it is. Prints, per
 # target, the runs (executions), coverage (libFuzzer's cov: edges, ft: features), the
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
         --time) time_each="$2"; shift 2 ;;
         --jobs) jobs="$2"; shift 2 ;;
         --no-update) update=0; shift ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) targets+=("$1"); shift ;;
     esac
@@ -62,9 +63,11 @@ fuzz_one() {
     mkdir -p "$dir/corpus" fuzz/corpus/"$t"
     cp fuzz/corpus/"$t"/* "$dir/corpus/" 2>/dev/null || true
     cp "$work/seeds/$t"/* "$dir/corpus/"
-    local rc=0
+    local rc=0 dict=()
+    # A target's dictionary (its format's keywords), if it has one.
+    [ -f "fuzz/dicts/$t.dict" ] && dict=(-dict="fuzz/dicts/$t.dict")
     cargo fuzz run "$t" "$dir/corpus" -- -max_total_time="$time_each" -print_final_stats=1 \
-        >"$dir/log" 2>&1 || rc=$?
+        "${dict[@]}" >"$dir/log" 2>&1 || rc=$?
     echo "$rc" >"$dir/rc"
     if [ "$rc" -eq 0 ]; then
         # Minimised on edges alone (not libFuzzer's hit-count features): a fifth of the
