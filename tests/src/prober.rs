@@ -90,19 +90,14 @@ impl Probed {
     /// With `LIFESIGN_ENTRY_TIMES_DIR` set (the fault benchmark), writes each round trip's
     /// duration, µs, a line each, to `<test>.probe.<n>.txt` there.
     fn keep_for_benchmark(&self) {
-        use std::sync::atomic::AtomicUsize;
-        static PROBED: AtomicUsize = AtomicUsize::new(0);
-        let Some(dir) = std::env::var_os("LIFESIGN_ENTRY_TIMES_DIR") else {
+        let Some(path) = crate::server::benchmark_file("probe.", "txt") else {
             return;
         };
-        let test = crate::server::test_name();
-        let n = PROBED.fetch_add(1, Ordering::Relaxed);
         let text: String = self
             .trips
             .iter()
             .map(|(_, d)| format!("{}\n", d.as_micros()))
             .collect();
-        let path = std::path::Path::new(&dir).join(format!("{test}.probe.{n}.txt"));
         std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     }
 

@@ -646,21 +646,23 @@ fn preload(command: &mut Command, options: Option<&str>, log: &Path) {
 /// the module), each server started writes its module's entry-point times to a file there
 /// named after the test and the server's number in it: `<test>.<n>.tsv`.
 fn entry_times(command: &mut Command) {
+    if let Some(path) = benchmark_file("", "tsv") {
+        command.env("LIFESIGN_ENTRY_TIMES", path);
+    }
+}
+
+/// With `LIFESIGN_ENTRY_TIMES_DIR` set (the fault benchmark), a new file's path there for the
+/// running test: `<test>.<kind><n>.<ext>`, `n` counting the files this process named.
+pub(crate) fn benchmark_file(kind: &str, ext: &str) -> Option<PathBuf> {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    static STARTED: AtomicUsize = AtomicUsize::new(0);
-    let Some(dir) = std::env::var_os("LIFESIGN_ENTRY_TIMES_DIR") else {
-        return;
-    };
-    let test = test_name();
-    let n = STARTED.fetch_add(1, Ordering::Relaxed);
-    command.env(
-        "LIFESIGN_ENTRY_TIMES",
-        PathBuf::from(dir).join(format!("{test}.{n}.tsv")),
-    );
+    static NAMED: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::var_os("LIFESIGN_ENTRY_TIMES_DIR")?;
+    let n = NAMED.fetch_add(1, Ordering::Relaxed);
+    Some(PathBuf::from(dir).join(format!("{}.{kind}{n}.{ext}", test_name())))
 }
 
 /// The running test's name (libtest names its thread after it), for file names.
-pub(crate) fn test_name() -> String {
+fn test_name() -> String {
     thread::current()
         .name()
         .unwrap_or("main")
