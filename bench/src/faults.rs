@@ -11,6 +11,8 @@
 
 use crate::scale::timing_module;
 use crate::stats::{Summary, summarize};
+use lifesign_proto::timing::BUCKETS_NS;
+pub use lifesign_proto::timing::SERVER_CLOSE;
 use lifesign_tests::Xorg;
 use lifesign_tests::prober::Prober;
 use std::collections::BTreeMap;
@@ -20,10 +22,6 @@ use std::time::{Duration, Instant};
 
 /// The bound the issue sets: no call into the module longer than this.
 pub const BOUND_NS: u64 = 5_000_000;
-/// Upper bounds of the module's histogram buckets, ns (`ext/src/timing.rs`, `BUCKETS_NS`).
-const BUCKETS_NS: [u64; 7] = [
-    10_000, 100_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000, 50_000_000,
-];
 /// How long the stock server is probed.
 const STOCK_PROBE: Duration = Duration::from_secs(10);
 
@@ -202,9 +200,6 @@ fn parse_entries(text: &str) -> Vec<(String, EntryFigures)> {
 pub fn is_entry_point(name: &str) -> bool {
     !name.starts_with('(')
 }
-
-/// The server's CloseDownClient of a client the module lost (`ext/src/timing.rs`).
-pub const SERVER_CLOSE: &str = "(the server's CloseDownClient of a lost client)";
 
 impl TestFigures {
     fn entry_points(&self) -> impl Iterator<Item = (&String, &EntryFigures)> {

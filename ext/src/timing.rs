@@ -16,6 +16,8 @@
 //! but inside an entry point that called it (a callback within the block handler): such
 //! outer times include it, which only overstates them.
 
+use lifesign_proto::timing::BUCKETS_NS;
+pub use lifesign_proto::timing::SERVER_CLOSE;
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::Write as _;
@@ -78,11 +80,6 @@ pub fn block(started: Instant) {
     });
 }
 
-/// Upper bounds of the entry histograms' buckets, ns; the last bucket is everything above.
-pub const BUCKETS_NS: [u64; 7] = [
-    10_000, 100_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000, 50_000_000,
-];
-
 /// The longest time and the histogram of one entry point, in one clock.
 #[derive(Default)]
 struct Spread {
@@ -126,11 +123,6 @@ thread_local! {
 
 /// The entry point of this module's own bookkeeping (the pass samples), not timed.
 pub const OWN_ENTRY: &str = "the handler timing";
-/// Not an entry point: the server's own CloseDownClient of a client the module lost, timed
-/// inside the block handler, so that the report can tell the server's part of a long pass
-/// (freeing what the client held) from the module's. Names in parentheses are such parts,
-/// not calls into the module.
-pub const SERVER_CLOSE: &str = "(the server's CloseDownClient of a lost client)";
 
 /// When an entry point began, on both clocks.
 pub struct Began {

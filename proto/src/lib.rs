@@ -5,6 +5,7 @@
 //! - [`event`]: the JSON lines the module sends the launcher, and the launcher's acks.
 //! - [`core`]: the few core-protocol messages the module itself reads or writes
 //!   (`_NET_WM_PING` as a ClientMessage).
+//! - [`timing`]: the entry-times file of the module's benchmark builds.
 //!
 //! One definition per message: the module, the launcher and the CLI all use these types, so a
 //! field is named and laid out in exactly one place.
@@ -15,5 +16,6 @@ pub mod core;
 pub mod event;
 pub mod ext;
 mod order;
+pub mod timing;
 
 pub use order::ByteOrder;
