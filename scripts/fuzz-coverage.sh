@@ -6,16 +6,20 @@
 # them. A run found nothing new in our own code when that last figure is 0. Run after
 # scripts/fuzz.sh (it uses its build).
 #
-#   scripts/fuzz-coverage.sh REV [TARGET...]     e.g. scripts/fuzz-coverage.sh HEAD event_line
+#   scripts/fuzz-coverage.sh REV[..REV2] [TARGET...]   e.g. scripts/fuzz-coverage.sh HEAD event_line
 #
-# REV: the commit whose fuzz/corpus/ is the "before". Note that a replay is not always exact:
+# REV: the commit whose fuzz/corpus/ is the "before"; the "after" is fuzz/corpus/ as it is, or
+# REV2's. Note that a replay is not always exact:
 # a target whose code iterates a HashMap can cover an edge more or less from one replay to
 # the next (launcher_session's Engine::seen, by one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rev="${1:?usage: $0 REV [TARGET...]}"
+rev="${1:?usage: $0 REV[..REV2] [TARGET...]}"
 shift
+# REV..REV2: the corpus of REV2 is the "after" instead of fuzz/corpus/ as it is now.
+to=""
+case "$rev" in *..*) to="${rev#*..}"; rev="${rev%%..*}" ;; esac
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     for f in fuzz/fuzz_targets/*.rs; do targets+=("$(basename "$f" .rs)"); done
@@ -25,7 +29,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # The replay's coverage report (libFuzzer's -print_coverage) into $3.report, and from it:
-# $3, one line per covered function, "name @ file:line<TAB>covered edges";
+# $3, one line per covered function, "name @ file:line<TAB>covered edges" (summed over the
+# function's copies: two instances of a generic can print the same name);
 # $3.pcs, one line per source location with edges left uncovered inside a covered function
 # of this project's (the fuzz targets' own checks left out), "name<TAB>location<TAB>edges".
 # A location is where the edge's code came from: a line of ours, or of the standard library
@@ -34,7 +39,8 @@ trap 'rm -rf "$work"' EXIT
 covered() {
     "$bin/$1" -runs=0 -print_coverage=1 "$2" >"$3.report" 2>&1
     sed -n -E 's/^COVERED_FUNC: hits: [0-9]+ edges: ([0-9]+)\/[0-9]+ (.*) (\S+)$/\2 @ \3\t\1/p' \
-        "$3.report" | sort -t$'\t' -k1,1 >"$3"
+        "$3.report" | awk -F'\t' '{ n[$1] += $2 } END { for (f in n) print f "\t" n[f] }' |
+        sort -t$'\t' -k1,1 >"$3"
     awk -v root="$PWD/" '
         /^(UN)?COVERED_FUNC:/ { f = ""; if (index($NF, root) == 1 && index($NF, root "fuzz/") != 1) {
             f = $0; sub(/^[A-Z_]+: hits: [0-9]+ edges: [0-9]+\/[0-9]+ /, "", f); sub(/ [^ ]+$/, "", f) } }
@@ -53,7 +59,13 @@ for t in "${targets[@]}"; do
     mkdir -p "$work/$t"
     git archive "$rev" "fuzz/corpus/$t" | tar -x -C "$work/$t"
     covered "$t" "$work/$t/fuzz/corpus/$t" "$work/$t.before"
-    covered "$t" "fuzz/corpus/$t" "$work/$t.after"
+    after="fuzz/corpus/$t"
+    if [ -n "$to" ]; then
+        mkdir -p "$work/$t.to"
+        git archive "$to" "fuzz/corpus/$t" | tar -x -C "$work/$t.to"
+        after="$work/$t.to/fuzz/corpus/$t"
+    fi
+    covered "$t" "$after" "$work/$t.after"
     join -t$'\t' -a2 -e0 -o '0,1.2,2.2' "$work/$t.before" "$work/$t.after" >"$work/$t.funcs"
     # From the functions' edges before and after ($1) and the uncovered edges' locations
     # before ($2) and after ($3): the new edges in libraries, in the serde code derived for
