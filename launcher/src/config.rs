@@ -421,6 +421,10 @@ window = "10m"
                 "died",
             ),
             (
+                "name = \"a\"\nmatch = { service = \"s\" }\nstart = [[\"x\"]]\non = []",
+                "on is empty",
+            ),
+            (
                 "name = \"a\"\nmatch = { service = \"s\" }\nstart = \"ssh host-a xclock\"",
                 "sequence",
             ),

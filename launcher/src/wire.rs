@@ -165,4 +165,33 @@ mod tests {
         assert!(line.ends_with('\n'));
         assert_eq!(parse_reply(line.trim_end().as_bytes()), Some(42));
     }
+
+    /// Every text an event carries is bounded (`ClientInfo::text`, the extension's service
+    /// name), so whatever a client sets, the module's lines fit this reader's bound: a longer
+    /// one would end the connection, and the same kept line after every reconnect.
+    #[test]
+    fn the_longest_event_the_module_can_make_is_taken() {
+        use lifesign_proto::event::{ClientInfo, Event, LostReason, MAX_TEXT, Transport};
+        use lifesign_proto::ext::MAX_SERVICE_LEN;
+        // Each byte a control character: six bytes (`\u0001`) in JSON.
+        let worst = ClientInfo::text(&[1u8; 10 * MAX_TEXT]);
+        let client = ClientInfo {
+            id: ClientInfo::format_id(u32::MAX),
+            index: u32::MAX,
+            transport: Transport::Tcp6,
+            peer: Some("[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535".into()),
+            pid: Some(u32::MAX),
+            command: Some(worst.clone()),
+            service: Some("\u{1}".repeat(MAX_SERVICE_LEN)),
+            wm_class: Some([worst.clone(), worst]),
+        };
+        let body = Body::Lost {
+            client,
+            reason: LostReason::TransportTimeout,
+            silent_ms: u64::MAX,
+        };
+        let line = Event::new(u64::MAX, u64::MAX, body).to_line();
+        assert!(line.len() < MAX_LINE / 2, "{} bytes", line.len());
+        assert!(parse_line(line.trim_end().as_bytes()).is_ok());
+    }
 }

@@ -68,10 +68,30 @@ pub struct ClientInfo {
     pub wm_class: Option<[String; 2]>,
 }
 
+/// The most bytes of a text the client itself chose (its command line, its WM_CLASS parts)
+/// that an event carries. A client can set a WM_CLASS of megabytes; whole, it would make an
+/// event line longer than the launcher takes (64 KiB, `lifesign_launcher::wire::MAX_LINE`),
+/// and as the module sends a kept event again on each new connection, that one line would
+/// hold up every later event, every other client's loss among them. With every such text at
+/// most this long, the longest line is about a third of the launcher's bound, even with each
+/// byte a control character that JSON writes as six.
+pub const MAX_TEXT: usize = 1024;
+
 impl ClientInfo {
     /// The contract's spelling of a resource-ID base.
     pub fn format_id(base: u32) -> String {
         format!("{base:#010x}")
+    }
+
+    /// `raw` as an event carries it: UTF-8 (invalid sequences replaced), cut to at most
+    /// [`MAX_TEXT`] bytes at a character boundary. Reads no more of `raw` than it keeps.
+    pub fn text(raw: &[u8]) -> String {
+        let text = String::from_utf8_lossy(&raw[..raw.len().min(MAX_TEXT)]);
+        let mut end = text.len().min(MAX_TEXT);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text[..end].to_owned()
     }
 }
 
@@ -265,6 +285,22 @@ mod tests {
             service: Some("plant-view".into()),
             wm_class: Some(["xclock".into(), "XClock".into()]),
         }
+    }
+
+    #[test]
+    fn a_clients_own_text_is_cut_to_the_bound_at_a_character() {
+        assert_eq!(ClientInfo::text(b"xclock"), "xclock");
+        assert_eq!(ClientInfo::text(&[b'x'; 100_000]).len(), MAX_TEXT);
+        // A two-byte character across the bound is left out whole, not split.
+        let mut raw = vec![b'x'; MAX_TEXT - 1];
+        raw.extend("é".as_bytes());
+        assert_eq!(ClientInfo::text(&raw), "x".repeat(MAX_TEXT - 1));
+        // Invalid bytes, three bytes each once replaced, are cut to the bound too.
+        let text = ClientInfo::text(&[0xff; 2 * MAX_TEXT]);
+        assert!(
+            text.len() <= MAX_TEXT && text.chars().all(|c| c == '\u{fffd}'),
+            "{text}"
+        );
     }
 
     #[test]

@@ -399,3 +399,83 @@ fn malformed_peers_do_not_disturb_the_servers_link() {
     );
     drop(app);
 }
+
+#[test]
+fn a_client_with_a_wm_class_of_megabytes_does_not_hold_up_the_servers_events() {
+    use x11rb::protocol::xproto::{AtomEnum, PropMode, WindowClass};
+    use x11rb::wrapper::ConnectionExt as _;
+    let lab = Lab::new(1);
+    let launcher = launcher("");
+    let server = xorg(&lab, &launcher, IDLE);
+    assert!(launcher.wait_for_log("server said hello", 1, Duration::from_secs(15)));
+
+    // A client of its own choosing sets a WM_CLASS of 2 MB (BIG-REQUESTS) and goes quiet.
+    let hostile = lab.host(0).connect_x(0);
+    let window = hostile.generate_id().unwrap();
+    let root = hostile.setup().roots[0].root;
+    hostile
+        .create_window(
+            0,
+            window,
+            root,
+            0,
+            0,
+            10,
+            10,
+            0,
+            WindowClass::INPUT_OUTPUT,
+            0,
+            &Default::default(),
+        )
+        .unwrap();
+    let mut class = vec![b'h'; 2 << 20];
+    class.extend(b"\0Hostile\0");
+    hostile
+        .change_property8(
+            PropMode::REPLACE,
+            window,
+            AtomEnum::WM_CLASS,
+            AtomEnum::STRING,
+            &class,
+        )
+        .unwrap();
+    hostile.map_window(window).unwrap();
+    hostile.get_input_focus().unwrap().reply().unwrap();
+    // Then an ordinary one, quiet too.
+    let ordinary = lab.host(0).connect_x(0);
+    ordinary.get_input_focus().unwrap().reply().unwrap();
+
+    // Both losses reach the launcher on the module's one connection: the hostile client's
+    // event carries its class cut to the bound, a line the launcher takes.
+    assert!(
+        launcher.wait_for_log("event lost", 2, IDLE + Duration::from_secs(10)),
+        "{}",
+        launcher.log()
+    );
+    assert_eq!(
+        launcher.log_lines("server said hello").len(),
+        1,
+        "{}",
+        launcher.log()
+    );
+    assert!(
+        launcher.log_lines("closing the connection").is_empty(),
+        "{}",
+        launcher.log()
+    );
+    // (From the launcher's log: Xorg cuts a log line at 1024 bytes, so its copy of the
+    // event is not whole.)
+    let class = format!(
+        "wm_class {:?}/\"Hostile\"",
+        "h".repeat(lifesign_proto::event::MAX_TEXT)
+    );
+    let lost = launcher.log_lines(&class);
+    assert_eq!(
+        lost.iter().filter(|l| l.contains("event lost")).count(),
+        1,
+        "{}",
+        launcher.log()
+    );
+    drop(server);
+    drop((hostile, ordinary));
+}

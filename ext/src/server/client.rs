@@ -124,7 +124,8 @@ impl<'a> ClientView<'a> {
         u32::try_from(pid).ok().filter(|&p| p > 0)
     }
 
-    /// The command name the server cached for a local client.
+    /// The command name the server cached for a local client, cut to `MAX_TEXT` bytes
+    /// (`ClientInfo::text`): the process chose its command line.
     pub fn command(&mut self) -> Option<String> {
         // SAFETY: the client is valid; the returned string, if any, is owned by the server and
         // lives as long as the client.
@@ -133,11 +134,8 @@ impl<'a> ClientView<'a> {
             return None;
         }
         // SAFETY: non-null and NUL-terminated, owned by the server for the client's life.
-        Some(
-            unsafe { CStr::from_ptr(name) }
-                .to_string_lossy()
-                .into_owned(),
-        )
+        let name = unsafe { CStr::from_ptr(name) };
+        Some(lifesign_proto::event::ClientInfo::text(name.to_bytes()))
     }
 }
 

@@ -4,6 +4,7 @@
 use super::client::ClientView;
 use lifesign_proto::ByteOrder;
 use lifesign_proto::core::WmPing;
+use lifesign_proto::event::ClientInfo;
 use lifesign_sys as sys;
 use std::ffi::CStr;
 
@@ -73,8 +74,13 @@ fn top_levels(index: usize) -> Vec<sys::WindowPtr> {
     found
 }
 
-/// A property's value on `window`, as (type, format, bytes).
-fn property(window: sys::WindowPtr, name: u32) -> Option<(u32, u8, Vec<u8>)> {
+/// `f` of a property of `window`: its type, its format and its bytes, read where the server
+/// keeps them (a client can set a property of megabytes: nothing is copied here).
+fn with_property<R>(
+    window: sys::WindowPtr,
+    name: u32,
+    f: impl FnOnce(u32, u8, &[u8]) -> Option<R>,
+) -> Option<R> {
     let mut prop: sys::PropertyPtr = std::ptr::null_mut();
     // SAFETY: a live window of the tree; the lookup is done as the server itself
     // (serverClient), read access only.
@@ -90,16 +96,17 @@ fn property(window: sys::WindowPtr, name: u32) -> Option<(u32, u8, Vec<u8>)> {
     if rc != sys::LIFESIGN_SUCCESS || prop.is_null() {
         return None;
     }
-    // SAFETY: a property returned by the lookup; `size` counts units of `format` bits.
+    // SAFETY: a property returned by the lookup; `size` counts units of `format` bits, and
+    // its data stays as it is while `f` runs (on the server's thread, as every change).
     unsafe {
         let p = &*prop;
         let bytes = (p.size as usize).saturating_mul((p.format as usize) / 8);
         let data = if p.data.is_null() || bytes == 0 {
-            Vec::new()
+            &[][..]
         } else {
-            std::slice::from_raw_parts(p.data.cast::<u8>(), bytes).to_vec()
+            std::slice::from_raw_parts(p.data.cast::<u8>(), bytes)
         };
-        Some((p.type_ as u32, p.format as u8, data))
+        f(p.type_ as u32, p.format as u8, data)
     }
 }
 
@@ -109,29 +116,32 @@ fn window_id(window: sys::WindowPtr) -> u32 {
 }
 
 /// `[instance, class]` of the client's first top-level window that has WM_CLASS.
+/// Each part is cut to `MAX_TEXT` bytes (`ClientInfo::text`): the client chose them.
 pub fn wm_class(index: usize) -> Option<[String; 2]> {
     top_levels(index).into_iter().find_map(|w| {
-        let (kind, format, data) = property(w, sys::LIFESIGN_XA_WM_CLASS)?;
-        if kind != sys::LIFESIGN_XA_STRING || format != 8 {
-            return None;
-        }
-        let mut parts = data
-            .split(|&b| b == 0)
-            .map(|p| String::from_utf8_lossy(p).into_owned());
-        Some([parts.next()?, parts.next().unwrap_or_default()])
+        with_property(w, sys::LIFESIGN_XA_WM_CLASS, |kind, format, data| {
+            if kind != sys::LIFESIGN_XA_STRING || format != 8 {
+                return None;
+            }
+            let mut parts = data.split(|&b| b == 0).map(ClientInfo::text);
+            Some([parts.next()?, parts.next().unwrap_or_default()])
+        })
     })
 }
 
 /// The client's first top-level window whose WM_PROTOCOLS lists `_NET_WM_PING`.
 pub fn ping_window(index: usize, atoms: Atoms) -> Option<u32> {
     top_levels(index).into_iter().find_map(|w| {
-        let (kind, format, data) = property(w, atoms.wm_protocols)?;
-        let lists_ping = kind == sys::LIFESIGN_XA_ATOM
-            && format == 32
-            && data
-                .chunks_exact(4)
-                .any(|a| u32::from_ne_bytes([a[0], a[1], a[2], a[3]]) == atoms.net_wm_ping);
-        lists_ping.then(|| window_id(w))
+        let lists_ping = with_property(w, atoms.wm_protocols, |kind, format, data| {
+            Some(
+                kind == sys::LIFESIGN_XA_ATOM
+                    && format == 32
+                    && data
+                        .chunks_exact(4)
+                        .any(|a| u32::from_ne_bytes([a[0], a[1], a[2], a[3]]) == atoms.net_wm_ping),
+            )
+        });
+        (lists_ping == Some(true)).then(|| window_id(w))
     })
 }
 

@@ -258,7 +258,29 @@ fn event_lines() -> Vec<Vec<u8>> {
     }
     seeds.push(br#"{"v":1,"seq":1,"at_ms":1,"type":"died"}"#.to_vec());
     seeds.push(b"\xff\xfe".to_vec());
+    seeds.push(over_the_bound());
     seeds
+}
+
+/// A `lost` line one byte over the launcher's bound (`wire::MAX_LINE`), its client's command
+/// the padding: the one refusal a line can earn by its length alone. It also lifts
+/// libFuzzer's input length, which is otherwise the corpus's longest or 4096 bytes.
+fn over_the_bound() -> Vec<u8> {
+    let line = |command: String| {
+        let body = Body::Lost {
+            client: ClientInfo {
+                command: Some(command),
+                ..client()
+            },
+            reason: LostReason::TransportTimeout,
+            silent_ms: 10_000,
+        };
+        Event::new(1, 1_796_124_660_002, body).to_line()
+    };
+    let short = line(String::new()).len();
+    let long = line("x".repeat(lifesign_launcher::wire::MAX_LINE + 1 - short));
+    assert_eq!(long.len(), lifesign_launcher::wire::MAX_LINE + 1);
+    long.into_bytes()
 }
 
 /// The shipped example, and the configs the tests and the demo write.
@@ -274,8 +296,31 @@ fn launcher_configs() -> Vec<Vec<u8>> {
         "[[service]]\nname = \"hmi\"\nmatch = { service = \"hmi\", command = \"zenity\" }\nstart = [[\"zenity\", \"--info\"]]\n",
     ]
     .into_iter()
-    .map(|t| t.as_bytes().to_vec())
+    .map(str::to_owned)
+    .chain(refused_services())
+    .map(String::into_bytes)
     .collect()
+}
+
+/// A service refused for each of `Config::parse`'s own checks, as its tests write them
+/// (launcher/src/config.rs): each is a branch of ours that a fuzzer finds only by making
+/// every other part of a service valid at the same time, which in 20 million runs it did
+/// not for an empty name or an empty `on`.
+fn refused_services() -> impl Iterator<Item = String> {
+    let valid = "match = { service = \"s\" }\nstart = [[\"x\"]]\n";
+    [
+        format!("name = \"\"\n{valid}"),
+        format!("name = \"a\"\n{valid}on = []\n"),
+        format!("name = \"a\"\n{valid}window = \"soon\"\n"),
+        format!("name = \"a\"\n{valid}startup_timeout = \"0\"\n"),
+        "name = \"a\"\nmatch = {}\nstart = [[\"x\"]]\n".to_owned(),
+        "name = \"a\"\nmatch = { service = \"s\" }\nstart = [[]]\n".to_owned(),
+        "name = \"a\"\nmatch = { peer = \"10.0.0\" }\nstart = [[\"x\"]]\n".to_owned(),
+        format!("name = \"a\"\n{valid}[[service]]\nname = \"a\"\n{valid}"),
+    ]
+    .into_iter()
+    .map(|service| format!("[[service]]\n{service}"))
+    .chain(["socket_mode = \"1777\"\n".to_owned()])
 }
 
 /// A fresh state, and one as a launcher writes it mid-failover.
