@@ -436,7 +436,38 @@ fn launcher_sessions() -> Vec<Vec<u8>> {
             silent_ms: 0,
         },
     ]));
-    [failover, exits, restart]
+    // Flap protection: plant-view (at most 3 failovers a minute) loses its client four times;
+    // the fourth failover is held back, then a client of it comes up by itself.
+    let mut flapping = vec![hello(at - 5_000)];
+    for index in 1..=4 {
+        let client = view(index, 41940 + index as u16);
+        flapping.push(Body::Watched {
+            client: client.clone(),
+            replay: false,
+        });
+        flapping.push(Body::Lost {
+            client,
+            reason: LostReason::IdleTimeout,
+            silent_ms: 3000,
+        });
+    }
+    flapping.push(Body::Watched {
+        client: view(5, 41945),
+        replay: false,
+    });
+    // A service's client that ends by itself (plant-view fails over on `lost` only).
+    let ends = lines(vec![
+        hello(at - 5_000),
+        Body::Watched {
+            client: view(1, 41942),
+            replay: true,
+        },
+        Body::Gone {
+            client: view(1, 41942),
+            reason: GoneReason::Closed,
+        },
+    ]);
+    [failover, exits, restart, lines(flapping), ends]
         .iter()
         .map(|session| session.join("\n").into_bytes())
         .collect()
