@@ -3,7 +3,10 @@
 use std::thread;
 use std::time::{Duration, Instant};
 use x11rb::connection::Connection;
-use x11rb::protocol::xproto::{ConnectionExt as _, MapState, Window};
+use x11rb::protocol::xproto::{
+    AtomEnum, ConnectionExt as _, MapState, PropMode, Window, WindowClass,
+};
+use x11rb::wrapper::ConnectionExt as _;
 
 /// Parses the contract's id (`"0x00a00000"`).
 pub fn parse_id(id: &str) -> u32 {
@@ -49,6 +52,38 @@ pub fn mapped_from(
         .filter(|e| e.client.wm_class.as_ref().is_some_and(|c| c[0] == name))
         .filter(|e| !mapped_windows(conn, parse_id(&e.client.id)).is_empty())
         .collect()
+}
+
+/// Makes a 10x10 top-level window of `conn` with WM_CLASS `class` (`b"instance\0Class\0"`,
+/// as a client sets it), maps it and waits until the server has done so.
+pub fn map_with_class(conn: &impl Connection, class: &[u8]) -> Window {
+    let window = conn.generate_id().unwrap();
+    let root = conn.setup().roots[0].root;
+    conn.create_window(
+        0,
+        window,
+        root,
+        0,
+        0,
+        10,
+        10,
+        0,
+        WindowClass::INPUT_OUTPUT,
+        0,
+        &Default::default(),
+    )
+    .unwrap();
+    conn.change_property8(
+        PropMode::REPLACE,
+        window,
+        AtomEnum::WM_CLASS,
+        AtomEnum::STRING,
+        class,
+    )
+    .unwrap();
+    conn.map_window(window).unwrap();
+    conn.get_input_focus().unwrap().reply().unwrap();
+    window
 }
 
 /// Polls every 10 ms until `f` holds; returns when it did, or `None` after `timeout`.

@@ -8,7 +8,7 @@
 use lifesign_proto::event::{Body, StatusEntry};
 use lifesign_tests::launcher::toml_argv;
 use lifesign_tests::net::{DISPLAY_ADDR, Host, Lab};
-use lifesign_tests::windows::{mapped_from, wait_until};
+use lifesign_tests::windows::{map_with_class, mapped_from, wait_until};
 use lifesign_tests::{Launcher, Server, Xorg};
 use rustix::process::Signal;
 use std::sync::Arc;
@@ -402,8 +402,6 @@ fn malformed_peers_do_not_disturb_the_servers_link() {
 
 #[test]
 fn a_client_with_a_wm_class_of_megabytes_does_not_hold_up_the_servers_events() {
-    use x11rb::protocol::xproto::{AtomEnum, PropMode, WindowClass};
-    use x11rb::wrapper::ConnectionExt as _;
     let lab = Lab::new(1);
     let launcher = launcher("");
     let server = xorg(&lab, &launcher, IDLE);
@@ -411,36 +409,9 @@ fn a_client_with_a_wm_class_of_megabytes_does_not_hold_up_the_servers_events() {
 
     // A client of its own choosing sets a WM_CLASS of 2 MB (BIG-REQUESTS) and goes quiet.
     let hostile = lab.host(0).connect_x(0);
-    let window = hostile.generate_id().unwrap();
-    let root = hostile.setup().roots[0].root;
-    hostile
-        .create_window(
-            0,
-            window,
-            root,
-            0,
-            0,
-            10,
-            10,
-            0,
-            WindowClass::INPUT_OUTPUT,
-            0,
-            &Default::default(),
-        )
-        .unwrap();
     let mut class = vec![b'h'; 2 << 20];
     class.extend(b"\0Hostile\0");
-    hostile
-        .change_property8(
-            PropMode::REPLACE,
-            window,
-            AtomEnum::WM_CLASS,
-            AtomEnum::STRING,
-            &class,
-        )
-        .unwrap();
-    hostile.map_window(window).unwrap();
-    hostile.get_input_focus().unwrap().reply().unwrap();
+    map_with_class(&hostile, &class);
     // Then an ordinary one, quiet too.
     let ordinary = lab.host(0).connect_x(0);
     ordinary.get_input_focus().unwrap().reply().unwrap();

@@ -7,9 +7,7 @@ use lifesign_tests::Xorg;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
-use x11rb::connection::Connection;
-use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _, PropMode, WindowClass};
-use x11rb::wrapper::ConnectionExt as _;
+use x11rb::protocol::xproto::ConnectionExt as _;
 
 /// A launcher socket of the test's own, and an Xorg watching every client that reports to it.
 fn with_launcher(
@@ -104,34 +102,7 @@ fn events_reach_the_launcher_and_unacknowledged_ones_are_sent_again() {
     assert!(matches!(watched.body, Body::Watched { replay: false, .. }));
     ack(&mut stream, watched.seq);
     // It gets a window: the replay carries its class (the live `watched` could not).
-    let window = quiet.generate_id().unwrap();
-    let root = quiet.setup().roots[0].root;
-    quiet
-        .create_window(
-            0,
-            window,
-            root,
-            0,
-            0,
-            10,
-            10,
-            0,
-            WindowClass::INPUT_OUTPUT,
-            0,
-            &Default::default(),
-        )
-        .unwrap();
-    quiet
-        .change_property8(
-            PropMode::REPLACE,
-            window,
-            AtomEnum::WM_CLASS,
-            AtomEnum::STRING,
-            b"quiet\0Quiet\0",
-        )
-        .unwrap();
-    quiet.map_window(window).unwrap();
-    quiet.get_input_focus().unwrap().reply().unwrap();
+    lifesign_tests::windows::map_with_class(&quiet, b"quiet\0Quiet\0");
     drop(reader);
     drop(stream);
     let stream = accept(&listener);
