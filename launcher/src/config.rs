@@ -79,7 +79,7 @@ struct RawConfig {
     #[serde(default = "default_state")]
     state: PathBuf,
     #[serde(default)]
-    service: Vec<Spanned<RawService>>,
+    service: Vec<RawService>,
 }
 
 #[derive(Deserialize)]
@@ -89,8 +89,8 @@ struct RawService {
     #[serde(rename = "match")]
     matcher: Spanned<RawMatch>,
     start: Spanned<Vec<Vec<String>>>,
-    #[serde(default = "default_on")]
-    on: Vec<Trigger>,
+    #[serde(default)]
+    on: Option<Spanned<Vec<Trigger>>>,
     #[serde(default)]
     start_primary: bool,
     #[serde(default = "default_max_failovers")]
@@ -197,9 +197,7 @@ impl Config {
                 })?,
         };
         let mut services = Vec::new();
-        for spanned in raw.service {
-            let span = spanned.span();
-            let s = spanned.into_inner();
+        for s in raw.service {
             let name = s.name.get_ref().trim().to_owned();
             if name.is_empty() {
                 return Err(at(s.name.span(), "service name is empty".into()));
@@ -260,14 +258,18 @@ impl Config {
                 s.startup_timeout,
                 DEFAULT_STARTUP_TIMEOUT,
             )?;
-            if s.on.is_empty() {
-                return Err(at(span, format!("service {name:?}: on is empty")));
-            }
+            let on = match s.on {
+                None => default_on(),
+                Some(on) if on.get_ref().is_empty() => {
+                    return Err(at(on.span(), format!("service {name:?}: on is empty")));
+                }
+                Some(on) => on.into_inner(),
+            };
             services.push(Service {
                 name,
                 matcher,
                 start,
-                on: s.on,
+                on,
                 start_primary: s.start_primary,
                 max_failovers: s.max_failovers,
                 window,
@@ -393,45 +395,54 @@ window = "10m"
     }
 
     #[test]
-    fn bad_services_are_refused() {
+    fn bad_services_are_refused_at_their_key() {
         let service = |body: &str| format!("[[service]]\n{body}\n");
-        for (body, needle) in [
+        for (body, needle, key) in [
             (
                 "name = \"a\"\nmatch = {}\nstart = [[\"x\"]]",
                 "at least one of",
+                "match",
             ),
             (
                 "name = \"\"\nmatch = { service = \"s\" }\nstart = [[\"x\"]]",
                 "empty",
+                "name",
             ),
             (
                 "name = \"a\"\nmatch = { service = \"s\" }\nstart = [[]]",
                 "non-empty argv",
+                "start",
             ),
             (
                 "name = \"a\"\nmatch = { service = \"s\" }\nstart = [[\"x\"]]\nwindow = \"soon\"",
+                "window",
                 "window",
             ),
             (
                 "name = \"a\"\nmatch = { service = \"s\" }\nstart = [[\"x\"]]\nstartup_timeout = \"0\"",
                 "startup_timeout",
+                "startup_timeout",
             ),
             (
                 "name = \"a\"\nmatch = { service = \"s\" }\nstart = [[\"x\"]]\non = [\"died\"]",
                 "died",
+                "on",
             ),
             (
                 "name = \"a\"\nmatch = { service = \"s\" }\nstart = [[\"x\"]]\non = []",
                 "on is empty",
+                "on",
             ),
             (
                 "name = \"a\"\nmatch = { service = \"s\" }\nstart = \"ssh host-a xclock\"",
                 "sequence",
+                "start",
             ),
         ] {
             let e = error(&service(body));
             assert!(e.to_string().contains(needle), "{body:?}: {e}");
             assert!(e.location.is_some(), "{body:?}: {e}");
+            assert_eq!(e.key.as_deref(), Some(key), "{body:?}: {e}");
         }
         let twice = format!(
             "{}{}",
