@@ -41,6 +41,8 @@ const FUNCTIONS: &[&str] = &[
 
 const VARIABLES: &[&str] = &[
     "ClientStateCallback",
+    "FlushCallback",
+    "XaceHooks",
     "ProcVector",
     "ServerGrabCallback",
     "SwappedProcVector",
@@ -72,6 +74,7 @@ const TYPES: &[&str] = &[
     "ServerGrabState",
     "WindowRec",
     "xEvent",
+    "XaceSendAccessRec",
 ];
 
 fn main() {

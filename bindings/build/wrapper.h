@@ -23,6 +23,7 @@
 #include <scrnintstr.h>
 #include <opaque.h>
 #include <xace.h>
+#include <xacestr.h>
 
 /*
  * Macros that bindgen cannot evaluate (function-like, or expanding to them), re-stated as
@@ -48,4 +49,6 @@ const unsigned int LIFESIGN_XA_STRING = XA_STRING;
 const unsigned int LIFESIGN_XA_ATOM = XA_ATOM;
 const unsigned int LIFESIGN_DIX_READ_ACCESS = DixReadAccess;
 const int LIFESIGN_XACE_CLIENT_ACCESS = XACE_CLIENT_ACCESS;
+const int LIFESIGN_XACE_SEND_ACCESS = XACE_SEND_ACCESS;
+const int LIFESIGN_CLIENT_MESSAGE = ClientMessage;
 const int LIFESIGN_MAXCLIENTS = MAXCLIENTS;

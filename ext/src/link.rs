@@ -51,7 +51,7 @@ thread_local! {
     static LINK: RefCell<Option<Link>> = const { RefCell::new(None) };
 }
 
-/// Lines are queued for the launcher: the block handler has something to write. An atomic,
+/// Lines are queued for the launcher: the timer's pass has something to write. An atomic,
 /// so that a pass with nothing queued (nearly every pass) does not even look at the link.
 static QUEUED: AtomicBool = AtomicBool::new(false);
 
@@ -89,7 +89,7 @@ fn schedule(ms: u64) {
 }
 
 /// Queues one event line, if connected (the outbox keeps it for the next connection
-/// otherwise). The block handler writes what is queued once per pass, before the server
+/// otherwise). The timer's pass writes what is queued, once per pass, before the server
 /// sleeps: a burst of events costs one write and one wakeup of the launcher, not one each.
 pub fn send(line: &str) {
     with(|l| {
@@ -101,8 +101,13 @@ pub fn send(line: &str) {
     });
 }
 
-/// The block handler: writes what is queued, once per pass.
-pub fn block() {
+/// Lines wait to be written.
+pub fn queued() -> bool {
+    QUEUED.load(Ordering::Relaxed)
+}
+
+/// The timer's pass: writes what is queued, once per pass.
+pub fn flush() {
     if QUEUED.load(Ordering::Relaxed) {
         with(Link::flush);
     }

@@ -1,31 +1,23 @@
 //! The module's life across server generations: options collected at setup, decided once at
-//! the first generation, the extension and hooks put in place at every generation.
+//! the first generation, the extension and hooks put in place at every generation. It is the
+//! server layer's [`Module`]: every call from the server arrives here and is handed on.
 
-use crate::server::client::{ClientState, ClientView};
-use crate::server::{callbacks, extension, guard, handlers, wraps};
-use crate::watch;
+use crate::server::client::{ClientState, ClientView, Request, XError};
+use crate::server::hooks::{Grab, Module, Options};
+use crate::server::notify::Ready;
+use crate::server::{callbacks, extension, guard, wraps};
+use crate::{link, requests, watch};
 use lifesign_watchdog::{Config, OptionError};
 use std::cell::RefCell;
+use std::os::fd::RawFd;
 
-/// Where the options came from, for log lines.
-#[derive(Clone, Copy, Debug)]
-pub enum Source {
-    XorgConf,
-    Environment,
-}
-
-impl Source {
-    fn describe(self) -> &'static str {
-        match self {
-            Self::XorgConf => "xorg.conf",
-            Self::Environment => "LIFESIGN_OPTIONS",
-        }
-    }
-}
+/// The module, as the server layer sees it.
+pub struct Lifesign;
 
 #[derive(Default)]
 struct State {
-    source: Option<Source>,
+    /// Where the options came from, for log lines.
+    source: Option<&'static str>,
     /// Options of every setup call, in order, until the first generation decides them.
     pending: Vec<(String, String)>,
     /// Errors found before the options could even be split (LIFESIGN_OPTIONS syntax).
@@ -42,23 +34,86 @@ fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
     STATE.with_borrow_mut(f)
 }
 
-/// One setup call (Xorg: per `Load`/`SubSection`; preload: the constructor).
-pub fn setup(source: Source, pairs: Result<Vec<(String, String)>, OptionError>) {
-    match &pairs {
-        Ok(pairs) => tracing::debug!("setup from {}: {} options", source.describe(), pairs.len()),
-        Err(_) => tracing::debug!("setup from {}: options unreadable", source.describe()),
-    }
-    with_state(|state| {
-        state.source.get_or_insert(source);
-        match pairs {
-            Ok(pairs) => state.pending.extend(pairs),
-            Err(error) => state.early_errors.push(error),
+impl Module for Lifesign {
+    fn setup(&self, options: Options) {
+        let (source, pairs) = match options {
+            Options::XorgConf(pairs) => ("xorg.conf", Ok(pairs)),
+            Options::Environment(text) => (
+                "LIFESIGN_OPTIONS",
+                lifesign_watchdog::options::split_env(&text),
+            ),
+        };
+        match &pairs {
+            Ok(pairs) => tracing::debug!("setup from {source}: {} options", pairs.len()),
+            Err(_) => tracing::debug!("setup from {source}: options unreadable"),
         }
-    });
+        with_state(|state| {
+            state.source.get_or_insert(source);
+            match pairs {
+                Ok(pairs) => state.pending.extend(pairs),
+                Err(error) => state.early_errors.push(error),
+            }
+        });
+    }
+
+    fn init_generation(&self) {
+        init_generation();
+    }
+
+    fn close_generation(&self) {
+        tracing::debug!("generation {} closed", extension::generation());
+    }
+
+    fn client_state(&self, client: &mut ClientView<'_>) {
+        match client.state() {
+            ClientState::Initial => tracing::debug!(
+                "client {:#010x} connected (index {}, pid {:?}, command {:?})",
+                client.id_base(),
+                client.index(),
+                client.pid(),
+                client.command()
+            ),
+            ClientState::Gone => tracing::debug!("client {:#010x} gone", client.id_base()),
+            _ => {}
+        }
+        watch::on_client_state(client);
+    }
+
+    fn request(&self, request: &mut Request<'_>) -> Result<(), XError> {
+        requests::handle(request)
+    }
+
+    fn sent_event(&self, sender: &mut ClientView<'_>, event: &[u8; 32]) -> bool {
+        watch::on_sent_event(sender, event)
+    }
+
+    fn grab(&self, grab: Grab) {
+        watch::on_grab(grab);
+    }
+
+    fn timer(&self) -> Option<u64> {
+        watch::on_timer()
+    }
+
+    fn dispatched(&self) {
+        watch::on_dispatch();
+    }
+
+    fn reconnect(&self) {
+        link::attempt();
+    }
+
+    fn link_ready(&self, fd: RawFd, ready: Ready) {
+        link::on_ready(fd, ready);
+    }
+
+    fn link_failed(&self, fd: RawFd) {
+        link::fail_closed(fd);
+    }
 }
 
 /// The extension's init function: runs at the start of every server generation.
-pub fn init_generation() {
+fn init_generation() {
     let generation = extension::generation();
     let Some(()) = decide_config() else {
         guard::disable();
@@ -69,12 +124,12 @@ pub fn init_generation() {
         guard::disable();
         return;
     };
-    if !callbacks::watch_client_states() || !handlers::register() {
+    if !callbacks::register() {
         tracing::error!("cannot register the server hooks; lifesign is disabled");
         guard::disable();
         return;
     }
-    wraps::wrap();
+    wraps::new_generation();
     watch::new_generation();
     tracing::info!(
         "generation {generation}: extension LIFESIGN {}.{} ready (major opcode {opcode})",
@@ -89,7 +144,7 @@ fn decide_config() -> Option<()> {
         if state.config.is_some() {
             return Some(());
         }
-        let source = state.source.unwrap_or(Source::XorgConf).describe();
+        let source = state.source.unwrap_or("xorg.conf");
         let pairs = std::mem::take(&mut state.pending);
         let parsed = Config::from_options(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         let mut errors = std::mem::take(&mut state.early_errors);
@@ -108,24 +163,4 @@ fn decide_config() -> Option<()> {
         }
         None
     })
-}
-
-/// The extension's close-down: the end of a generation.
-pub fn close_generation() {
-    tracing::debug!("generation {} closed", extension::generation());
-}
-
-pub fn on_client_state(client: &mut ClientView<'_>) {
-    match client.state() {
-        ClientState::Initial => tracing::debug!(
-            "client {:#010x} connected (index {}, pid {:?}, command {:?})",
-            client.id_base(),
-            client.index(),
-            client.pid(),
-            client.command()
-        ),
-        ClientState::Gone => tracing::debug!("client {:#010x} gone", client.id_base()),
-        _ => {}
-    }
-    watch::on_client_state(client);
 }

@@ -59,7 +59,18 @@ pub fn parse_pong(
     if request.len() != SEND_EVENT_LEN || request[0] != opcode::SEND_EVENT {
         return None;
     }
-    let event = &request[12..];
+    let event: &[u8; 32] = request[12..].try_into().ok()?;
+    parse_pong_event(event, order, wm_protocols, net_wm_ping)
+}
+
+/// Reads the 32-byte event of a SendEvent (in `order`; the server hands its own order to
+/// XACE's send-access hook): `Some` if it is a `_NET_WM_PING` answer.
+pub fn parse_pong_event(
+    event: &[u8; 32],
+    order: ByteOrder,
+    wm_protocols: u32,
+    net_wm_ping: u32,
+) -> Option<Pong> {
     let word = |at: usize| order.read_u32([event[at], event[at + 1], event[at + 2], event[at + 3]]);
     let is_ping_answer = event[0] & 0x7f == CLIENT_MESSAGE
         && event[1] == 32

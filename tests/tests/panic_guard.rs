@@ -46,10 +46,10 @@ fn a_panic_in_a_request_is_an_x_error_and_the_server_goes_on() {
 }
 
 #[test]
-fn a_panic_in_the_block_handler_disables_watching_and_nothing_else() {
+fn a_panic_in_the_deadline_timer_disables_watching_and_nothing_else() {
     let mut server = Xorg::new()
         .module_file(fault_module_path())
-        .env("LIFESIGN_FAULT", "the block handler")
+        .env("LIFESIGN_FAULT", "the deadline timer")
         .option("Watch", "all")
         .option("IdleTimeout", "500ms")
         .option("Grace", "0")
@@ -71,7 +71,7 @@ fn a_panic_in_the_block_handler_disables_watching_and_nothing_else() {
     );
     assert_eq!(
         server
-            .log_lines("(EE) lifesign: internal error in the block handler")
+            .log_lines("(EE) lifesign: internal error in the deadline timer")
             .len(),
         1
     );

@@ -1,6 +1,6 @@
 //! Across server regenerations (no `-noreset`: the server resets whenever its last client
 //! leaves) the extension is there every time, no hook is installed twice, and NoOperation
-//! through the request hook costs what it cost in the first generation.
+//! NoOperation costs what it cost in the first generation (the module wraps nothing twice).
 
 use lifesign_tests::{Server, Xorg, lifesign};
 use std::time::{Duration, Instant};

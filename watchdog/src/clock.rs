@@ -67,6 +67,12 @@ impl Clock {
         self.planned_wake = planned;
     }
 
+    /// The server will be woken at `planned` at the latest (an earlier setting than the one
+    /// planned): a later plan stays.
+    pub fn plan_earlier(&mut self, planned: Millis) {
+        self.planned_wake = Some(self.planned_wake.map_or(planned, |p| p.min(planned)));
+    }
+
     /// The server woke from its sleep.
     pub fn after_sleep(&mut self, now: Millis) -> Stall {
         let stall = match (self.stall_guard, self.planned_wake) {
@@ -132,6 +138,19 @@ mod tests {
         c.before_sleep(0);
         c.plan(None);
         assert_eq!(c.after_sleep(1_000_000), Stall::None);
+    }
+
+    #[test]
+    fn a_timer_moved_earlier_is_what_lateness_counts_from() {
+        let mut c = Clock::new(Some(1000));
+        c.before_sleep(0);
+        c.plan(Some(10_000));
+        c.plan_earlier(100);
+        assert_eq!(c.after_sleep(3100), Stall::Detected(3000));
+        c.plan(None);
+        c.plan_earlier(5000);
+        c.plan_earlier(9000);
+        assert_eq!(c.after_sleep(5500), Stall::None);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod options;
 pub mod outbox;
 pub mod pace;
 pub mod policy;
+pub mod sampler;
 pub mod tracker;
 
 pub use options::{Config, ListClients, OnLost, OptionError, Watch};

@@ -382,6 +382,29 @@ impl Tracker {
         stall
     }
 
+    /// Time has come to `now` (real time), outside a pass: what the watchdog's time says.
+    pub fn refresh_to(&mut self, now: Millis) {
+        self.refresh(now);
+    }
+
+    /// When the next pass has something to look at (real time), as things stand.
+    pub fn next_wake(&self) -> Option<Millis> {
+        self.heap
+            .peek()
+            .and_then(|Reverse(e)| self.clock.real_at(e.due.max(self.vnow)))
+    }
+
+    /// The module's timer is set for `at` (real time), whatever the heap says: a wakeup later
+    /// than that by more than `StallGuard` is a stall.
+    pub fn plan(&mut self, at: Option<Millis>) {
+        self.clock.plan(at);
+    }
+
+    /// The module's timer was moved to `at`, earlier than planned (or set when none was).
+    pub fn plan_earlier(&mut self, at: Millis) {
+        self.clock.plan_earlier(at);
+    }
+
     /// Client `by` (when known) grabbed the server.
     pub fn grab(&mut self, now: Millis, by: Option<usize>) {
         self.refresh(now);

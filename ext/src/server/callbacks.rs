@@ -1,21 +1,49 @@
-//! The client-state callback: the server tells the module when a client connects, runs and
-//! goes away.
+//! The server's callback lists the module is on: client states, server grabs, the flush after
+//! each dispatch slice, and XACE's send-access hook. Callback lists are shared by design (the
+//! server calls every callback on a list in turn), so being on them takes nothing from anyone.
+//! The server drops every list at the end of a generation: they are joined anew in each.
 
 use super::client::ClientView;
 use super::guard;
+use super::hooks::{Grab, module};
 use lifesign_sys as sys;
+use std::cell::Cell;
 use std::ffi::c_void;
 
-/// Registers the callback for this generation (the server drops callback lists at reset).
-pub fn watch_client_states() -> bool {
-    // SAFETY: on the server thread, during extension init, when callbacks may be added; the
-    // callback is a function of the library and needs no data.
-    unsafe {
-        sys::AddCallback(
-            &raw mut sys::ClientStateCallback,
-            Some(client_state),
-            std::ptr::null_mut(),
-        ) != 0
+thread_local! {
+    /// On FlushCallback in this generation.
+    static ON_FLUSH: Cell<bool> = const { Cell::new(false) };
+}
+
+type Callback = unsafe extern "C" fn(*mut sys::CallbackListPtr, *mut c_void, *mut c_void);
+
+fn add(list: *mut sys::CallbackListPtr, callback: Callback) -> bool {
+    // SAFETY: on the server thread, during extension init or between requests, when callbacks
+    // may be added; `list` is one of the server's callback lists; the callback is a function of
+    // the library and takes no data.
+    unsafe { sys::AddCallback(list, Some(callback), std::ptr::null_mut()) != 0 }
+}
+
+/// Joins the lists the module needs in every generation: client states, server grabs and
+/// XACE's send access.
+pub fn register() -> bool {
+    ON_FLUSH.set(false);
+    // SAFETY: XaceHooks has XACE_NUM_HOOKS entries and XACE_SEND_ACCESS is one of them.
+    let send_access = unsafe {
+        (&raw mut sys::XaceHooks)
+            .cast::<sys::CallbackListPtr>()
+            .add(sys::LIFESIGN_XACE_SEND_ACCESS as usize)
+    };
+    add(&raw mut sys::ClientStateCallback, client_state)
+        && add(&raw mut sys::ServerGrabCallback, grab)
+        && add(send_access, send_access_hook)
+}
+
+/// Joins FlushCallback, once per generation, when the first client is watched: from then on
+/// the module hears of every dispatch slice (an unwatched server never pays for it).
+pub fn hear_dispatches() {
+    if !ON_FLUSH.get() && add(&raw mut sys::FlushCallback, flush) {
+        ON_FLUSH.set(true);
     }
 }
 
@@ -36,7 +64,69 @@ unsafe extern "C" fn client_state(
             }
             // SAFETY: non-null and valid for this call; the server holds no other Rust reference.
             let mut client = unsafe { ClientView::from_raw(info.client) };
-            crate::module::on_client_state(&mut client);
+            module().client_state(&mut client);
         },
     );
+}
+
+unsafe extern "C" fn grab(
+    _list: *mut sys::CallbackListPtr,
+    _data: *mut c_void,
+    call_data: *mut c_void,
+) {
+    guard::entry(
+        "the server-grab callback",
+        || (),
+        || {
+            // SAFETY: ServerGrabCallback is called with a ServerGrabInfoRec (dix/grabs.c,
+            // dix/dispatch.c) valid for the call.
+            let info = unsafe { &*call_data.cast::<sys::ServerGrabInfoRec>() };
+            let by = (!info.client.is_null()).then(|| {
+                // SAFETY: the grabbing client, valid for the call.
+                let index = unsafe { (*info.client).index };
+                usize::try_from(index).ok()
+            });
+            match info.grabstate {
+                sys::SERVER_GRABBED => module().grab(Grab::By(by.flatten())),
+                sys::SERVER_UNGRABBED => module().grab(Grab::Released),
+                _ => {}
+            }
+        },
+    );
+}
+
+/// FlushAllOutput calls it after every dispatch slice (dix/dispatch.c), and when output is
+/// pending before the server sleeps.
+unsafe extern "C" fn flush(_list: *mut sys::CallbackListPtr, _data: *mut c_void, _call: *mut c_void) {
+    guard::entry("the flush callback", || (), || module().dispatched());
+}
+
+/// XACE's send-access hook: ProcSendEvent asks it before delivering a client's event to a
+/// window, and drops the event silently if any callback refuses (dix/events.c). Input events
+/// ask it too, with no client.
+unsafe extern "C" fn send_access_hook(
+    _list: *mut sys::CallbackListPtr,
+    _data: *mut c_void,
+    call_data: *mut c_void,
+) {
+    // SAFETY: XACE calls this hook with an XaceSendAccessRec valid for the call (Xext/xace.c).
+    let rec = unsafe { &mut *call_data.cast::<sys::XaceSendAccessRec>() };
+    if rec.client.is_null() || rec.count != 1 || rec.events.is_null() || rec.status != 0 {
+        return;
+    }
+    let taken = guard::entry(
+        "the send-access hook",
+        || false,
+        || {
+            // SAFETY: `events` points at `count` (1) events of 32 bytes: ProcSendEvent's own,
+            // in the server's byte order (SProcSendEvent swapped it), valid for the call.
+            let event = unsafe { &*rec.events.cast::<[u8; 32]>() };
+            // SAFETY: the client whose SendEvent is being dispatched; valid for the call.
+            let mut sender = unsafe { ClientView::from_raw(rec.client) };
+            module().sent_event(&mut sender, event)
+        },
+    );
+    if taken {
+        rec.status = sys::LIFESIGN_BAD_ACCESS;
+    }
 }

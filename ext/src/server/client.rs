@@ -103,20 +103,6 @@ impl<'a> ClientView<'a> {
         unsafe { sys::WriteEventsToClient(self.client, 1, event.as_mut_ptr().cast()) };
     }
 
-    /// Points the client's request vector at the module's hook (Running clients only).
-    /// `needs_no_operation`: its policy expects NoOperation requests.
-    pub fn hook_requests(&mut self, needs_no_operation: bool) {
-        if self.state() == ClientState::Running {
-            // SAFETY: a valid Running client.
-            unsafe { super::vector::hook(self.client, needs_no_operation) };
-        }
-    }
-
-    pub fn unhook_requests(&mut self) {
-        // SAFETY: a valid client.
-        unsafe { super::vector::unhook(self.client) };
-    }
-
     /// The process id the server found through SO_PEERCRED; `None` for TCP clients.
     pub fn pid(&mut self) -> Option<u32> {
         // SAFETY: the client is valid; GetClientPid only reads the cached credentials.
@@ -152,11 +138,6 @@ impl<'a> Request<'a> {
         // dispatcher holds no other reference into it while the handler runs.
         let client = unsafe { &mut *client };
         Self { client }
-    }
-
-    /// The client's slot in the server's `clients[]` table.
-    pub fn index(&self) -> usize {
-        usize::try_from(self.client.index).unwrap_or(0)
     }
 
     /// The minor opcode the dispatcher read from the header.

@@ -7,11 +7,6 @@ use lifesign_sys as sys;
 /// Slots of the server's `clients[]` table.
 pub const SLOTS: usize = sys::LIFESIGN_MAXCLIENTS as usize;
 
-/// The live client at `index`, if any.
-pub fn live(index: usize) -> Option<sys::ClientPtr> {
-    raw(index)
-}
-
 fn raw(index: usize) -> Option<sys::ClientPtr> {
     if index == 0 || index >= SLOTS {
         return None; // clients[0] is the server itself
@@ -25,6 +20,18 @@ fn raw(index: usize) -> Option<sys::ClientPtr> {
     };
     // SAFETY: non-null entries of clients[] are valid clients.
     (!client.is_null() && unsafe { (*client).clientGone() } == 0).then_some(client)
+}
+
+/// How many requests the server has dispatched for the live client at `index` (its
+/// `sequence`, counted by the dispatcher before any handler or vector is called), and the
+/// request number of its last NoOperation if the module can see those: the server's own
+/// bookkeeping, read, never written.
+pub fn counts(index: usize) -> Option<(u32, Option<u32>)> {
+    let client = raw(index)?;
+    // SAFETY: a live client, read on the server thread.
+    let c = unsafe { &*client };
+    let noop = super::wraps::sees_no_operations(c).then(|| super::wraps::last_no_operation(index));
+    Some((c.sequence as u32, noop))
 }
 
 /// Runs `f` on the live client at `index`, if there is one.

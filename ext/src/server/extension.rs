@@ -2,7 +2,8 @@
 //! close-down.
 
 use super::client::{Request, XError};
-use super::{guard, wraps};
+use super::hooks::module;
+use super::{guard, timer, wraps};
 use lifesign_proto::ext::EXTENSION_NAME_C;
 use lifesign_sys as sys;
 use std::ffi::c_int;
@@ -56,7 +57,7 @@ fn dispatch(client: sys::ClientPtr) -> c_int {
         || {
             // SAFETY: the dispatcher passes the client whose request it is dispatching.
             let mut request = unsafe { Request::from_raw(client) };
-            match crate::requests::handle(&mut request) {
+            match module().request(&mut request) {
                 Ok(()) => sys::LIFESIGN_SUCCESS,
                 Err(error) => request.fail(error),
             }
@@ -66,13 +67,9 @@ fn dispatch(client: sys::ClientPtr) -> c_int {
 
 /// Called by `CloseDownExtensions` at the end of every generation.
 unsafe extern "C" fn close_down(_entry: *mut sys::ExtensionEntry) {
-    // The wrap comes off even when the module is disabled, so the next generation starts from
+    // The wraps come off even when the module is disabled, so the next generation starts from
     // the server's own handler.
-    wraps::restore();
-    super::timer::free();
-    guard::entry(
-        "extension close-down",
-        || (),
-        crate::module::close_generation,
-    );
+    wraps::close_generation();
+    timer::free();
+    guard::entry("extension close-down", || (), || module().close_generation());
 }

@@ -3,8 +3,8 @@
 //! Both end in one `LoadExtensionList` call; the server then runs the extension's init
 //! function at the start of every generation.
 
+use super::hooks::{Options, module};
 use super::{guard, log};
-use crate::module::Source;
 use lifesign_proto::ext::EXTENSION_NAME_C;
 use lifesign_sys as sys;
 use std::ffi::{CStr, OsString, c_int, c_void};
@@ -83,7 +83,7 @@ fn register_once() {
 }
 
 unsafe extern "C" fn extension_init() {
-    guard::entry("extension init", || (), crate::module::init_generation);
+    guard::entry("extension init", || (), || module().init_generation());
 }
 
 /// Xorg's setup procedure. It runs once per `Load` line or `SubSection` naming the module:
@@ -101,9 +101,7 @@ unsafe extern "C" fn setup(
     guard::entry(
         "module setup",
         || (),
-        || {
-            crate::module::setup(Source::XorgConf, Ok(pairs));
-        },
+        || module().setup(Options::XorgConf(pairs)),
     );
     register_once();
     // NULL would make the loader unload the module; the server must start either way.
@@ -153,13 +151,10 @@ fn preload() {
     }
     log::init(log::Sink::Stderr);
     let options = std::env::var("LIFESIGN_OPTIONS").unwrap_or_default();
-    let pairs = lifesign_watchdog::options::split_env(&options);
     guard::entry(
         "preload setup",
         || (),
-        || {
-            crate::module::setup(Source::Environment, pairs);
-        },
+        || module().setup(Options::Environment(options)),
     );
     register_once();
 }

@@ -2,6 +2,7 @@
 //! The callback runs on the server thread, inside `ospoll_wait`.
 
 use super::guard;
+use super::hooks::module;
 use lifesign_sys as sys;
 use std::ffi::{c_int, c_void};
 use std::os::fd::RawFd;
@@ -39,8 +40,8 @@ unsafe extern "C" fn ready(fd: c_int, ready: c_int, _data: *mut c_void) {
     };
     guard::entry(
         "the launcher link",
-        || crate::link::fail_closed(fd),
-        || crate::link::on_ready(fd, ready),
+        || module().link_failed(fd),
+        || module().link_ready(fd, ready),
     );
 }
 

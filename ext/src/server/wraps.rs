@@ -1,53 +1,142 @@
-//! The wrap of core KillClient, so that a client's end can be told apart as `killed`.
+//! The module's two wraps of the server's `ProcVector`: KillClient (so that a client's end can
+//! be told apart as `killed`) and NoOperation (so that a client that must show NoOperation
+//! requests can be seen sending them: the request count says only that *some* request came).
 //!
-//! `ProcVector` is not reset between generations, so the wrap is installed only if the slot
-//! does not hold it already, and taken off again at close-down.
+//! They chain the way the server's own wrappers do (modesetting's `ms_change_property`,
+//! PanoramiX): the entry found is kept and called, ours is put in its place. `ProcVector` is
+//! not reset between generations, so a wrap is taken off at the generation's CloseDown only if
+//! the entry still holds it; if someone wrapped it in turn, ours stays in their chain for good
+//! and is never installed a second time (that would make it call itself). No client's
+//! `requestVector` is ever written: per-client tables belong to RECORD and to whoever else
+//! keeps one. A client whose table RECORD copied before the NoOperation wrap went in does
+//! not pass it: see [`sees_no_operations`].
+//!
+//! NoOperation is wrapped only once a watched client must show NoOperation requests, so a
+//! server whose policies never ask for them pays nothing on its NoOperation path.
 
+use super::clients::SLOTS;
 use lifesign_sys as sys;
 use std::cell::Cell;
 use std::ffi::c_int;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 type ProcFn = unsafe extern "C" fn(sys::ClientPtr) -> c_int;
 
+/// One wrapped entry of `ProcVector`.
+struct Wrap {
+    opcode: usize,
+    wrapper: ProcFn,
+    /// The entry it replaced, as an address (0: none yet).
+    saved: AtomicUsize,
+    /// In the vector now, or left in another wrapper's chain.
+    installed: AtomicBool,
+    /// Someone wrapped it in turn: it stays in their chain and is never installed again.
+    kept_in_chain: AtomicBool,
+}
+
+static KILL_CLIENT: Wrap = Wrap {
+    opcode: sys::LIFESIGN_X_KILL_CLIENT as usize,
+    wrapper: proc_kill_client,
+    saved: AtomicUsize::new(0),
+    installed: AtomicBool::new(false),
+    kept_in_chain: AtomicBool::new(false),
+};
+
+static NO_OPERATION: Wrap = Wrap {
+    opcode: sys::LIFESIGN_X_NO_OPERATION as usize,
+    wrapper: proc_no_operation,
+    saved: AtomicUsize::new(0),
+    installed: AtomicBool::new(false),
+    kept_in_chain: AtomicBool::new(false),
+};
+
+/// Per client index: the request number (`client->sequence`) of its last NoOperation, stored
+/// by the wrap. Compared, never interpreted: a change means a NoOperation came.
+static LAST_NO_OPERATION: [AtomicU32; SLOTS] = [const { AtomicU32::new(0) }; SLOTS];
+
 thread_local! {
-    static WRAPPED: Cell<Option<ProcFn>> = const { Cell::new(None) };
     static KILLING: Cell<bool> = const { Cell::new(false) };
 }
 
-fn slot() -> *mut Option<ProcFn> {
-    let index = sys::LIFESIGN_X_KILL_CLIENT as usize;
-    // SAFETY: X_KillClient (113) is inside the 256-entry ProcVector.
-    unsafe {
-        (&raw mut sys::ProcVector)
-            .cast::<Option<ProcFn>>()
-            .add(index)
+fn entry(opcode: usize) -> *mut Option<ProcFn> {
+    // SAFETY: opcodes are below 256, the size of ProcVector.
+    unsafe { (&raw mut sys::ProcVector).cast::<Option<ProcFn>>().add(opcode) }
+}
+
+fn holds(opcode: usize, f: ProcFn) -> bool {
+    // SAFETY: ProcVector is read and written only on the server thread.
+    unsafe { *entry(opcode) }.is_some_and(|h| h as usize == f as usize)
+}
+
+impl Wrap {
+    fn install(&self) {
+        if self.kept_in_chain.load(Ordering::Relaxed) || holds(self.opcode, self.wrapper) {
+            return;
+        }
+        // SAFETY: on the server thread, between requests or inside one that is not this
+        // opcode's (the dispatcher read the entry before calling it).
+        unsafe {
+            let current = *entry(self.opcode);
+            self.saved
+                .store(current.map_or(0, |f| f as usize), Ordering::Relaxed);
+            *entry(self.opcode) = Some(self.wrapper);
+        }
+        self.installed.store(true, Ordering::Relaxed);
     }
-}
 
-fn is_ours(handler: Option<ProcFn>) -> bool {
-    handler.is_some_and(|f| f as usize == proc_kill_client as ProcFn as usize)
-}
-
-/// Installs the wrap unless it is in place already.
-pub fn wrap() {
-    // SAFETY: ProcVector is read and written only on the server thread, between requests.
-    let current = unsafe { *slot() };
-    if is_ours(current) {
-        return;
-    }
-    WRAPPED.set(current);
-    // SAFETY: as above.
-    unsafe { *slot() = Some(proc_kill_client) };
-}
-
-/// Puts the wrapped handler back, if the slot still holds the wrap.
-pub fn restore() {
-    // SAFETY: ProcVector is read and written only on the server thread, between requests.
-    unsafe {
-        if is_ours(*slot()) {
-            *slot() = WRAPPED.take();
+    /// End of a generation: the saved entry goes back if ours is still on top.
+    fn uninstall(&self) {
+        if !self.installed.load(Ordering::Relaxed) || self.kept_in_chain.load(Ordering::Relaxed)
+        {
+            return;
+        }
+        if holds(self.opcode, self.wrapper) {
+            let saved = self.saved.load(Ordering::Relaxed);
+            // SAFETY: on the server thread between generations; `saved` is the address of the
+            // handler that was there (or 0 for none), a valid `Option<ProcFn>`.
+            unsafe { *entry(self.opcode) = std::mem::transmute::<usize, Option<ProcFn>>(saved) };
+            self.installed.store(false, Ordering::Relaxed);
+        } else {
+            self.kept_in_chain.store(true, Ordering::Relaxed);
+            tracing::info!(
+                "request {} was wrapped after lifesign; its wrap stays in that chain",
+                self.opcode
+            );
         }
     }
+
+    /// The handler ours replaced.
+    #[inline(always)]
+    fn saved(&self) -> Option<ProcFn> {
+        let saved = self.saved.load(Ordering::Relaxed);
+        // SAFETY: `saved` is 0 or the address of a handler of the server's type.
+        let saved = unsafe { std::mem::transmute::<usize, Option<ProcFn>>(saved) };
+        saved.filter(|f| *f as usize != self.wrapper as usize)
+    }
+}
+
+/// A watched client must show NoOperation requests: NoOperation is wrapped from now on (for
+/// this generation, and the next ones).
+pub fn observe_no_operations() {
+    NO_OPERATION.install();
+    NEEDED.store(true, Ordering::Relaxed);
+}
+
+/// NoOperation was wanted in an earlier generation: it is wrapped in each one after.
+static NEEDED: AtomicBool = AtomicBool::new(false);
+
+/// The generation begins: the wraps it needs go in.
+pub fn new_generation() {
+    KILL_CLIENT.install();
+    if NEEDED.load(Ordering::Relaxed) {
+        NO_OPERATION.install();
+    }
+}
+
+/// The generation ends: each wrap comes off if it is still on top.
+pub fn close_generation() {
+    KILL_CLIENT.uninstall();
+    NO_OPERATION.uninstall();
 }
 
 /// True while a KillClient request is being handled: a client that goes now was killed.
@@ -55,13 +144,58 @@ pub fn killing() -> bool {
     KILLING.get()
 }
 
+/// The request number of client `index`'s last NoOperation that passed the wrap.
+pub fn last_no_operation(index: usize) -> u32 {
+    LAST_NO_OPERATION
+        .get(index)
+        .map_or(0, |n| n.load(Ordering::Relaxed))
+}
+
+/// Whether the NoOperation requests of `client` pass the wrap: its requests go through the
+/// server's own vectors (SwappedProcVector's NoOperation calls ProcVector's), or its own table
+/// leads to the wrap directly. A table of its own that leads elsewhere (RECORD copied it
+/// before the wrap went in) may bypass it, and the module cannot tell.
+pub fn sees_no_operations(client: &sys::ClientRec) -> bool {
+    if !NO_OPERATION.installed.load(Ordering::Relaxed) {
+        return false;
+    }
+    let vector = client.requestVector.cast::<Option<ProcFn>>();
+    let own = (&raw mut sys::ProcVector).cast::<Option<ProcFn>>();
+    let swapped = (&raw mut sys::SwappedProcVector).cast::<Option<ProcFn>>();
+    if vector == own || vector == swapped {
+        return true;
+    }
+    if vector.is_null() {
+        return false;
+    }
+    // SAFETY: a client's vector has 256 entries; read on the server thread.
+    let handler = unsafe { *vector.add(sys::LIFESIGN_X_NO_OPERATION as usize) };
+    handler.is_some_and(|h| h as usize == proc_no_operation as ProcFn as usize)
+}
+
 unsafe extern "C" fn proc_kill_client(client: sys::ClientPtr) -> c_int {
-    let Some(handler) = WRAPPED.get().filter(|h| !is_ours(Some(*h))) else {
+    let Some(handler) = KILL_CLIENT.saved() else {
         return sys::LIFESIGN_BAD_REQUEST;
     };
     KILLING.set(true);
-    // SAFETY: the server's own handler, called as the dispatcher would have.
+    // SAFETY: the handler the dispatcher would have called, with the same client.
     let result = unsafe { handler(client) };
     KILLING.set(false);
     result
 }
+
+/// The NoOperation path of every client once wrapped: one store, then the saved handler. It
+/// cannot panic, so it needs no guard.
+unsafe extern "C" fn proc_no_operation(client: sys::ClientPtr) -> c_int {
+    // SAFETY: the dispatcher passes the client whose request it is dispatching.
+    let (index, sequence) = unsafe { ((*client).index as usize, (*client).sequence as u32) };
+    // A mask, not a bounds check: client indices are below MAXCLIENTS, a power of two.
+    LAST_NO_OPERATION[index & (SLOTS - 1)].store(sequence, Ordering::Relaxed);
+    match NO_OPERATION.saved() {
+        // SAFETY: the handler the dispatcher would have called, with the same client.
+        Some(handler) => unsafe { handler(client) },
+        None => sys::LIFESIGN_SUCCESS,
+    }
+}
+
+const _: () = assert!(SLOTS.is_power_of_two(), "the mask needs a power of two");

@@ -1,0 +1,223 @@
+//! A client's life as the module sees it: connected, set up, opted in or out, ended.
+
+use super::{Joining, Watching, events, pass, with};
+use crate::server::client::{ClientState, ClientView};
+use crate::server::{callbacks, clients, socket, time, wraps};
+use lifesign_proto::event::{ClientInfo, Transport};
+use lifesign_proto::ext::WatchRequest;
+use lifesign_watchdog::policy::{self, Keepalive, Policy};
+use lifesign_watchdog::sampler::Counts;
+
+pub fn on_client_state(client: &mut ClientView<'_>) {
+    let index = client.index();
+    match client.state() {
+        ClientState::Initial => joined(client, index),
+        ClientState::Running => set_up(client, index),
+        ClientState::Retained | ClientState::Gone => ended(index),
+        ClientState::Other => {}
+    }
+}
+
+/// Connected, setup not yet done: the fd is there, so the transport is set up now.
+fn joined(client: &mut ClientView<'_>, index: usize) {
+    let (transport, peer) = client
+        .socket()
+        .map_or((Transport::Local, None), socket::transport);
+    let pid = client.pid();
+    let command = client.command();
+    let Some((by_default, keepalive)) = with(|w| {
+        let by_default = policy::watched_by_default(&w.config, transport, peer.map(|p| p.ip()));
+        let keepalive = w
+            .config
+            .transport_timeout
+            .map(|t| Keepalive::for_timeout(t.as_millis() as u64));
+        (by_default, keepalive)
+    }) else {
+        return;
+    };
+    if by_default && transport != Transport::Local {
+        watch_socket(client, index, keepalive);
+    }
+    with(|w| {
+        w.joining.insert(
+            index,
+            Joining {
+                transport,
+                peer,
+                pid,
+                command,
+                by_default,
+            },
+        );
+    });
+}
+
+/// Keepalive on the server's socket of a watched TCP client, and the duplicate its end is
+/// read from.
+fn watch_socket(client: &mut ClientView<'_>, index: usize, keepalive: Option<Keepalive>) {
+    let id = client.id_base();
+    let Some(fd) = client.socket() else { return };
+    if let Some(k) = keepalive
+        && let Err(e) = socket::set_keepalive(fd, k)
+    {
+        tracing::warn!("client {id:#010x}: cannot set keepalive: {e}");
+    }
+    match socket::Watch::new(fd) {
+        Ok(dup) => {
+            with(|w| w.sockets.insert(index, dup));
+        }
+        Err(e) => {
+            tracing::warn!("client {id:#010x}: cannot keep its socket to classify its end: {e}")
+        }
+    }
+}
+
+/// Setup done: watch it if it is watched by default.
+fn set_up(client: &mut ClientView<'_>, index: usize) {
+    let info = with(|w| {
+        let joining = w.joining.remove(&index)?;
+        joining.by_default.then(|| info_of(client, index, &joining))
+    })
+    .flatten();
+    let Some(info) = info else { return };
+    let Some(policy) = with(|w| w.tracker.default_policy()) else {
+        return;
+    };
+    begin(index, info, policy);
+}
+
+/// Starts watching client `index` with `policy`: its request counts are followed from now.
+fn begin(index: usize, info: ClientInfo, policy: Policy) {
+    if policy.expect_noop.is_some() {
+        wraps::observe_no_operations();
+    }
+    callbacks::hear_dispatches();
+    let Some((requests, no_operation)) = clients::counts(index) else {
+        return;
+    };
+    let now = time::now_ms();
+    with(|w| {
+        let body = w.tracker.watch(index, info, policy, now);
+        let vnow = w.tracker.virtual_now();
+        let counts = Counts {
+            requests,
+            no_operation,
+        };
+        w.sampler.start(index, counts, vnow);
+        w.emit(body);
+    });
+    pass::reschedule();
+}
+
+fn info_of(client: &ClientView<'_>, index: usize, joining: &Joining) -> ClientInfo {
+    ClientInfo {
+        id: ClientInfo::format_id(client.id_base()),
+        index: index as u32,
+        transport: joining.transport,
+        peer: joining.peer.map(|p| p.to_string()),
+        pid: joining.pid,
+        command: joining.command.clone(),
+        service: None,
+        wm_class: None,
+    }
+}
+
+/// A Watch request: the client opts in, or changes its own policy and service name.
+pub fn opt_in(client: &mut ClientView<'_>, asked: &WatchRequest) -> Result<(), u32> {
+    let index = client.index();
+    let service = (!asked.service.is_empty()).then(|| asked.service.clone());
+    let outcome = with(|w| -> Result<_, u32> {
+        let policy = Policy::from_request(&w.tracker.default_policy(), asked)?;
+        let known = w.tracker.policy(index);
+        if known.is_some() {
+            w.tracker.set_policy(index, policy, service.clone());
+        }
+        Ok((policy, known))
+    })
+    .unwrap_or(Err(0u32))?;
+    let (policy, known) = outcome;
+    let keepalive = policy.transport_timeout.map(Keepalive::for_timeout);
+    let transport_changed = known.is_none_or(|k| k.transport_timeout != policy.transport_timeout);
+    if known.is_none() {
+        let (transport, peer) = client
+            .socket()
+            .map_or((Transport::Local, None), socket::transport);
+        let joining = Joining {
+            transport,
+            peer,
+            pid: client.pid(),
+            command: client.command(),
+            by_default: false,
+        };
+        let mut info = info_of(client, index, &joining);
+        info.service = service;
+        if transport != Transport::Local {
+            watch_socket(client, index, keepalive);
+        }
+        begin(index, info, policy);
+    } else {
+        if policy.expect_noop.is_some() {
+            wraps::observe_no_operations();
+        }
+        pass::reschedule();
+    }
+    if known.is_some()
+        && transport_changed
+        && let Some(fd) = client.socket()
+    {
+        let result = match keepalive {
+            Some(k) => socket::set_keepalive(fd, k),
+            None => socket::clear_keepalive(fd),
+        };
+        if let Err(e) = result {
+            tracing::warn!(
+                "client {:#010x}: cannot set keepalive: {e}",
+                client.id_base()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// An Unwatch request: the client is not watched any more; its end is not reported.
+pub fn opt_out(client: &mut ClientView<'_>) {
+    let index = client.index();
+    let was = with(|w| {
+        w.sockets.remove(&index);
+        w.sampler.stop(index);
+        w.tracker.unwatch(index)
+    });
+    if was == Some(true)
+        && let Some(fd) = client.socket()
+    {
+        let _ = socket::clear_keepalive(fd);
+    }
+}
+
+/// The connection is closed (Gone, or Retained with its resources kept).
+fn ended(index: usize) {
+    let killed = wraps::killing();
+    // Its last requests, read while the server still has its record.
+    let counts = clients::counts(index);
+    let now = time::now_ms();
+    with(|w: &mut Watching| {
+        w.joining.remove(&index);
+        let dup = w.sockets.remove(&index);
+        if let Some((requests, no_operation)) = counts {
+            let vnow = w.tracker.virtual_at(now);
+            let counts = Counts {
+                requests,
+                no_operation,
+            };
+            w.sampler.sample(index, counts, vnow);
+        }
+        let seen = w.sampler.activity(index);
+        w.sampler.stop(index);
+        let end = || dup.as_ref().map(socket::Watch::end);
+        if let Some(body) = w.tracker.on_gone(index, seen, killed, end) {
+            w.emit(body);
+        }
+        // `dup` is dropped here: the socket is closed for good.
+    });
+    events::flush_soon();
+}

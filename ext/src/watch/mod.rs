@@ -1,0 +1,122 @@
+//! Watching clients: the glue between the server's hooks and the logic of
+//! `lifesign-watchdog`, which holds every rule about time.
+//!
+//! - [`clients`]: a client's life: connected, set up (watched by default), opted in or out,
+//!   ended;
+//! - [`events`]: events made, kept for the launcher and logged; what a new launcher
+//!   connection is told; ListClients;
+//! - [`pass`]: the module's timer and what wakes it: samples of the clients' request counts,
+//!   the tracker's decisions, acting on them; grabs; answers to the module's own pings.
+//!
+//! Borrow discipline: the state is borrowed only for the length of one tracker call. Acting
+//! on a client (closing it, pinging it) happens with the state released, because closing a
+//! client re-enters the module through the client-state callback.
+
+mod clients;
+mod events;
+mod pass;
+
+pub use clients::{on_client_state, opt_in, opt_out};
+pub use events::{list_json, on_ack, opening_lines};
+pub use pass::{on_dispatch, on_grab, on_sent_event, on_timer};
+
+use crate::link;
+use crate::server::socket;
+use crate::server::windows::{self, Atoms};
+use lifesign_proto::event::Transport;
+use lifesign_watchdog::Config;
+use lifesign_watchdog::outbox::Outbox;
+use lifesign_watchdog::pace::Pace;
+use lifesign_watchdog::sampler::Sampler;
+use lifesign_watchdog::tracker::{Activity, Probe, Tracker};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// What is known of a client between its connection and its setup.
+struct Joining {
+    transport: Transport,
+    peer: Option<SocketAddr>,
+    pid: Option<u32>,
+    command: Option<String>,
+    by_default: bool,
+}
+
+struct Watching {
+    config: Config,
+    tracker: Tracker,
+    /// The watched clients' request counts, as last sampled.
+    sampler: Sampler,
+    /// How many losses a pass may make, from what the last ones took.
+    pace: Pace,
+    atoms: Option<Atoms>,
+    joining: HashMap<usize, Joining>,
+    /// Duplicates of the sockets of watched TCP clients, read at their end.
+    sockets: HashMap<usize, socket::Watch>,
+    /// Events kept for the launcher until it acknowledges them (`Launcher none`: no outbox,
+    /// events are numbered and logged only).
+    outbox: Option<Outbox>,
+    seq: u64,
+    started_ms: u64,
+}
+
+thread_local! {
+    static WATCHING: RefCell<Option<Watching>> = const { RefCell::new(None) };
+}
+
+fn with<R>(f: impl FnOnce(&mut Watching) -> R) -> Option<R> {
+    WATCHING.with_borrow_mut(|w| w.as_mut().map(f))
+}
+
+/// Starts watching with the decided options (first generation).
+pub fn start(config: &Config) {
+    let pace = Pace::default();
+    let mut tracker = Tracker::new(config);
+    tracker.set_losses_per_pass(pace.limit());
+    WATCHING.set(Some(Watching {
+        config: config.clone(),
+        tracker,
+        sampler: Sampler::default(),
+        pace,
+        atoms: None,
+        joining: HashMap::new(),
+        sockets: HashMap::new(),
+        outbox: config.launcher.is_some().then(Outbox::default),
+        seq: 0,
+        started_ms: crate::server::time::unix_ms(),
+    }));
+    if let Some(path) = &config.launcher {
+        link::start(path.clone());
+    }
+}
+
+/// A new server generation: atoms were reset, and the callback lists and timers are new.
+pub fn new_generation() {
+    let atoms = Atoms::intern();
+    if atoms.is_none() {
+        tracing::warn!("cannot intern WM_PROTOCOLS/_NET_WM_PING; WmPing is inactive");
+    }
+    with(|w| w.atoms = atoms);
+    pass::new_generation();
+    link::new_generation();
+}
+
+/// What the tracker asks of the server while it decides.
+struct ServerProbe<'a> {
+    atoms: Option<Atoms>,
+    sampler: &'a Sampler,
+}
+
+impl Probe for ServerProbe<'_> {
+    fn activity(&mut self, index: usize) -> Activity {
+        self.sampler.activity(index)
+    }
+
+    fn held(&mut self, index: usize) -> bool {
+        crate::server::clients::held(index)
+    }
+
+    fn ping_window(&mut self, index: usize) -> Option<u32> {
+        windows::ping_window(index, self.atoms?)
+    }
+}

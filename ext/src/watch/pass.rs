@@ -1,0 +1,211 @@
+//! The module's timer: every decision is made in its pass, which the server runs from its
+//! timer list only when it is due. A pass samples the watched clients' request counts (the
+//! server's own bookkeeping, see `lifesign_watchdog::sampler`), lets the tracker decide what
+//! is due, acts on it, writes the queued events, and sets the timer again: at the tracker's
+//! next deadline, and every `TICK` while a watched client is active, so that its requests are
+//! stamped within a tick. When none is, sampling stops until the server next dispatches
+//! requests (FlushCallback, [`on_dispatch`]): an idle server is woken by deadlines alone, and
+//! no turn of its main loop runs any code of the module.
+
+use super::{ServerProbe, Watching, with};
+use crate::link;
+use crate::server::client::ClientView;
+use crate::server::hooks::Grab;
+use crate::server::{clients, time, timer, windows};
+use lifesign_proto::ByteOrder;
+use lifesign_proto::core::{self as core_proto, WmPing};
+use lifesign_watchdog::clock::{Millis, Stall};
+use lifesign_watchdog::sampler::{Counts, TICK};
+use lifesign_watchdog::tracker::Action;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// After a stall, how long the pass waits before deciding: the requests that queued up while
+/// the server was away are read first.
+const STALL_SETTLE: Millis = 50;
+
+/// The timer samples every `TICK`: a watched client was active at the last pass. An atomic,
+/// read on every dispatch slice.
+static TICKING: AtomicBool = AtomicBool::new(false);
+
+pub fn new_generation() {
+    TICKING.store(false, Ordering::Relaxed);
+}
+
+/// The server dispatched requests: if sampling had stopped, it starts again at once.
+pub fn on_dispatch() {
+    if !TICKING.swap(true, Ordering::Relaxed) {
+        timer::deadline_within(1);
+    }
+}
+
+/// Samples every watched client at watchdog time `vnow`; true if any sent a request.
+fn sample_all(w: &mut Watching, vnow: Millis) -> bool {
+    let mut active = false;
+    for i in 0..w.sampler.watched().len() {
+        let index = w.sampler.watched()[i];
+        if let Some((requests, no_operation)) = clients::counts(index) {
+            let counts = Counts {
+                requests,
+                no_operation,
+            };
+            active |= w.sampler.sample(index, counts, vnow);
+        }
+    }
+    active
+}
+
+/// Samples now, outside a pass (ListClients, a new launcher connection), so that what they
+/// show is up to date.
+pub fn sample_now() {
+    let now = time::now_ms();
+    with(|w| {
+        w.tracker.refresh_to(now);
+        let vnow = w.tracker.virtual_now();
+        sample_all(w, vnow);
+    });
+}
+
+/// Something changed outside a pass (a client watched, a pong, a grab): the timer comes at
+/// the tracker's next deadline if that is sooner than it is set for.
+pub fn reschedule() {
+    let now = time::now_ms();
+    let Some(Some(at)) = with(|w| w.tracker.next_wake()) else {
+        return;
+    };
+    let at = at.max(now + 1);
+    timer::deadline_within(at - now);
+    with(|w| w.tracker.plan_earlier(at));
+}
+
+/// A server grab began or ended.
+pub fn on_grab(grab: Grab) {
+    let now = time::now_ms();
+    with(|w| match grab {
+        Grab::By(by) => w.tracker.grab(now, by),
+        Grab::Released => w.tracker.ungrab(now),
+    });
+    reschedule();
+}
+
+/// An event a client sends: the answer to our `_NET_WM_PING` is ours alone.
+pub fn on_sent_event(sender: &mut ClientView<'_>, event: &[u8; 32]) -> bool {
+    let index = sender.index();
+    let ours = with(|w| {
+        let atoms = w.atoms?;
+        let pong = core_proto::parse_pong_event(
+            event,
+            ByteOrder::native(),
+            atoms.wm_protocols,
+            atoms.net_wm_ping,
+        )?;
+        Some(w.tracker.on_pong(index, pong.timestamp))
+    })
+    .flatten()
+    .unwrap_or(false);
+    if ours {
+        reschedule();
+    }
+    ours
+}
+
+/// What a pass decided, taken out of the state before it is acted on.
+struct Decided {
+    actions: Vec<Action>,
+    atoms: Option<windows::Atoms>,
+    stall: Option<Millis>,
+    settle: bool,
+    active: bool,
+}
+
+/// The timer's pass; returns when it is due again (ms from now), if at all.
+pub fn on_timer() -> Option<u64> {
+    let now = time::now_ms();
+    let decided = with(|w| {
+        let settle = matches!(w.tracker.after_sleep(now), Stall::Detected(_));
+        let vnow = w.tracker.virtual_now();
+        let active = sample_all(w, vnow);
+        let actions = if settle {
+            Vec::new()
+        } else {
+            let mut probe = ServerProbe {
+                atoms: w.atoms,
+                sampler: &w.sampler,
+            };
+            w.tracker.before_sleep(now, &mut probe).0
+        };
+        Decided {
+            actions,
+            atoms: w.atoms,
+            stall: w.tracker.take_stall(),
+            settle,
+            active,
+        }
+    })?;
+    TICKING.store(decided.active, Ordering::Relaxed);
+    if let Some(gap) = decided.stall {
+        tracing::info!("the server was held up for {gap} ms; deadlines moved on by as much");
+    }
+    let acted = !decided.actions.is_empty();
+    act(decided.actions, decided.atoms);
+    link::flush();
+    // Acting (closing clients, sending events) takes time; a pass with nothing to do, the
+    // usual one, reads the clock once.
+    let now = if acted { time::now_ms() } else { now };
+    with(|w| {
+        let mut next = w.tracker.next_wake().map(|at| at.saturating_sub(now));
+        for (wanted, delay) in [(decided.settle, STALL_SETTLE), (decided.active, TICK)] {
+            if wanted {
+                next = Some(next.map_or(delay, |n| n.min(delay)));
+            }
+        }
+        let next = next.map(|n| n.max(1));
+        w.tracker.plan(next.map(|n| now + n));
+        next
+    })
+    .flatten()
+}
+
+fn act(actions: Vec<Action>, atoms: Option<windows::Atoms>) {
+    // What the losses took (a report costs a tenth of one): the next pass's batch fits it.
+    let (mut losses, mut losses_us) = (0, 0);
+    for action in actions {
+        match action {
+            Action::Report(body) => {
+                with(|w| w.emit(body));
+            }
+            Action::Lose {
+                index,
+                close,
+                event,
+            } => {
+                let since = time::monotonic_us();
+                with(|w| w.emit(event));
+                if close {
+                    clients::close(index);
+                }
+                losses += 1;
+                losses_us += time::monotonic_us().saturating_sub(since);
+            }
+            Action::Ping {
+                index,
+                window,
+                timestamp,
+            } => {
+                let Some(atoms) = atoms else { continue };
+                let ping = WmPing {
+                    window,
+                    timestamp,
+                    wm_protocols: atoms.wm_protocols,
+                    net_wm_ping: atoms.net_wm_ping,
+                };
+                clients::with(index, |client| windows::send_ping(client, ping));
+            }
+        }
+    }
+    if losses > 0 {
+        with(|w| {
+            w.pace.record(losses, losses_us);
+            w.tracker.set_losses_per_pass(w.pace.limit());
+        });
+    }
+}
