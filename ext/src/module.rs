@@ -95,10 +95,6 @@ impl Module for Lifesign {
         watch::on_timer()
     }
 
-    fn dispatched(&self) {
-        watch::on_dispatch();
-    }
-
     fn reconnect(&self) {
         link::attempt();
     }

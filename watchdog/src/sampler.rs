@@ -7,14 +7,13 @@
 //! (a NoOperation) since then, so its activity is stamped with the sample's time, the earliest
 //! time known to come after the request. Stamps are never early, so a deadline is never
 //! reached early; they are late by at most the time between two samples, which the module
-//! keeps short (every [`TICK`]) while watched clients are active, and which is zero for a
-//! client that is silent (its stamp does not move).
+//! keeps short (every [`TICK`] while any client is watched); a client that is silent keeps its
+//! stamp where its last request was seen.
 
 use crate::clock::Millis;
 use crate::tracker::Activity;
 
-/// How often watched clients are sampled while any of them is active: how late, at most, a
-/// request is stamped.
+/// How often watched clients are sampled: how late, at most, a request is stamped.
 pub const TICK: Millis = 10;
 
 /// What the server counts for a client.
@@ -119,7 +118,13 @@ mod tests {
     fn a_client_is_active_from_its_start() {
         let mut s = Sampler::default();
         s.start(3, counts(0, 0), 100);
-        assert_eq!(s.activity(3), Activity { request: 100, no_operation: 100 });
+        assert_eq!(
+            s.activity(3),
+            Activity {
+                request: 100,
+                no_operation: 100
+            }
+        );
         assert_eq!(s.watched(), &[3]);
     }
 
@@ -129,7 +134,13 @@ mod tests {
         s.start(1, counts(0, 0), 0);
         assert!(!s.sample(1, counts(0, 0), 10));
         assert!(s.sample(1, counts(5, 0), 20));
-        assert_eq!(s.activity(1), Activity { request: 20, no_operation: 0 });
+        assert_eq!(
+            s.activity(1),
+            Activity {
+                request: 20,
+                no_operation: 0
+            }
+        );
         // Silent from then on: the stamp stays where the last request was seen.
         assert!(!s.sample(1, counts(5, 0), 3000));
         assert_eq!(s.activity(1).request, 20);
@@ -140,9 +151,21 @@ mod tests {
         let mut s = Sampler::default();
         s.start(1, counts(0, 0), 0);
         s.sample(1, counts(4, 3), 10);
-        assert_eq!(s.activity(1), Activity { request: 10, no_operation: 10 });
+        assert_eq!(
+            s.activity(1),
+            Activity {
+                request: 10,
+                no_operation: 10
+            }
+        );
         s.sample(1, counts(9, 3), 20);
-        assert_eq!(s.activity(1), Activity { request: 20, no_operation: 10 });
+        assert_eq!(
+            s.activity(1),
+            Activity {
+                request: 20,
+                no_operation: 10
+            }
+        );
     }
 
     #[test]
@@ -154,7 +177,13 @@ mod tests {
             no_operation: None,
         };
         s.sample(1, blind, 10);
-        assert_eq!(s.activity(1), Activity { request: 10, no_operation: 10 });
+        assert_eq!(
+            s.activity(1),
+            Activity {
+                request: 10,
+                no_operation: 10
+            }
+        );
         // Seeing them again: a request in that sample still counts.
         s.sample(1, counts(8, 0), 20);
         assert_eq!(s.activity(1).no_operation, 20);
@@ -176,7 +205,13 @@ mod tests {
         let mut s = Sampler::default();
         s.start(1, counts(0, 0), 50);
         s.sample(1, counts(1, 1), 40);
-        assert_eq!(s.activity(1), Activity { request: 50, no_operation: 50 });
+        assert_eq!(
+            s.activity(1),
+            Activity {
+                request: 50,
+                no_operation: 50
+            }
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The server's callback lists the module is on: client states, server grabs, the flush after
-//! each dispatch slice, and XACE's send-access hook. Callback lists are shared by design (the
+//! The server's callback lists the module is on: client states, server grabs, and XACE's
+//! send-access hook. Callback lists are shared by design (the
 //! server calls every callback on a list in turn), so being on them takes nothing from anyone.
 //! The server drops every list at the end of a generation: they are joined anew in each.
 
@@ -7,13 +7,7 @@ use super::client::ClientView;
 use super::guard;
 use super::hooks::{Grab, module};
 use lifesign_sys as sys;
-use std::cell::Cell;
 use std::ffi::c_void;
-
-thread_local! {
-    /// On FlushCallback in this generation.
-    static ON_FLUSH: Cell<bool> = const { Cell::new(false) };
-}
 
 type Callback = unsafe extern "C" fn(*mut sys::CallbackListPtr, *mut c_void, *mut c_void);
 
@@ -27,7 +21,6 @@ fn add(list: *mut sys::CallbackListPtr, callback: Callback) -> bool {
 /// Joins the lists the module needs in every generation: client states, server grabs and
 /// XACE's send access.
 pub fn register() -> bool {
-    ON_FLUSH.set(false);
     // SAFETY: XaceHooks has XACE_NUM_HOOKS entries and XACE_SEND_ACCESS is one of them.
     let send_access = unsafe {
         (&raw mut sys::XaceHooks)
@@ -37,14 +30,6 @@ pub fn register() -> bool {
     add(&raw mut sys::ClientStateCallback, client_state)
         && add(&raw mut sys::ServerGrabCallback, grab)
         && add(send_access, send_access_hook)
-}
-
-/// Joins FlushCallback, once per generation, when the first client is watched: from then on
-/// the module hears of every dispatch slice (an unwatched server never pays for it).
-pub fn hear_dispatches() {
-    if !ON_FLUSH.get() && add(&raw mut sys::FlushCallback, flush) {
-        ON_FLUSH.set(true);
-    }
 }
 
 unsafe extern "C" fn client_state(
@@ -93,12 +78,6 @@ unsafe extern "C" fn grab(
             }
         },
     );
-}
-
-/// FlushAllOutput calls it after every dispatch slice (dix/dispatch.c), and when output is
-/// pending before the server sleeps.
-unsafe extern "C" fn flush(_list: *mut sys::CallbackListPtr, _data: *mut c_void, _call: *mut c_void) {
-    guard::entry("the flush callback", || (), || module().dispatched());
 }
 
 /// XACE's send-access hook: ProcSendEvent asks it before delivering a client's event to a

@@ -71,5 +71,9 @@ unsafe extern "C" fn close_down(_entry: *mut sys::ExtensionEntry) {
     // the server's own handler.
     wraps::close_generation();
     timer::free();
-    guard::entry("extension close-down", || (), || module().close_generation());
+    guard::entry(
+        "extension close-down",
+        || (),
+        || module().close_generation(),
+    );
 }

@@ -44,8 +44,6 @@ pub trait Module: Sync {
     fn grab(&self, grab: Grab);
     /// The module's timer came due; returns when it is due again (ms from now), if at all.
     fn timer(&self) -> Option<u64>;
-    /// The server dispatched requests (it flushes its clients' output after every slice).
-    fn dispatched(&self);
     /// The launcher link's reconnect timer came due.
     fn reconnect(&self);
     /// The launcher link's socket is ready.

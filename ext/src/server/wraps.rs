@@ -60,7 +60,11 @@ thread_local! {
 
 fn entry(opcode: usize) -> *mut Option<ProcFn> {
     // SAFETY: opcodes are below 256, the size of ProcVector.
-    unsafe { (&raw mut sys::ProcVector).cast::<Option<ProcFn>>().add(opcode) }
+    unsafe {
+        (&raw mut sys::ProcVector)
+            .cast::<Option<ProcFn>>()
+            .add(opcode)
+    }
 }
 
 fn holds(opcode: usize, f: ProcFn) -> bool {
@@ -86,8 +90,7 @@ impl Wrap {
 
     /// End of a generation: the saved entry goes back if ours is still on top.
     fn uninstall(&self) {
-        if !self.installed.load(Ordering::Relaxed) || self.kept_in_chain.load(Ordering::Relaxed)
-        {
+        if !self.installed.load(Ordering::Relaxed) || self.kept_in_chain.load(Ordering::Relaxed) {
             return;
         }
         if holds(self.opcode, self.wrapper) {

@@ -2,7 +2,7 @@
 
 use super::{Joining, Watching, events, pass, with};
 use crate::server::client::{ClientState, ClientView};
-use crate::server::{callbacks, clients, socket, time, wraps};
+use crate::server::{clients, socket, time, wraps};
 use lifesign_proto::event::{ClientInfo, Transport};
 use lifesign_proto::ext::WatchRequest;
 use lifesign_watchdog::policy::{self, Keepalive, Policy};
@@ -91,7 +91,6 @@ fn begin(index: usize, info: ClientInfo, policy: Policy) {
     if policy.expect_noop.is_some() {
         wraps::observe_no_operations();
     }
-    callbacks::hear_dispatches();
     let Some((requests, no_operation)) = clients::counts(index) else {
         return;
     };
@@ -106,6 +105,7 @@ fn begin(index: usize, info: ClientInfo, policy: Policy) {
         w.sampler.start(index, counts, vnow);
         w.emit(body);
     });
+    events::flush_soon();
     pass::reschedule();
 }
 

@@ -18,7 +18,7 @@ mod pass;
 
 pub use clients::{on_client_state, opt_in, opt_out};
 pub use events::{list_json, on_ack, opening_lines};
-pub use pass::{on_dispatch, on_grab, on_sent_event, on_timer};
+pub use pass::{on_grab, on_sent_event, on_timer};
 
 use crate::link;
 use crate::server::socket;
@@ -97,7 +97,6 @@ pub fn new_generation() {
         tracing::warn!("cannot intern WM_PROTOCOLS/_NET_WM_PING; WmPing is inactive");
     }
     with(|w| w.atoms = atoms);
-    pass::new_generation();
     link::new_generation();
 }
 

@@ -2,10 +2,11 @@
 //! timer list only when it is due. A pass samples the watched clients' request counts (the
 //! server's own bookkeeping, see `lifesign_watchdog::sampler`), lets the tracker decide what
 //! is due, acts on it, writes the queued events, and sets the timer again: at the tracker's
-//! next deadline, and every `TICK` while a watched client is active, so that its requests are
-//! stamped within a tick. When none is, sampling stops until the server next dispatches
-//! requests (FlushCallback, [`on_dispatch`]): an idle server is woken by deadlines alone, and
-//! no turn of its main loop runs any code of the module.
+//! next deadline, and every `TICK` while any client is watched, so that its requests are
+//! stamped within a tick. No turn of the server's main loop runs any code of the module. (The
+//! server offers no callback on every dispatch: FlushCallback comes only with output, so a
+//! client sending only one-way requests, a NoOperation pulse, would go unseen between
+//! deadlines; so sampling does not stop while clients are watched.)
 
 use super::{ServerProbe, Watching, with};
 use crate::link;
@@ -17,26 +18,10 @@ use lifesign_proto::core::{self as core_proto, WmPing};
 use lifesign_watchdog::clock::{Millis, Stall};
 use lifesign_watchdog::sampler::{Counts, TICK};
 use lifesign_watchdog::tracker::Action;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// After a stall, how long the pass waits before deciding: the requests that queued up while
 /// the server was away are read first.
 const STALL_SETTLE: Millis = 50;
-
-/// The timer samples every `TICK`: a watched client was active at the last pass. An atomic,
-/// read on every dispatch slice.
-static TICKING: AtomicBool = AtomicBool::new(false);
-
-pub fn new_generation() {
-    TICKING.store(false, Ordering::Relaxed);
-}
-
-/// The server dispatched requests: if sampling had stopped, it starts again at once.
-pub fn on_dispatch() {
-    if !TICKING.swap(true, Ordering::Relaxed) {
-        timer::deadline_within(1);
-    }
-}
 
 /// Samples every watched client at watchdog time `vnow`; true if any sent a request.
 fn sample_all(w: &mut Watching, vnow: Millis) -> bool {
@@ -123,7 +108,8 @@ pub fn on_timer() -> Option<u64> {
     let decided = with(|w| {
         let settle = matches!(w.tracker.after_sleep(now), Stall::Detected(_));
         let vnow = w.tracker.virtual_now();
-        let active = sample_all(w, vnow);
+        sample_all(w, vnow);
+        let active = !w.sampler.watched().is_empty();
         let actions = if settle {
             Vec::new()
         } else {
@@ -141,7 +127,6 @@ pub fn on_timer() -> Option<u64> {
             active,
         }
     })?;
-    TICKING.store(decided.active, Ordering::Relaxed);
     if let Some(gap) = decided.stall {
         tracing::info!("the server was held up for {gap} ms; deadlines moved on by as much");
     }
