@@ -12,7 +12,7 @@
 //! the server's thread and how much of that was its own work. Written as text, one line per
 //! entry point (see [`Entries::write`]), whenever an entry sets a new longest time or takes
 //! over 1 ms, and once a second otherwise. The write happens after the entry's timed part,
-//! but inside an entry point that called it (a callback within the block handler): such
+//! but inside an entry point that called it (a callback within the deadline timer): such
 //! outer times include it, which only overstates them.
 
 use lifesign_proto::timing::BUCKETS_NS;

@@ -1,4 +1,5 @@
-//! Clients by index, for the block handler: is one held back by the server, close one.
+//! Clients by index, for the module's timer: their request counts, is one held back by the server,
+//! close one.
 
 use super::client::ClientView;
 use super::socket;
@@ -73,7 +74,7 @@ pub fn held(index: usize) -> bool {
 }
 
 /// Closes the client now, abortively, so that its socket is gone with it. Must not be called
-/// while one of its requests is being dispatched (the block handler is the place).
+/// while one of its requests is being dispatched (the module's timer is the place).
 pub fn close(index: usize) {
     let Some(client) = raw(index) else {
         return;
@@ -87,8 +88,8 @@ pub fn close(index: usize) {
     }
     #[cfg(feature = "handler-timing")]
     let began = crate::timing::begin();
-    // SAFETY: called from the block handler, where no request is being dispatched
-    // (os/WaitFor.c); CloseDownClient is how the server itself drops clients.
+    // SAFETY: called from the module's timer, which the server runs between dispatch slices
+    // (os/WaitFor.c, check_timers); CloseDownClient is how the server itself drops clients.
     unsafe { sys::CloseDownClient(client) };
     #[cfg(feature = "handler-timing")]
     crate::timing::entry(crate::timing::SERVER_CLOSE, began);
