@@ -34,21 +34,8 @@ struct Wrap {
     kept_in_chain: AtomicBool,
 }
 
-static KILL_CLIENT: Wrap = Wrap {
-    opcode: sys::LIFESIGN_X_KILL_CLIENT as usize,
-    wrapper: proc_kill_client,
-    saved: AtomicUsize::new(0),
-    installed: AtomicBool::new(false),
-    kept_in_chain: AtomicBool::new(false),
-};
-
-static NO_OPERATION: Wrap = Wrap {
-    opcode: sys::LIFESIGN_X_NO_OPERATION as usize,
-    wrapper: proc_no_operation,
-    saved: AtomicUsize::new(0),
-    installed: AtomicBool::new(false),
-    kept_in_chain: AtomicBool::new(false),
-};
+static KILL_CLIENT: Wrap = Wrap::new(sys::LIFESIGN_X_KILL_CLIENT, proc_kill_client);
+static NO_OPERATION: Wrap = Wrap::new(sys::LIFESIGN_X_NO_OPERATION, proc_no_operation);
 
 /// Per client index: the request number (`client->sequence`) of its last NoOperation, stored
 /// by the wrap. Compared, never interpreted: a change means a NoOperation came.
@@ -73,6 +60,16 @@ fn holds(opcode: usize, f: ProcFn) -> bool {
 }
 
 impl Wrap {
+    const fn new(opcode: c_int, wrapper: ProcFn) -> Self {
+        Self {
+            opcode: opcode as usize,
+            wrapper,
+            saved: AtomicUsize::new(0),
+            installed: AtomicBool::new(false),
+            kept_in_chain: AtomicBool::new(false),
+        }
+    }
+
     fn install(&self) {
         if self.kept_in_chain.load(Ordering::Relaxed) || holds(self.opcode, self.wrapper) {
             return;

@@ -1,12 +1,11 @@
 //! A client's life as the module sees it: connected, set up, opted in or out, ended.
 
-use super::{Joining, Watching, events, pass, with};
+use super::{Joining, counts, events, pass, with};
 use crate::server::client::{ClientState, ClientView};
-use crate::server::{clients, socket, time, wraps};
+use crate::server::{socket, time, wraps};
 use lifesign_proto::event::{ClientInfo, Transport};
 use lifesign_proto::ext::WatchRequest;
 use lifesign_watchdog::policy::{self, Keepalive, Policy};
-use lifesign_watchdog::sampler::Counts;
 
 pub fn on_client_state(client: &mut ClientView<'_>) {
     let index = client.index();
@@ -88,25 +87,26 @@ fn set_up(client: &mut ClientView<'_>, index: usize) {
 
 /// Starts watching client `index` with `policy`: its request counts are followed from now.
 fn begin(index: usize, info: ClientInfo, policy: Policy) {
-    if policy.expect_noop.is_some() {
-        wraps::observe_no_operations();
-    }
-    let Some((requests, no_operation)) = clients::counts(index) else {
+    see_no_operations_for(policy);
+    let Some(counts) = counts(index) else {
         return;
     };
     let now = time::now_ms();
     with(|w| {
         let body = w.tracker.watch(index, info, policy, now);
         let vnow = w.tracker.virtual_now();
-        let counts = Counts {
-            requests,
-            no_operation,
-        };
         w.sampler.start(index, counts, vnow);
         w.emit(body);
     });
     events::flush_soon();
     pass::reschedule();
+}
+
+/// A policy that expects NoOperation requests needs them told apart: the wrap goes in.
+fn see_no_operations_for(policy: Policy) {
+    if policy.expect_noop.is_some() {
+        wraps::observe_no_operations();
+    }
 }
 
 fn info_of(client: &ClientView<'_>, index: usize, joining: &Joining) -> ClientInfo {
@@ -156,9 +156,7 @@ pub fn opt_in(client: &mut ClientView<'_>, asked: &WatchRequest) -> Result<(), u
         }
         begin(index, info, policy);
     } else {
-        if policy.expect_noop.is_some() {
-            wraps::observe_no_operations();
-        }
+        see_no_operations_for(policy);
         pass::reschedule();
     }
     if known.is_some()
@@ -197,18 +195,15 @@ pub fn opt_out(client: &mut ClientView<'_>) {
 /// The connection is closed (Gone, or Retained with its resources kept).
 fn ended(index: usize) {
     let killed = wraps::killing();
-    // Its last requests, read while the server still has its record.
-    let counts = clients::counts(index);
+    // Its last requests, where the server still lets them be read (Retained: not yet marked
+    // gone); at Gone, its activity as the last pass sampled it, at most a tick old.
+    let last = counts(index);
     let now = time::now_ms();
-    with(|w: &mut Watching| {
+    with(|w| {
         w.joining.remove(&index);
         let dup = w.sockets.remove(&index);
-        if let Some((requests, no_operation)) = counts {
+        if let Some(counts) = last {
             let vnow = w.tracker.virtual_at(now);
-            let counts = Counts {
-                requests,
-                no_operation,
-            };
             w.sampler.sample(index, counts, vnow);
         }
         let seen = w.sampler.activity(index);

@@ -27,7 +27,7 @@ use lifesign_proto::event::Transport;
 use lifesign_watchdog::Config;
 use lifesign_watchdog::outbox::Outbox;
 use lifesign_watchdog::pace::Pace;
-use lifesign_watchdog::sampler::Sampler;
+use lifesign_watchdog::sampler::{Counts, Sampler};
 use lifesign_watchdog::tracker::{Activity, Probe, Tracker};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -98,6 +98,15 @@ pub fn new_generation() {
     }
     with(|w| w.atoms = atoms);
     link::new_generation();
+}
+
+/// Client `index`'s request counts as the sampler takes them, while it is connected.
+fn counts(index: usize) -> Option<Counts> {
+    let (requests, no_operation) = crate::server::clients::counts(index)?;
+    Some(Counts {
+        requests,
+        no_operation,
+    })
 }
 
 /// What the tracker asks of the server while it decides.

@@ -8,7 +8,7 @@
 //! client sending only one-way requests, a NoOperation pulse, would go unseen between
 //! deadlines; so sampling does not stop while clients are watched.)
 
-use super::{ServerProbe, Watching, with};
+use super::{ServerProbe, Watching, counts, with};
 use crate::link;
 use crate::server::client::ClientView;
 use crate::server::hooks::Grab;
@@ -16,27 +16,21 @@ use crate::server::{clients, time, timer, windows};
 use lifesign_proto::ByteOrder;
 use lifesign_proto::core::{self as core_proto, WmPing};
 use lifesign_watchdog::clock::{Millis, Stall};
-use lifesign_watchdog::sampler::{Counts, TICK};
+use lifesign_watchdog::sampler::TICK;
 use lifesign_watchdog::tracker::Action;
 
 /// After a stall, how long the pass waits before deciding: the requests that queued up while
 /// the server was away are read first.
 const STALL_SETTLE: Millis = 50;
 
-/// Samples every watched client at watchdog time `vnow`; true if any sent a request.
-fn sample_all(w: &mut Watching, vnow: Millis) -> bool {
-    let mut active = false;
+/// Samples every watched client at watchdog time `vnow`.
+fn sample_all(w: &mut Watching, vnow: Millis) {
     for i in 0..w.sampler.watched().len() {
         let index = w.sampler.watched()[i];
-        if let Some((requests, no_operation)) = clients::counts(index) {
-            let counts = Counts {
-                requests,
-                no_operation,
-            };
-            active |= w.sampler.sample(index, counts, vnow);
+        if let Some(counts) = counts(index) {
+            w.sampler.sample(index, counts, vnow);
         }
     }
-    active
 }
 
 /// Samples now, outside a pass (ListClients, a new launcher connection), so that what they
