@@ -35,8 +35,14 @@ fn wait(server: &Server, needle: &str, count: usize) {
 
 #[test]
 fn five_regenerations_keep_the_extension_and_no_operation_cost() {
-    // Watch=all: the test's own (local) client is watched, so its requests pass the hook.
-    let server = Xorg::new().option("Watch", "all").resets().start();
+    // Watch=all: the test's own (local) client is watched; ExpectNoOperation (long enough
+    // never to be missed here) puts the NoOperation wrap in, so its NoOperations pass the wrap
+    // in every generation.
+    let server = Xorg::new()
+        .option("Watch", "all")
+        .option("ExpectNoOperation", "60s")
+        .resets()
+        .start();
     let mut rates = Vec::new();
     for generation in 1..=GENERATIONS {
         wait(
