@@ -196,7 +196,7 @@ fn parse_entries(text: &str) -> Vec<(String, EntryFigures)> {
 }
 
 /// The module names a part of an entry point it times apart in parentheses (the server's
-/// CloseDownClient of a lost client, inside the block handler): not a call into the module.
+/// CloseDownClient of a lost client, inside the deadline timer): not a call into the module.
 pub fn is_entry_point(name: &str) -> bool {
     !name.starts_with('(')
 }

@@ -16,15 +16,15 @@ pub fn render(f: &Faults) -> String {
         out,
         "The fault tests (`tests/tests/faults.rs`, `faults_server.rs`), run one at a time as \
          they are, with the `handler-timing` build of the module, which times every call \
-         from the server into the module (block and wakeup handlers, callbacks, requests, \
+         from the server into the module (its deadline timer, callbacks, requests, \
          the launcher link, timers: everything that passes `guard::entry`) in wall time and \
          in the server thread's CPU time. Wall time is how long the server's thread was in \
          the module; CPU time is the part of it the thread ran, so the difference is time \
          the kernel gave to other processes (on this 2-core machine: the test's clients, \
          the launcher end, the prober). A call made inside another (a client-state callback \
-         from a client closed by the block handler) counts in both. The server's own \
-         CloseDownClient of a client the module lost is timed apart too, inside the block \
-         handler's pass, since what it costs (freeing what the client held) is the server's \
+         from a client closed by the deadline timer) counts in both. The server's own \
+         CloseDownClient of a client the module lost is timed apart too, inside the deadline \
+         timer's pass, since what it costs (freeing what the client held) is the server's \
          and would be paid at any close of that client. The target: no call longer than {} \
          ms. Each test's prober times a healthy client's round trips throughout (every 5 \
          ms).\n",
@@ -125,7 +125,7 @@ pub fn render(f: &Faults) -> String {
         let _ = writeln!(
             out,
             "The server's own CloseDownClient of the {} clients the module lost took up to {} \
-             ms of CPU time, over {} ms {} times: those are in the block handler's figures \
+             ms of CPU time, over {} ms {} times: those are in the deadline timer's figures \
              above, and the module's own part of such a pass is the difference.\n",
             close.calls,
             ms(close.cpu.longest_ns),

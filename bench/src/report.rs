@@ -90,8 +90,8 @@ fn render_instructions(out: &mut String, counts: &[Count]) {
          count N, counted as the difference between a run of 2N reps and one of N, so \
          x11perf's set-up (connection, windows, GCs) and the module's work for a new client \
          cancel out. `-prop`, `-getimage10` and `-pointer` are round trips: one request per \
-         turn of the server's main loop, so every per-turn cost of the module (its hook, its \
-         block and wakeup handlers) is paid on each of them, the worst case for it. Callgrind \
+         turn of the server's main loop, so any per-turn cost of the module would be paid on \
+         each of them, the worst case for it. Callgrind \
          counts user-space instructions only: the kernel's share of a request (socket reads and \
          writes, epoll, a round trip's context switches) is in none of these figures.\n"
     );
@@ -329,8 +329,7 @@ fn render_overhead(out: &mut String, overhead: &Overhead, counts: &[Count], repo
             }
         );
     }
-    // The module's own instructions per round trip with nothing watched: its block and
-    // wakeup handlers, which run on every turn of the main loop.
+    // The module's own instructions per round trip with nothing watched.
     let per_turn: Vec<String> = counts
         .iter()
         .filter(|c| c.test.is_some() && c.ratio_without_module(2) <= 0.995)
@@ -338,14 +337,13 @@ fn render_overhead(out: &mut String, overhead: &Overhead, counts: &[Count], repo
         .collect();
     let _ = writeln!(
         out,
-        "Where the cost is: a watched client's first request of each turn of the main loop \
-         passes the module's hook (its request vector points at the module, as RECORD does), \
-         which stamps the time and switches the client to a copy of the server's own vector \
-         for the rest of the turn; the block handler arms it again. An unwatched client's \
-         requests pass no hook, but the module's block and wakeup handlers run on every turn \
-         whatever is watched: with the default options the module's own instructions per round \
-         trip were {} (the tables above). A flood of requests without replies turns the loop \
-         rarely and does not see them; a client making round trips, one turn each, does.\n",
+        "Where the cost is: the module registers no block or wakeup handler and hooks no \
+         client's request vector, so a turn of the server's main loop runs none of its code. \
+         It reads the server's own request counts on a timer of the server's list, every 10 ms \
+         while a client is watched (callgrind runs the server tens of times slower, so those \
+         passes fall on more operations here than in real time), and a NoOperation passes its \
+         wrap (one store) once a policy expects NoOperation. With the default options the \
+         module's own instructions per round trip were {} (the tables above).\n",
         if per_turn.is_empty() {
             "negligible".to_owned()
         } else {
@@ -354,7 +352,7 @@ fn render_overhead(out: &mut String, overhead: &Overhead, counts: &[Count], repo
     );
 }
 
-/// The modes the module's block handler times; transport-timeout is the kernel's.
+/// The modes the module's timer decides; transport-timeout is the kernel's.
 const REQUEST_BASED: [&str; 3] = ["idle-timeout", "noop-missed", "wm-ping-timeout"];
 /// The issue's target for them, ms past the deadline.
 const TARGET_P99_MS: f64 = 20.0;
@@ -410,7 +408,7 @@ fn render_detection(out: &mut String, detection: &Detection, report: &Path) {
     let _ = writeln!(
         out,
         "\nThe request-based modes are timed by the module's \
-         block handler; transport-timeout is the kernel's keepalive and TCP_USER_TIMEOUT \
+         deadline timer (requests seen within a 10 ms sample); transport-timeout is the kernel's keepalive and TCP_USER_TIMEOUT \
          on the server's socket, which the module sets and whose end it classifies."
     );
     render_detection_plots(out, modes, &request, report);

@@ -44,7 +44,7 @@ pub struct Scale {
     pub cpu_pct: Vec<(f64, f64)>,
     pub stock_memory: Memory,
     pub module_memory: Memory,
-    /// Nanoseconds per main-loop pass in the wakeup and block handlers, in steady state.
+    /// Nanoseconds per pass of the module's deadline timer, in steady state.
     pub handler_ns: Vec<u32>,
     pub handler_seconds: f64,
     /// `lost` minus (last NoOperation + ExpectNoOperation) of silenced clients, ms.

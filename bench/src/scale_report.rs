@@ -104,7 +104,7 @@ fn render_scale(out: &mut String, report: &Path, s: &Scale) {
         let dir = plot::dir(report);
         plot::histogram(
             &dir.join("scale-handlers.png"),
-            "Time in the module's wakeup + block handlers per main-loop pass, 2000 clients",
+            "Time per pass of the module's deadline timer, 2000 clients",
             "µs per pass",
             &[Series {
                 label: "lifesign",
@@ -113,9 +113,10 @@ fn render_scale(out: &mut String, report: &Path, s: &Scale) {
         );
         let _ = writeln!(
             out,
-            "Time in the module's handlers per pass of the server's main loop (its wakeup \
-             handler plus the block handler after it), with the same load, on a build with the \
-             `handler-timing` feature (two clock reads per handler; `ext/src/timing.rs`): {} \
+            "Time per pass of the module's deadline timer (it samples every watched client's \
+             request count, decides what is due and acts on it; the module runs no code on \
+             the server's other turns), with the same load, on a build with the \
+             `handler-timing` feature (two clock reads per pass; `ext/src/timing.rs`): {} \
              passes in {:.0} s ({:.0} a second).\n\n\
              | passes | min µs | median µs | p99 µs | max µs | target |\n|---|---|---|---|---|---|\n\
              | {} | {:.1} | {:.1} | **{:.1}** | {:.1} | p99 < 20 |\n\n\
