@@ -17,8 +17,9 @@
 use super::clients::SLOTS;
 use lifesign_sys as sys;
 use std::cell::Cell;
+use std::cell::UnsafeCell;
 use std::ffi::c_int;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 type ProcFn = unsafe extern "C" fn(sys::ClientPtr) -> c_int;
 
@@ -26,8 +27,12 @@ type ProcFn = unsafe extern "C" fn(sys::ClientPtr) -> c_int;
 struct Wrap {
     opcode: usize,
     wrapper: ProcFn,
-    /// The entry it replaced, as an address (0: none yet).
-    saved: AtomicUsize,
+    /// The entry it replaced ([`absent`] until installed). Never the wrapper itself:
+    /// `install` keeps the entry only when the wrapper is not on top, and never runs again
+    /// once the wrapper is in someone else's chain. Written only by `install`, on the server
+    /// thread between requests; read on every call of the wrapper, so a plain cell, not an
+    /// atomic with a check for none: the NoOperation path is counted in instructions.
+    saved: UnsafeCell<ProcFn>,
     /// In the vector now, or left in another wrapper's chain.
     installed: AtomicBool,
     /// Someone wrapped it in turn: it stays in their chain and is never installed again.
@@ -64,7 +69,7 @@ impl Wrap {
         Self {
             opcode: opcode as usize,
             wrapper,
-            saved: AtomicUsize::new(0),
+            saved: UnsafeCell::new(absent),
             installed: AtomicBool::new(false),
             kept_in_chain: AtomicBool::new(false),
         }
@@ -75,11 +80,10 @@ impl Wrap {
             return;
         }
         // SAFETY: on the server thread, between requests or inside one that is not this
-        // opcode's (the dispatcher read the entry before calling it).
+        // opcode's (the dispatcher read the entry before calling it); no wrapper call is
+        // reading `saved` meanwhile (the server is single-threaded).
         unsafe {
-            let current = *entry(self.opcode);
-            self.saved
-                .store(current.map_or(0, |f| f as usize), Ordering::Relaxed);
+            *self.saved.get() = (*entry(self.opcode)).unwrap_or(absent);
             *entry(self.opcode) = Some(self.wrapper);
         }
         self.installed.store(true, Ordering::Relaxed);
@@ -91,10 +95,9 @@ impl Wrap {
             return;
         }
         if holds(self.opcode, self.wrapper) {
-            let saved = self.saved.load(Ordering::Relaxed);
-            // SAFETY: on the server thread between generations; `saved` is the address of the
-            // handler that was there (or 0 for none), a valid `Option<ProcFn>`.
-            unsafe { *entry(self.opcode) = std::mem::transmute::<usize, Option<ProcFn>>(saved) };
+            // SAFETY: on the server thread between generations; `saved` is the handler that
+            // was there (an empty entry came back as `absent`, the dispatcher's own answer).
+            unsafe { *entry(self.opcode) = Some(*self.saved.get()) };
             self.installed.store(false, Ordering::Relaxed);
         } else {
             self.kept_in_chain.store(true, Ordering::Relaxed);
@@ -107,11 +110,10 @@ impl Wrap {
 
     /// The handler ours replaced.
     #[inline(always)]
-    fn saved(&self) -> Option<ProcFn> {
-        let saved = self.saved.load(Ordering::Relaxed);
-        // SAFETY: `saved` is 0 or the address of a handler of the server's type.
-        let saved = unsafe { std::mem::transmute::<usize, Option<ProcFn>>(saved) };
-        saved.filter(|f| *f as usize != self.wrapper as usize)
+    fn saved(&self) -> ProcFn {
+        // SAFETY: written only by `install` on the server thread, never during a call of the
+        // wrapper, which runs on that thread too.
+        unsafe { *self.saved.get() }
     }
 }
 
@@ -174,9 +176,7 @@ pub fn sees_no_operations(client: &sys::ClientRec) -> bool {
 }
 
 unsafe extern "C" fn proc_kill_client(client: sys::ClientPtr) -> c_int {
-    let Some(handler) = KILL_CLIENT.saved() else {
-        return sys::LIFESIGN_BAD_REQUEST;
-    };
+    let handler = KILL_CLIENT.saved();
     KILLING.set(true);
     // SAFETY: the handler the dispatcher would have called, with the same client.
     let result = unsafe { handler(client) };
@@ -191,11 +191,17 @@ unsafe extern "C" fn proc_no_operation(client: sys::ClientPtr) -> c_int {
     let (index, sequence) = unsafe { ((*client).index as usize, (*client).sequence as u32) };
     // A mask, not a bounds check: client indices are below MAXCLIENTS, a power of two.
     LAST_NO_OPERATION[index & (SLOTS - 1)].store(sequence, Ordering::Relaxed);
-    match NO_OPERATION.saved() {
-        // SAFETY: the handler the dispatcher would have called, with the same client.
-        Some(handler) => unsafe { handler(client) },
-        None => sys::LIFESIGN_SUCCESS,
-    }
+    // SAFETY: the handler the dispatcher would have called, with the same client.
+    unsafe { NO_OPERATION.saved()(client) }
 }
+
+/// What an entry holds before a wrap keeps a handler: the dispatcher's own answer to a
+/// request it has no handler for.
+unsafe extern "C" fn absent(_client: sys::ClientPtr) -> c_int {
+    sys::LIFESIGN_BAD_REQUEST
+}
+
+// SAFETY: `saved` is written and read only on the server's main thread (see the field).
+unsafe impl Sync for Wrap {}
 
 const _: () = assert!(SLOTS.is_power_of_two(), "the mask needs a power of two");
