@@ -1,8 +1,10 @@
 //! Across server regenerations (no `-noreset`: the server resets whenever its last client
-//! leaves) the extension is there every time, no hook is installed twice, and NoOperation
-//! NoOperation costs what it cost in the first generation (the module wraps nothing twice).
+//! leaves) the extension is there every time, no wrap is installed twice, NoOperation costs
+//! what it cost in the first generation, and each generation's clients are lost at their
+//! deadlines.
 
-use lifesign_tests::{Server, Xorg, lifesign};
+use lifesign_proto::event::{Body, LostReason};
+use lifesign_tests::{Server, Xorg, Xvfb, lifesign};
 use std::time::{Duration, Instant};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::ConnectionExt as _;
@@ -97,4 +99,69 @@ fn five_regenerations_keep_the_extension_and_no_operation_cost() {
         last > 0.5 * first,
         "throughput fell from {first:.0}/s to {last:.0}/s"
     );
+}
+
+/// The module's timer is freed with each generation. Once, the pass planned in the last
+/// generation was still the reference of the next one's first pass, which then looked ~2 s
+/// late: a stall, so deadlines moved on by as much and the second generation's idle client
+/// was not lost until seconds after its deadline (found by the detection benchmark).
+#[test]
+fn each_generations_idle_client_is_lost_at_its_deadline() {
+    const IDLE: Duration = Duration::from_secs(1);
+    // Load on a 2-core machine delays a pass by tens of ms; the fault took seconds.
+    const MARGIN: Duration = Duration::from_millis(700);
+    let server = Xvfb::with_options("Watch=all;IdleTimeout=1s;Grace=0;TransportTimeout=0")
+        .resets()
+        .start();
+    let losses = || {
+        server
+            .events()
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.body,
+                    Body::Lost {
+                        reason: LostReason::IdleTimeout,
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    for generation in 1..=3 {
+        // A while after the last generation's end: longer than StallGuard (1s) after the pass
+        // that generation last planned.
+        std::thread::sleep(Duration::from_millis(1500));
+        let conn = server.connect();
+        // Busy for its first half second, as a client starting up is, then silent.
+        for _ in 0..5 {
+            conn.get_input_focus().unwrap().reply().unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        conn.get_input_focus().unwrap().reply().unwrap();
+        let last = Instant::now();
+        while losses() < generation && last.elapsed() < IDLE + MARGIN {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            losses(),
+            generation,
+            "generation {generation}: not lost within {:?} of its last request\n{}",
+            IDLE + MARGIN,
+            server.log()
+        );
+        assert!(last.elapsed() >= IDLE - Duration::from_millis(50));
+        assert!(
+            server.log_lines("held up").is_empty(),
+            "a stall where there was none: {}",
+            server.log()
+        );
+        drop(conn);
+        // The server resets once its last client is gone.
+        assert!(server.wait_for_log(
+            &format!("lifesign: generation {}: ", generation + 1),
+            1,
+            Duration::from_secs(10)
+        ));
+    }
 }

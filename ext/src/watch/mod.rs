@@ -97,6 +97,7 @@ pub fn new_generation() {
         tracing::warn!("cannot intern WM_PROTOCOLS/_NET_WM_PING; WmPing is inactive");
     }
     with(|w| w.atoms = atoms);
+    pass::new_generation();
     link::new_generation();
 }
 

@@ -44,16 +44,34 @@ pub fn sample_now() {
     });
 }
 
-/// Something changed outside a pass (a client watched, a pong, a grab): the timer comes at
-/// the tracker's next deadline if that is sooner than it is set for.
+/// When the next pass is due (ms from `now`, at least 1): at the tracker's next deadline,
+/// within a `TICK` while any client is watched (its requests are sampled from the moment it
+/// is watched), within `STALL_SETTLE` after a stall.
+fn next_pass(w: &Watching, now: Millis, settle: bool) -> Option<u64> {
+    let mut next = w.tracker.next_wake().map(|at| at.saturating_sub(now));
+    let watching = !w.sampler.watched().is_empty();
+    for (wanted, delay) in [(settle, STALL_SETTLE), (watching, TICK)] {
+        if wanted {
+            next = Some(next.map_or(delay, |n| n.min(delay)));
+        }
+    }
+    next.map(|n| n.max(1))
+}
+
+/// Something changed outside a pass (a client watched, a pong, a grab): the timer comes when
+/// [`next_pass`] says, if that is sooner than it is set for.
 pub fn reschedule() {
     let now = time::now_ms();
-    let Some(Some(at)) = with(|w| w.tracker.next_wake()) else {
+    let Some(Some(next)) = with(|w| next_pass(w, now, false)) else {
         return;
     };
-    let at = at.max(now + 1);
-    timer::deadline_within(at - now);
-    with(|w| w.tracker.plan_earlier(at));
+    timer::deadline_within(next);
+    with(|w| w.tracker.plan_earlier(now + next));
+}
+
+/// A new generation: the last one's timer was freed with it, so no pass is planned.
+pub fn new_generation() {
+    with(|w| w.tracker.plan(None));
 }
 
 /// A server grab began or ended.
@@ -93,7 +111,6 @@ struct Decided {
     atoms: Option<windows::Atoms>,
     stall: Option<Millis>,
     settle: bool,
-    active: bool,
 }
 
 /// The timer's pass; returns when it is due again (ms from now), if at all.
@@ -103,7 +120,6 @@ pub fn on_timer() -> Option<u64> {
         let settle = matches!(w.tracker.after_sleep(now), Stall::Detected(_));
         let vnow = w.tracker.virtual_now();
         sample_all(w, vnow);
-        let active = !w.sampler.watched().is_empty();
         let actions = if settle {
             Vec::new()
         } else {
@@ -118,7 +134,6 @@ pub fn on_timer() -> Option<u64> {
             atoms: w.atoms,
             stall: w.tracker.take_stall(),
             settle,
-            active,
         }
     })?;
     if let Some(gap) = decided.stall {
@@ -131,13 +146,7 @@ pub fn on_timer() -> Option<u64> {
     // usual one, reads the clock once.
     let now = if acted { time::now_ms() } else { now };
     with(|w| {
-        let mut next = w.tracker.next_wake().map(|at| at.saturating_sub(now));
-        for (wanted, delay) in [(decided.settle, STALL_SETTLE), (decided.active, TICK)] {
-            if wanted {
-                next = Some(next.map_or(delay, |n| n.min(delay)));
-            }
-        }
-        let next = next.map(|n| n.max(1));
+        let next = next_pass(w, now, decided.settle);
         w.tracker.plan(next.map(|n| now + n));
         next
     })
