@@ -44,8 +44,9 @@ pub struct Scale {
     pub cpu_pct: Vec<(f64, f64)>,
     pub stock_memory: Memory,
     pub module_memory: Memory,
-    /// Nanoseconds per pass of the module's deadline timer, in steady state.
-    pub handler_ns: Vec<u32>,
+    /// Per pass of the module's deadline timer, in steady state: its wall time and the
+    /// server thread's CPU time, in nanoseconds.
+    pub handler_ns: Vec<(u32, u32)>,
     pub handler_seconds: f64,
     /// `lost` minus (last NoOperation + ExpectNoOperation) of silenced clients, ms.
     pub detection_ms: Vec<f64>,
@@ -149,19 +150,20 @@ fn side_by_side(windows: usize, window: Duration) -> (Vec<(f64, f64)>, Memory, M
     (cpu_pct, stock_memory, module_memory)
 }
 
-/// Samples (u32 LE nanoseconds) from byte `from` of `path`.
-fn samples_from(path: &Path, from: usize) -> Vec<u32> {
+/// Samples (pairs of u32 LE nanoseconds: wall, CPU) from byte `from` of `path`.
+fn samples_from(path: &Path, from: usize) -> Vec<(u32, u32)> {
     let bytes = std::fs::read(path).unwrap_or_default();
+    let word = |c: &[u8]| u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
     bytes
         .get(from..)
         .unwrap_or_default()
-        .chunks_exact(4)
-        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .chunks_exact(8)
+        .map(|c| (word(&c[..4]), word(&c[4..])))
         .collect()
 }
 
 struct Timed {
-    handler_ns: Vec<u32>,
+    handler_ns: Vec<(u32, u32)>,
     seconds: f64,
     detection_ms: Vec<f64>,
     wrong_reason: usize,

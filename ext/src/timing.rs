@@ -2,9 +2,11 @@
 //! the module's deadline timer takes (the module runs no code on the server's other turns), so
 //! the benchmark can show its distribution at scale.
 //!
-//! `LIFESIGN_HANDLER_TIMES=<file>` names where the samples go: one little-endian `u32` of
-//! nanoseconds per pass, appended about once a second from the timer, after its timed part.
-//! Without the variable nothing is recorded.
+//! `LIFESIGN_HANDLER_TIMES=<file>` names where the samples go: per pass, two little-endian
+//! `u32`s, its wall time and the thread's CPU time in nanoseconds (the wall time includes
+//! whatever the kernel gave other processes meanwhile, the CPU time only the pass's own
+//! work), appended about once a second from the timer, after its timed part. Without the
+//! variable nothing is recorded.
 //!
 //! `LIFESIGN_ENTRY_TIMES=<file>`: the longest time and a histogram of every entry point of
 //! the module (each call from the server into it, through `guard::entry`), in wall time and
@@ -55,11 +57,28 @@ fn nanos_since(started: Instant) -> u32 {
     u32::try_from(started.elapsed().as_nanos()).unwrap_or(u32::MAX)
 }
 
+/// When a pass of the deadline timer began, in both clocks.
+pub struct PassStart {
+    wall: Instant,
+    cpu_ns: u64,
+}
+
+/// A pass of the deadline timer begins.
+pub fn pass_begin() -> PassStart {
+    PassStart {
+        wall: Instant::now(),
+        cpu_ns: crate::server::time::thread_cpu_ns(),
+    }
+}
+
 /// The deadline timer's pass that began at `started` has returned.
-pub fn pass(started: Instant) {
-    let ns = nanos_since(started);
+pub fn pass(started: PassStart) {
+    let wall = nanos_since(started.wall);
+    let cpu = crate::server::time::thread_cpu_ns().saturating_sub(started.cpu_ns);
+    let cpu = u32::try_from(cpu).unwrap_or(u32::MAX);
     with(|s| {
-        s.pending.extend_from_slice(&ns.to_le_bytes());
+        s.pending.extend_from_slice(&wall.to_le_bytes());
+        s.pending.extend_from_slice(&cpu.to_le_bytes());
         if s.flushed.elapsed() >= FLUSH_EVERY {
             // A benchmark build: a failed write loses samples, nothing else.
             let _ = s.file.write_all(&s.pending);

@@ -27,18 +27,30 @@ pub struct Counts {
     pub no_operation: Option<u32>,
 }
 
+/// What is kept of a client beside its request count.
 #[derive(Clone, Copy, Debug)]
-struct Seen {
-    counts: Counts,
+struct Slot {
+    /// Its place in [`Sampler::watched`] and [`Sampler::requests`].
+    at: usize,
+    no_operation: Option<u32>,
     activity: Activity,
 }
 
 /// The last counts and activity of every watched client.
+///
+/// A pass reads every watched client's request count, and at scale that read is the whole
+/// cost of watching: one cache line of the server's client record per client, and whatever
+/// the comparison touches. So the counts the pass compares sit in one dense array, in the
+/// order of the watched indices, and a client whose count did not change (nearly all, at any
+/// moment) costs one comparison: its slot is read and written only when it sent a request.
 #[derive(Debug, Default)]
 pub struct Sampler {
-    slots: Vec<Option<Seen>>,
-    /// The watched indices, for a sample of all of them.
-    watched: Vec<usize>,
+    /// The watched indices, in no order: a sample reads them all.
+    watched: Vec<u32>,
+    /// Their request counts at the last sample, in the order of `watched`.
+    requests: Vec<u32>,
+    /// Per client index, while it is watched.
+    slots: Vec<Option<Slot>>,
 }
 
 impl Sampler {
@@ -47,11 +59,18 @@ impl Sampler {
         if self.slots.len() <= index {
             self.slots.resize(index + 1, None);
         }
-        if self.slots[index].is_none() {
-            self.watched.push(index);
-        }
-        self.slots[index] = Some(Seen {
-            counts,
+        let at = match self.slots[index] {
+            Some(slot) => slot.at,
+            None => {
+                self.watched.push(index as u32);
+                self.requests.push(counts.requests);
+                self.watched.len() - 1
+            }
+        };
+        self.requests[at] = counts.requests;
+        self.slots[index] = Some(Slot {
+            at,
+            no_operation: counts.no_operation,
             activity: Activity {
                 request: now,
                 no_operation: now,
@@ -60,38 +79,70 @@ impl Sampler {
     }
 
     pub fn stop(&mut self, index: usize) {
-        if let Some(slot) = self.slots.get_mut(index)
-            && slot.take().is_some()
+        let Some(slot) = self.slots.get_mut(index).and_then(Option::take) else {
+            return;
+        };
+        self.watched.swap_remove(slot.at);
+        self.requests.swap_remove(slot.at);
+        if let Some(&moved) = self.watched.get(slot.at)
+            && let Some(Some(moved)) = self.slots.get_mut(moved as usize)
         {
-            self.watched.retain(|&i| i != index);
+            moved.at = slot.at;
         }
     }
 
     /// The followed clients' indices.
-    pub fn watched(&self) -> &[usize] {
+    pub fn watched(&self) -> &[u32] {
         &self.watched
+    }
+
+    /// Their request counts at the last sample, in the order of [`Sampler::watched`].
+    pub fn requests(&self) -> &[u32] {
+        &self.requests
+    }
+
+    /// Every watched client at once: `requests[i]` is the request count of `watched()[i]` at
+    /// `now` (a copy of [`Sampler::requests`] in which the server's counts were read), and
+    /// `no_operation` gives a client's NoOperation count, asked only of the clients whose
+    /// request count changed. Returns how many sent requests since the last sample.
+    pub fn sample_all(
+        &mut self,
+        requests: &[u32],
+        now: Millis,
+        mut no_operation: impl FnMut(usize) -> Option<u32>,
+    ) -> usize {
+        debug_assert_eq!(requests.len(), self.requests.len());
+        let mut changed = 0;
+        for (at, (&count, last)) in requests.iter().zip(self.requests.iter_mut()).enumerate() {
+            if count == *last {
+                continue;
+            }
+            *last = count;
+            changed += 1;
+            let index = self.watched[at] as usize;
+            let counts = Counts {
+                requests: count,
+                no_operation: no_operation(index),
+            };
+            if let Some(Some(slot)) = self.slots.get_mut(index) {
+                slot.requested(counts.no_operation, now);
+            }
+        }
+        changed
     }
 
     /// Client `index` has `counts` at `now`: true if it sent a request since the last sample.
     pub fn sample(&mut self, index: usize, counts: Counts, now: Millis) -> bool {
-        let Some(Some(seen)) = self.slots.get_mut(index) else {
+        let Some(Some(slot)) = self.slots.get_mut(index) else {
             return false;
         };
-        let requested = counts.requests != seen.counts.requests;
-        if requested {
-            seen.activity.request = seen.activity.request.max(now);
+        let last = &mut self.requests[slot.at];
+        if counts.requests == *last {
+            return false;
         }
-        let no_operation = match (counts.no_operation, seen.counts.no_operation) {
-            (Some(now_at), Some(before)) => now_at != before,
-            // Blind to its NoOperations now, or just became able to see them: any request is
-            // taken for one, never the absence of one for a missed one.
-            _ => requested,
-        };
-        if no_operation {
-            seen.activity.no_operation = seen.activity.no_operation.max(now);
-        }
-        seen.counts = counts;
-        requested
+        *last = counts.requests;
+        slot.requested(counts.no_operation, now);
+        true
     }
 
     /// Client `index`'s latest activity as sampled.
@@ -100,6 +151,24 @@ impl Sampler {
             .get(index)
             .and_then(|s| s.as_ref())
             .map_or_else(Activity::default, |s| s.activity)
+    }
+}
+
+impl Slot {
+    /// The client sent a request since the last sample; `no_operation` is its NoOperation
+    /// count now.
+    fn requested(&mut self, no_operation: Option<u32>, now: Millis) {
+        self.activity.request = self.activity.request.max(now);
+        let sent_one = match (no_operation, self.no_operation) {
+            (Some(now_at), Some(before)) => now_at != before,
+            // Blind to its NoOperations now, or just became able to see them: any request is
+            // taken for one, never the absence of one for a missed one.
+            _ => true,
+        };
+        if sent_one {
+            self.activity.no_operation = self.activity.no_operation.max(now);
+        }
+        self.no_operation = no_operation;
     }
 }
 
@@ -226,5 +295,77 @@ mod tests {
         s.start(1, counts(3, 3), 20);
         assert_eq!(s.watched(), &[2, 1]);
         assert!(!s.sample(1, counts(3, 3), 30));
+    }
+
+    /// What a pass does: a copy of the last counts with the server's read into it.
+    fn sample_all_with(
+        s: &mut Sampler,
+        read: impl Fn(u32) -> u32,
+        now: Millis,
+    ) -> (usize, Vec<usize>) {
+        let counted: Vec<u32> = s.watched().iter().map(|&i| read(i)).collect();
+        let mut asked = Vec::new();
+        let changed = s.sample_all(&counted, now, |index| {
+            asked.push(index);
+            Some(0)
+        });
+        (changed, asked)
+    }
+
+    #[test]
+    fn a_sweep_stamps_only_the_clients_whose_count_changed_and_asks_only_them() {
+        let mut s = Sampler::default();
+        for index in 1..=5 {
+            s.start(index, counts(10, 0), 0);
+        }
+        let (changed, asked) = sample_all_with(&mut s, |i| if i % 2 == 0 { 11 } else { 10 }, 10);
+        assert_eq!((changed, asked), (2, vec![2, 4]));
+        for index in 1..=5 {
+            let expected = if index % 2 == 0 { 10 } else { 0 };
+            assert_eq!(s.activity(index).request, expected, "client {index}");
+        }
+        // The same counts again: nobody sent anything.
+        let (changed, asked) = sample_all_with(&mut s, |i| if i % 2 == 0 { 11 } else { 10 }, 20);
+        assert_eq!((changed, asked), (0, vec![]));
+        assert_eq!(s.requests(), &[10, 11, 10, 11, 10]);
+    }
+
+    #[test]
+    fn stopping_a_client_keeps_the_others_counts_with_their_indices() {
+        let mut s = Sampler::default();
+        for (index, requests) in [(1, 100), (2, 200), (3, 300), (4, 400)] {
+            s.start(index, counts(requests, 0), 0);
+        }
+        s.stop(2);
+        s.stop(9); // never watched
+        let pairs = |s: &Sampler| {
+            let mut p: Vec<(u32, u32)> = s
+                .watched()
+                .iter()
+                .copied()
+                .zip(s.requests().iter().copied())
+                .collect();
+            p.sort();
+            p
+        };
+        assert_eq!(pairs(&s), vec![(1, 100), (3, 300), (4, 400)]);
+        // The client moved into the freed place is still sampled as itself.
+        let (changed, asked) = sample_all_with(&mut s, |i| i * 100 + u32::from(i == 4), 10);
+        assert_eq!((changed, asked), (1, vec![4]));
+        assert_eq!(s.activity(4).request, 10);
+        s.stop(4);
+        s.stop(1);
+        s.stop(3);
+        assert!(s.watched().is_empty() && s.requests().is_empty());
+    }
+
+    #[test]
+    fn starting_a_watched_client_again_keeps_one_place() {
+        let mut s = Sampler::default();
+        s.start(1, counts(5, 0), 0);
+        s.start(1, counts(8, 0), 10);
+        assert_eq!((s.watched(), s.requests()), (&[1u32][..], &[8u32][..]));
+        assert!(!s.sample(1, counts(8, 0), 20));
+        assert!(s.sample(1, counts(9, 0), 30));
     }
 }

@@ -9,16 +9,7 @@ use lifesign_sys as sys;
 pub const SLOTS: usize = sys::LIFESIGN_MAXCLIENTS as usize;
 
 fn raw(index: usize) -> Option<sys::ClientPtr> {
-    if index == 0 || index >= SLOTS {
-        return None; // clients[0] is the server itself
-    }
-    // SAFETY: on the server thread; clients[] has MAXCLIENTS entries.
-    let client = unsafe {
-        (&raw const sys::clients)
-            .cast::<sys::ClientPtr>()
-            .add(index)
-            .read()
-    };
+    let client = entry(index);
     // SAFETY: non-null entries of clients[] are valid clients.
     (!client.is_null() && unsafe { (*client).clientGone() } == 0).then_some(client)
 }
@@ -31,8 +22,85 @@ pub fn counts(index: usize) -> Option<(u32, Option<u32>)> {
     let client = raw(index)?;
     // SAFETY: a live client, read on the server thread.
     let c = unsafe { &*client };
-    let noop = super::wraps::sees_no_operations(c).then(|| super::wraps::last_no_operation(index));
-    Some((c.sequence as u32, noop))
+    Some((c.sequence as u32, no_operations_of(c, index)))
+}
+
+/// The live client at `index` starts being followed: its counts, with the NoOperation mark
+/// set to its request count now, so that no NoOperation of an earlier client at that index
+/// can match a later one of this client.
+pub fn follow(index: usize) -> Option<(u32, Option<u32>)> {
+    let client = raw(index)?;
+    // SAFETY: a live client, read on the server thread.
+    let sequence = unsafe { (*client).sequence } as u32;
+    super::wraps::mark_no_operations(index, sequence);
+    counts(index)
+}
+
+/// The request number of the last NoOperation of the live client at `index`, if the module
+/// can see them.
+pub fn no_operations(index: usize) -> Option<u32> {
+    let client = raw(index)?;
+    // SAFETY: a live client, read on the server thread.
+    no_operations_of(unsafe { &*client }, index)
+}
+
+fn no_operations_of(client: &sys::ClientRec, index: usize) -> Option<u32> {
+    super::wraps::sees_no_operations(client).then(|| super::wraps::last_no_operation(index))
+}
+
+/// How far ahead of the client it reads [`read_requests`] asks for a record's cache line.
+const AHEAD: usize = 32;
+
+/// The request counts (`sequence`) of the clients at `indices`, into `requests` (as long);
+/// where no client is, the value stays. This is the module's one read that grows with the
+/// clients watched, and every client record is a cache line the server may not have touched
+/// since the last read: the loop reads nothing else of a record, and asks for the line of
+/// the record `AHEAD` places on while it reads this one, so that the misses overlap instead
+/// of following one another.
+pub fn read_requests(indices: &[u32], requests: &mut [u32]) {
+    let sequence_at = std::mem::offset_of!(sys::ClientRec, sequence);
+    for (k, (&index, count)) in indices.iter().zip(requests.iter_mut()).enumerate() {
+        if let Some(&ahead) = indices.get(k + AHEAD) {
+            let record = entry(ahead as usize);
+            if !record.is_null() {
+                prefetch(record.cast::<u8>().wrapping_add(sequence_at));
+            }
+        }
+        let record = entry(index as usize);
+        if !record.is_null() {
+            // SAFETY: a non-null entry of clients[] is a client record the server keeps until
+            // it empties the entry; read on the server thread.
+            *count = unsafe { (*record).sequence } as u32;
+        }
+    }
+}
+
+/// The entry of the server's `clients[]` at `index` (null where there is no client, or for
+/// the server's own slot 0): a client that is gone but retained is still there, and its
+/// count does not change.
+fn entry(index: usize) -> sys::ClientPtr {
+    if index == 0 || index >= SLOTS {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: on the server thread; clients[] has MAXCLIENTS entries.
+    unsafe {
+        (&raw const sys::clients)
+            .cast::<sys::ClientPtr>()
+            .add(index)
+            .read()
+    }
+}
+
+/// Asks for the cache line at `at`; never faults, whatever the address.
+#[inline(always)]
+fn prefetch(at: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it reads nothing the program sees and cannot fault.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
 }
 
 /// Runs `f` on the live client at `index`, if there is one.

@@ -99,7 +99,7 @@ unsafe extern "C" fn fire_deadline(
     DUE.set(None);
     FIRING.set(true);
     #[cfg(feature = "handler-timing")]
-    let started = std::time::Instant::now();
+    let started = crate::timing::pass_begin();
     let next = guard::entry("the deadline timer", || None, || module().timer());
     #[cfg(feature = "handler-timing")]
     guard::entry(

@@ -153,6 +153,14 @@ pub fn last_no_operation(index: usize) -> u32 {
         .map_or(0, |n| n.load(Ordering::Relaxed))
 }
 
+/// Client `index` is followed from request number `sequence` on: its mark is set there, and
+/// its NoOperations, which come later, are all different from it.
+pub fn mark_no_operations(index: usize, sequence: u32) {
+    if let Some(mark) = LAST_NO_OPERATION.get(index) {
+        mark.store(sequence, Ordering::Relaxed);
+    }
+}
+
 /// Whether the NoOperation requests of `client` pass the wrap: its requests go through the
 /// server's own vectors (SwappedProcVector's NoOperation calls ProcVector's), or its own table
 /// leads to the wrap directly. A table of its own that leads elsewhere (RECORD copied it

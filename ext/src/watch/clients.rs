@@ -1,6 +1,6 @@
 //! A client's life as the module sees it: connected, set up, opted in or out, ended.
 
-use super::{Joining, counts, events, pass, with};
+use super::{Joining, counts, events, follow, pass, with};
 use crate::server::client::{ClientState, ClientView};
 use crate::server::{socket, time, wraps};
 use lifesign_proto::event::{ClientInfo, Transport};
@@ -88,7 +88,7 @@ fn set_up(client: &mut ClientView<'_>, index: usize) {
 /// Starts watching client `index` with `policy`: its request counts are followed from now.
 fn begin(index: usize, info: ClientInfo, policy: Policy) {
     see_no_operations_for(policy);
-    let Some(counts) = counts(index) else {
+    let Some(counts) = follow(index) else {
         return;
     };
     let now = time::now_ms();

@@ -1,7 +1,7 @@
 //! Events: made complete, kept for the launcher until acknowledged, logged; what a new
 //! launcher connection is told first; the watched clients as ListClients returns them.
 
-use super::{ServerProbe, Watching, pass, with};
+use super::{Watching, with};
 use crate::link;
 use crate::server::client::ClientView;
 use crate::server::{clients, notify, socket, time, timer, windows};
@@ -57,7 +57,7 @@ pub fn flush_soon() {
 /// `watched` replay of every watched client, then every event it has not acknowledged (as
 /// the lines they were sent as).
 pub fn opening_lines(mut out: impl FnMut(&str)) {
-    pass::sample_now();
+    let now = time::now_ms();
     with(|w| {
         let hello = Body::Hello {
             server: ServerInfo {
@@ -66,14 +66,10 @@ pub fn opening_lines(mut out: impl FnMut(&str)) {
                 started_ms: w.started_ms,
             },
         };
-        let mut probe = ServerProbe {
-            atoms: w.atoms,
-            sampler: &w.sampler,
-        };
+        let (tracker, mut probe) = w.decide_at(now);
         // With their class read now: a launcher tells services apart by it, and the tracker
         // learns it only when it reports a client.
-        let watched: Vec<ClientInfo> = w
-            .tracker
+        let watched: Vec<ClientInfo> = tracker
             .status(&mut probe)
             .into_iter()
             .map(|s| with_class(s.info))
@@ -112,14 +108,11 @@ pub fn list_json(requester: &mut ClientView<'_>) -> String {
         .socket()
         .map_or((Transport::Local, None), socket::transport);
     let local = policy::is_local(transport, peer.map(|p| p.ip()));
-    pass::sample_now();
+    let now = time::now_ms();
     let entries: Vec<StatusEntry> = with(|w| {
         let others = policy::lists_others(w.config.list_clients, local);
-        let mut probe = ServerProbe {
-            atoms: w.atoms,
-            sampler: &w.sampler,
-        };
-        w.tracker
+        let (tracker, mut probe) = w.decide_at(now);
+        tracker
             .status(&mut probe)
             .iter()
             .map(|s| s.entry())

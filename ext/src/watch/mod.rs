@@ -47,6 +47,10 @@ struct Watching {
     tracker: Tracker,
     /// The watched clients' request counts, as last sampled.
     sampler: Sampler,
+    /// The request counts a pass reads, kept so that a pass allocates nothing.
+    counted: Vec<u32>,
+    /// When the next sweep of every watched client's counts is due (the module's ms).
+    next_sweep: u64,
     /// How many losses a pass may make, from what the last ones took.
     pace: Pace,
     atoms: Option<Atoms>,
@@ -77,6 +81,8 @@ pub fn start(config: &Config) {
         config: config.clone(),
         tracker,
         sampler: Sampler::default(),
+        counted: Vec::new(),
+        next_sweep: 0,
         pace,
         atoms: None,
         joining: HashMap::new(),
@@ -110,14 +116,46 @@ fn counts(index: usize) -> Option<Counts> {
     })
 }
 
-/// What the tracker asks of the server while it decides.
+/// The same, for a client the sampler starts to follow now.
+fn follow(index: usize) -> Option<Counts> {
+    let (requests, no_operation) = crate::server::clients::follow(index)?;
+    Some(Counts {
+        requests,
+        no_operation,
+    })
+}
+
+/// What the tracker asks of the server while it decides. A client's activity is read as the
+/// tracker asks for it: its counts are sampled then, at the tracker's time, so a decision
+/// about a client is made on its counts of that moment, whenever the last sweep was.
 struct ServerProbe<'a> {
     atoms: Option<Atoms>,
-    sampler: &'a Sampler,
+    sampler: &'a mut Sampler,
+    vnow: lifesign_watchdog::clock::Millis,
+}
+
+impl Watching {
+    /// The tracker, brought to the time `now`, and a probe that samples at that time.
+    fn decide_at(
+        &mut self,
+        now: lifesign_watchdog::clock::Millis,
+    ) -> (&mut Tracker, ServerProbe<'_>) {
+        self.tracker.refresh_to(now);
+        let vnow = self.tracker.virtual_now();
+        let probe = ServerProbe {
+            atoms: self.atoms,
+            sampler: &mut self.sampler,
+            vnow,
+        };
+        (&mut self.tracker, probe)
+    }
 }
 
 impl Probe for ServerProbe<'_> {
     fn activity(&mut self, index: usize) -> Activity {
+        if let Some(counts) = counts(index) {
+            self.sampler.sample(index, counts, self.vnow);
+        }
         self.sampler.activity(index)
     }
 

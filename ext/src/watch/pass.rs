@@ -8,7 +8,7 @@
 //! client sending only one-way requests, a NoOperation pulse, would go unseen between
 //! deadlines; so sampling does not stop while clients are watched.)
 
-use super::{ServerProbe, Watching, counts, with};
+use super::{Watching, with};
 use crate::link;
 use crate::server::client::ClientView;
 use crate::server::hooks::Grab;
@@ -23,34 +23,26 @@ use lifesign_watchdog::tracker::Action;
 /// the server was away are read first.
 const STALL_SETTLE: Millis = 50;
 
-/// Samples every watched client at watchdog time `vnow`.
+/// Samples every watched client at watchdog time `vnow`: their request counts in one sweep,
+/// and the NoOperation count only of those whose request count changed.
 fn sample_all(w: &mut Watching, vnow: Millis) {
-    for i in 0..w.sampler.watched().len() {
-        let index = w.sampler.watched()[i];
-        if let Some(counts) = counts(index) {
-            w.sampler.sample(index, counts, vnow);
-        }
-    }
+    let Watching {
+        sampler, counted, ..
+    } = w;
+    counted.clear();
+    counted.extend_from_slice(sampler.requests());
+    clients::read_requests(sampler.watched(), counted);
+    sampler.sample_all(counted, vnow, clients::no_operations);
 }
 
-/// Samples now, outside a pass (ListClients, a new launcher connection), so that what they
-/// show is up to date.
-pub fn sample_now() {
-    let now = time::now_ms();
-    with(|w| {
-        w.tracker.refresh_to(now);
-        let vnow = w.tracker.virtual_now();
-        sample_all(w, vnow);
-    });
-}
-
-/// When the next pass is due (ms from `now`, at least 1): at the tracker's next deadline,
-/// within a `TICK` while any client is watched (its requests are sampled from the moment it
-/// is watched), within `STALL_SETTLE` after a stall.
+/// When the next pass is due (ms from `now`, at least 1): at the tracker's next deadline; at
+/// the next sweep while any client is watched (its requests are sampled from the moment it
+/// is watched); within `STALL_SETTLE` after a stall.
 fn next_pass(w: &Watching, now: Millis, settle: bool) -> Option<u64> {
     let mut next = w.tracker.next_wake().map(|at| at.saturating_sub(now));
     let watching = !w.sampler.watched().is_empty();
-    for (wanted, delay) in [(settle, STALL_SETTLE), (watching, TICK)] {
+    let sweep = w.next_sweep.saturating_sub(now);
+    for (wanted, delay) in [(settle, STALL_SETTLE), (watching, sweep)] {
         if wanted {
             next = Some(next.map_or(delay, |n| n.min(delay)));
         }
@@ -113,21 +105,23 @@ struct Decided {
     settle: bool,
 }
 
-/// The timer's pass; returns when it is due again (ms from now), if at all.
+/// The timer's pass; returns when it is due again (ms from now), if at all. A pass sweeps
+/// every watched client's counts once a `TICK`; a pass for a deadline in between reads only
+/// the clients the tracker decides about (the probe samples them as it is asked).
 pub fn on_timer() -> Option<u64> {
     let now = time::now_ms();
     let decided = with(|w| {
         let settle = matches!(w.tracker.after_sleep(now), Stall::Detected(_));
-        let vnow = w.tracker.virtual_now();
-        sample_all(w, vnow);
+        if settle || now >= w.next_sweep {
+            let vnow = w.tracker.virtual_now();
+            sample_all(w, vnow);
+            w.next_sweep = now + TICK;
+        }
         let actions = if settle {
             Vec::new()
         } else {
-            let mut probe = ServerProbe {
-                atoms: w.atoms,
-                sampler: &w.sampler,
-            };
-            w.tracker.before_sleep(now, &mut probe).0
+            let (tracker, mut probe) = w.decide_at(now);
+            tracker.before_sleep(now, &mut probe).0
         };
         Decided {
             actions,
