@@ -6,8 +6,14 @@
 //! waits in a bounded buffer, and past the bound the connection is dropped (its events stay
 //! in the outbox and are sent again on the next connection). No thread touches the server.
 //! docs/architecture.md says why this rather than a worker thread.
+//!
+//! This file is the I/O alone: the socket, the poll loop, the timer, the log. The rules (the
+//! backoff, the output bound and the opening burst, the lines and their bound, the acks, what
+//! a dropped connection forgets) are `lifesign_watchdog::link`, unit-tested there: it is told
+//! what the socket did, in order, and says what to do.
 
 use crate::server::{notify, socket, timer};
+use lifesign_watchdog::link::{self as rules, Disconnect, Retry, Written};
 use std::cell::RefCell;
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
@@ -15,36 +21,12 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Output waiting for a launcher that does not read, at most.
-const OUTPUT_BOUND: usize = 1 << 20;
-/// The longest line a launcher may send.
-const LINE_BOUND: usize = 4096;
-const FIRST_BACKOFF_MS: u64 = 100;
-const MAX_BACKOFF_MS: u64 = 5_000;
-const LONG_LINE: &str = "the launcher sent a line longer than 4096 bytes";
-
-/// When to connect again after a connection ends.
-enum Retry {
-    /// It closed, or its socket failed: a restarted launcher is back at once.
-    Soon,
-    /// It did not read, or sent what it must not: after the backoff, which doubles each time
-    /// until it acknowledges an event.
-    Later,
-}
-
+/// The socket and its path; the rules (backoff, bounds, lines, acks) are
+/// `lifesign_watchdog::link`'s, told what the socket did.
 struct Link {
     path: PathBuf,
     stream: Option<UnixStream>,
-    output: Vec<u8>,
-    input: Vec<u8>,
-    backoff: u64,
-    /// The attempts to connect fail, and the first failure was logged.
-    failing: bool,
-    polling_write: bool,
-    /// Bytes of the opening burst (hello, replay, kept events) not yet written: they do not
-    /// count against the output bound, or 4096 long kept events would drop every connection
-    /// before the launcher could catch up.
-    opening: usize,
+    rules: rules::Link,
 }
 
 thread_local! {
@@ -61,24 +43,23 @@ fn with<R>(f: impl FnOnce(&mut Link) -> R) -> Option<R> {
 
 /// Starts linking to the launcher at `path` (the `Launcher` option).
 pub fn start(path: PathBuf) {
+    let rules = rules::Link::default();
+    let first = rules.first_attempt_ms();
     LINK.set(Some(Link {
         path,
         stream: None,
-        output: Vec::new(),
-        input: Vec::new(),
-        backoff: FIRST_BACKOFF_MS,
-        failing: false,
-        polling_write: false,
-        opening: 0,
+        rules,
     }));
-    schedule(FIRST_BACKOFF_MS);
+    if let Some(ms) = first {
+        schedule(ms);
+    }
 }
 
 /// A new generation began: the last one's CloseDown freed the timer, so a disconnected link
 /// sets a new one.
 pub fn new_generation() {
-    if with(|l| l.stream.is_none()) == Some(true) {
-        schedule(FIRST_BACKOFF_MS);
+    if let Some(ms) = with(|l| l.rules.first_attempt_ms()).flatten() {
+        schedule(ms);
     }
 }
 
@@ -93,9 +74,7 @@ fn schedule(ms: u64) {
 /// sleeps: a burst of events costs one write and one wakeup of the launcher, not one each.
 pub fn send(line: &str) {
     with(|l| {
-        if l.stream.is_some() {
-            l.output.extend_from_slice(line.as_bytes());
-            l.output.push(b'\n');
+        if l.rules.queue(line) {
             QUEUED.store(true, Ordering::Relaxed);
         }
     });
@@ -115,45 +94,39 @@ pub fn flush() {
 
 /// The reconnect timer fired: try to connect; on failure, set it again with backoff.
 pub fn attempt() {
-    let Some(path) = with(|l| l.stream.is_none().then(|| l.path.clone())).flatten() else {
+    let Some(path) = with(|l| (!l.rules.is_connected()).then(|| l.path.clone())).flatten() else {
         return;
     };
     match socket::connect_unix(&path).and_then(launcher_of_ours) {
         Ok(stream) => {
             let fd = stream.as_raw_fd();
             with(|l| {
-                // The backoff stays as it is until the launcher shows it reads (an ack), so
-                // that one that never does is not connected to again and again at once.
                 l.stream = Some(stream);
-                l.failing = false;
-                l.input.clear();
-                l.output.clear();
+                l.rules.connected();
             });
             notify::watch(fd, false);
             tracing::info!("connected to the launcher at {}", path.display());
             // hello, the replay of what is watched, then every unacknowledged event.
             crate::watch::opening_lines(send);
             with(|l| {
-                l.opening = l.output.len();
+                l.rules.opening_queued();
                 l.flush();
             });
         }
         Err(e) => {
-            let backoff = with(|l| {
+            let retry_in = with(|l| {
+                let failed = l.rules.connect_failed();
                 // Once per run of failed attempts; a refusal is the operator's to fix.
-                if !l.failing {
-                    l.failing = true;
+                if failed.first {
                     if e.kind() == ErrorKind::PermissionDenied {
                         tracing::error!("launcher at {}: {e}; no events go to it", path.display());
                     } else {
                         tracing::debug!("launcher at {} not reachable: {e}", path.display());
                     }
                 }
-                let backoff = l.backoff;
-                l.backoff = (l.backoff * 2).min(MAX_BACKOFF_MS);
-                backoff
+                failed.retry_in_ms
             });
-            schedule(backoff.unwrap_or(MAX_BACKOFF_MS));
+            schedule(retry_in.unwrap_or(rules::backoff::MAX_MS));
         }
     }
 }
@@ -204,30 +177,21 @@ impl Link {
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
-        while !self.output.is_empty() {
-            match stream.write(&self.output) {
-                Ok(0) => return self.drop_connection("the launcher closed", Retry::Soon),
-                Ok(n) => {
-                    self.output.drain(..n);
-                    self.opening = self.opening.saturating_sub(n);
-                }
+        while !self.rules.unwritten().is_empty() {
+            match stream.write(self.rules.unwritten()) {
+                Ok(0) => return self.lost("the launcher closed"),
+                Ok(n) => self.rules.wrote(n),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return self.drop_connection(&format!("write: {e}"), Retry::Soon),
+                Err(e) => return self.lost(&format!("write: {e}")),
             }
         }
-        if self.output.len() > OUTPUT_BOUND + self.opening {
-            return self.drop_connection(
-                "the launcher does not read (output bound reached)",
-                Retry::Later,
-            );
-        }
-        let want_write = !self.output.is_empty();
-        if want_write != self.polling_write
-            && let Some(stream) = self.stream.as_ref()
-        {
-            notify::watch(stream.as_raw_fd(), want_write);
-            self.polling_write = want_write;
+        match self.rules.writes_done() {
+            Written::Same => {}
+            Written::PollWrite(want_write) => {
+                notify::watch(stream.as_raw_fd(), want_write);
+            }
+            Written::Disconnect(end) => self.disconnect(end),
         }
     }
 
@@ -235,52 +199,44 @@ impl Link {
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
+        // All there is, then the lines: what came before the launcher closed or failed is
+        // forgotten with the connection.
         let mut buf = [0u8; 4096];
         loop {
             match stream.read(&mut buf) {
-                Ok(0) => return self.drop_connection("the launcher closed", Retry::Soon),
-                Ok(n) => self.input.extend_from_slice(&buf[..n]),
+                Ok(0) => return self.lost("the launcher closed"),
+                Ok(n) => self.rules.received(&buf[..n]),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return self.drop_connection(&format!("read: {e}"), Retry::Soon),
+                Err(e) => return self.lost(&format!("read: {e}")),
             }
         }
-        while let Some(end) = self.input.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.input.drain(..=end).collect();
-            if line.len() - 1 > LINE_BOUND {
-                // As docs/protocol.md says: a complete line over the bound ends the link too.
-                return self.drop_connection(LONG_LINE, Retry::Later);
-            }
-            match lifesign_proto::event::parse_reply(&line[..line.len() - 1]) {
-                Some(seq) => {
-                    self.backoff = FIRST_BACKOFF_MS;
-                    acks.push(seq);
-                }
-                None => tracing::debug!("ignored a line from the launcher"),
-            }
+        let read = self.rules.reads_done();
+        for _ in 0..read.ignored {
+            tracing::debug!("ignored a line from the launcher");
         }
-        if self.input.len() > LINE_BOUND {
-            self.drop_connection(LONG_LINE, Retry::Later);
+        acks.extend(read.acks);
+        if let Some(end) = read.disconnect {
+            self.disconnect(end);
         }
     }
 
-    fn drop_connection(&mut self, why: &str, retry: Retry) {
+    /// The launcher closed, or its socket failed: connect again soon.
+    fn lost(&mut self, why: &str) {
+        let reconnect_in_ms = self.rules.dropped(Retry::Soon);
+        self.close(why, reconnect_in_ms);
+    }
+
+    /// The rules ended the connection for the launcher's own doing.
+    fn disconnect(&mut self, end: Disconnect) {
+        self.close(&end.why.to_string(), end.reconnect_in_ms);
+    }
+
+    fn close(&mut self, why: &str, reconnect_in_ms: u64) {
         if let Some(stream) = self.stream.take() {
             notify::unwatch(stream.as_raw_fd());
             tracing::warn!("lost the launcher link: {why}; events are kept and sent again");
         }
-        self.output.clear();
-        self.input.clear();
-        self.polling_write = false;
-        self.opening = 0;
-        let wait = match retry {
-            Retry::Soon => FIRST_BACKOFF_MS,
-            Retry::Later => self.backoff,
-        };
-        self.backoff = match retry {
-            Retry::Soon => FIRST_BACKOFF_MS,
-            Retry::Later => (wait * 2).min(MAX_BACKOFF_MS),
-        };
-        schedule(wait);
+        schedule(reconnect_in_ms);
     }
 }

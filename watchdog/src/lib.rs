@@ -3,12 +3,15 @@
 //!
 //! - [`duration`]: the option syntax for durations (`500ms`, `3s`, `1.5s`, `2m`).
 //! - [`options`]: the module options of the contract, parsed and validated into a [`Config`].
+//! - [`link`]: the rules of the link to the launcher (backoff, output bound, lines, acks),
+//!   told what the socket did and saying what to do next.
 
 #![forbid(unsafe_code)]
 
 pub mod clock;
 pub mod duration;
 pub mod end;
+pub mod link;
 pub mod options;
 pub mod outbox;
 pub mod pace;
