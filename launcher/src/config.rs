@@ -1,9 +1,9 @@
 //! The launcher's configuration, validated with errors that point at the line.
 
 use ipnet::IpNet;
-use lifesign_watchdog::duration;
+use lifesign_formats::duration;
+use lifesign_formats::net::parse_net;
 use serde::Deserialize;
-use std::net::IpAddr;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -285,12 +285,6 @@ impl Config {
             services,
         })
     }
-}
-
-fn parse_net(text: &str) -> Option<IpNet> {
-    text.parse::<IpNet>()
-        .ok()
-        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
 /// The key that byte `offset` of `text` is at or is the value of (`key = value`, also

@@ -1,8 +1,9 @@
 //! Which configured service an event's client belongs to.
 
 use crate::config::{Match, Service};
+use lifesign_formats::net::unmapped;
 use lifesign_proto::event::ClientInfo;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 /// How a client stands to a service's match.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,13 +59,6 @@ impl Match {
         } else {
             Verdict::Yes
         }
-    }
-}
-
-fn unmapped(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
     }
 }
 

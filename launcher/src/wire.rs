@@ -3,16 +3,13 @@
 //! A line that breaks the protocol closes its connection: the reason is logged by the caller,
 //! and nothing in the line is acted on.
 
-use lifesign_proto::event::{Event, VERSION};
+use lifesign_proto::event::{Event, EventType, VERSION};
 use serde_json::Value;
 
 /// The longest line accepted, newline excluded. The module's lines are a few hundred bytes;
 /// the bound leaves room for long command lines and stops a peer from making us buffer
 /// without end.
 pub const MAX_LINE: usize = 64 * 1024;
-
-/// The message types of the contract.
-const TYPES: [&str; 5] = ["hello", "watched", "suspect", "lost", "gone"];
 
 /// Why a line was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -28,7 +25,7 @@ pub enum WireError {
     #[error("unknown type {0}")]
     UnknownType(String),
     #[error("malformed {kind} message: {error}")]
-    Malformed { kind: String, error: String },
+    Malformed { kind: EventType, error: String },
 }
 
 /// One line (without its newline) as an event of the contract.
@@ -48,14 +45,12 @@ pub fn parse_line(line: &[u8]) -> Result<Event, WireError> {
             )));
         }
     }
-    let kind = match value.get("type") {
-        Some(Value::String(t)) if TYPES.contains(&t.as_str()) => t.clone(),
-        other => {
-            return Err(WireError::UnknownType(other.map_or_else(
-                || "missing".to_owned(),
-                |t| one_line(&t.to_string()),
-            )));
-        }
+    let named = value.get("type");
+    let Some(kind) = named.and_then(Value::as_str).and_then(EventType::from_name) else {
+        return Err(WireError::UnknownType(named.map_or_else(
+            || "missing".to_owned(),
+            |t| one_line(&t.to_string()),
+        )));
     };
     serde_json::from_value(value).map_err(|e| WireError::Malformed {
         kind,
@@ -124,7 +119,10 @@ mod tests {
         let broken = LOST.replace(r#""reason":"idle-timeout""#, r#""reason":"bored""#);
         assert!(matches!(
             parse_line(broken.as_bytes()),
-            Err(WireError::Malformed { kind, .. }) if kind == "lost"
+            Err(WireError::Malformed {
+                kind: EventType::Lost,
+                ..
+            })
         ));
         let no_client = r#"{"v":1,"seq":1,"at_ms":1,"type":"lost","reason":"reset","silent_ms":1}"#;
         assert!(matches!(

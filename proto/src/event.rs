@@ -103,7 +103,7 @@ pub struct ServerInfo {
     pub started_ms: u64,
 }
 
-/// What an event says; `type` on the wire.
+/// What an event says; `type` on the wire ([`Body::event_type`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Body {
@@ -132,7 +132,63 @@ pub enum Body {
     },
 }
 
+/// Which event a [`Body`] is, named as its `type` on the wire: the one list of the types this
+/// version of the protocol has, for whoever checks or names a type without the body (the
+/// launcher, before it decodes a line; its log lines).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventType {
+    Hello,
+    Watched,
+    Suspect,
+    Lost,
+    Gone,
+}
+
+impl EventType {
+    /// Every type, in the contract's order.
+    pub const ALL: [Self; 5] = [
+        Self::Hello,
+        Self::Watched,
+        Self::Suspect,
+        Self::Lost,
+        Self::Gone,
+    ];
+
+    /// The name on the wire, as serde writes a [`Body`]'s `type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hello => "hello",
+            Self::Watched => "watched",
+            Self::Suspect => "suspect",
+            Self::Lost => "lost",
+            Self::Gone => "gone",
+        }
+    }
+
+    /// The type a `type` names, or `None` for one this version does not have.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Body {
+    /// Which event this is: its `type` on the wire.
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Self::Hello { .. } => EventType::Hello,
+            Self::Watched { .. } => EventType::Watched,
+            Self::Suspect { .. } => EventType::Suspect,
+            Self::Lost { .. } => EventType::Lost,
+            Self::Gone { .. } => EventType::Gone,
+        }
+    }
+
     /// The client the event is about (all but `hello`).
     pub fn client(&self) -> Option<&ClientInfo> {
         match self {
@@ -347,6 +403,66 @@ mod tests {
             serde_json::to_value(GoneReason::Killed).unwrap(),
             json!("killed")
         );
+    }
+
+    /// One body of every type. The `match` below stops compiling when `Body` gains a variant,
+    /// so that one is added here, and the test below then asks for it in `EventType::ALL`.
+    fn one_of_each() -> Vec<Body> {
+        let bodies = vec![
+            Body::Hello {
+                server: ServerInfo {
+                    display: ":0".into(),
+                    pid: 1,
+                    started_ms: 2,
+                },
+            },
+            Body::Watched {
+                client: client(),
+                replay: false,
+            },
+            Body::Suspect {
+                client: client(),
+                reason: LostReason::Reset,
+                silent_ms: 1,
+            },
+            Body::Lost {
+                client: client(),
+                reason: LostReason::Reset,
+                silent_ms: 1,
+            },
+            Body::Gone {
+                client: client(),
+                reason: GoneReason::Closed,
+            },
+        ];
+        for body in &bodies {
+            match body {
+                Body::Hello { .. }
+                | Body::Watched { .. }
+                | Body::Suspect { .. }
+                | Body::Lost { .. }
+                | Body::Gone { .. } => {}
+            }
+        }
+        bodies
+    }
+
+    #[test]
+    fn every_type_is_named_as_serde_writes_it() {
+        let bodies = one_of_each();
+        let types: Vec<EventType> = bodies.iter().map(Body::event_type).collect();
+        assert_eq!(types, EventType::ALL, "one body of each type, in order");
+        for body in &bodies {
+            let line = Event::new(1, 2, body.clone()).to_line();
+            let value: Value = serde_json::from_str(&line).unwrap();
+            let name = body.event_type().as_str();
+            assert_eq!(value["type"], json!(name), "{line}");
+            assert_eq!(EventType::from_name(name), Some(body.event_type()));
+            assert_eq!(body.event_type().to_string(), name);
+        }
+        for unknown in ["", "ack", "Lost", "died", "recovered"] {
+            assert_eq!(EventType::from_name(unknown), None, "{unknown:?}");
+        }
     }
 
     #[test]

@@ -1,15 +1,14 @@
 //! The watchdog's logic, free of the X server: it is handed what happened and when, and says
 //! what to do. Nothing here reads a clock or touches the server, so every rule is unit-tested.
 //!
-//! - [`duration`]: the option syntax for durations (`500ms`, `3s`, `1.5s`, `2m`).
-//! - [`options`]: the module options of the contract, parsed and validated into a [`Config`].
+//! - [`options`]: the module options of the contract, parsed and validated into a [`Config`]
+//!   (durations and peers in the forms of `lifesign-formats`, shared with launcher and CLI).
 //! - [`link`]: the rules of the link to the launcher (backoff, output bound, lines, acks),
 //!   told what the socket did and saying what to do next.
 
 #![forbid(unsafe_code)]
 
 pub mod clock;
-pub mod duration;
 pub mod end;
 pub mod link;
 pub mod options;

@@ -5,10 +5,10 @@
 //! is an [`OptionError`] naming the option, the value and the accepted form. The module then
 //! stays disabled: it never guesses what an operator meant.
 
-use crate::duration;
 use ipnet::IpNet;
+use lifesign_formats::duration;
+use lifesign_formats::net::parse_net;
 use std::fmt;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -321,11 +321,7 @@ fn parse_peers(value: &str) -> Option<Vec<IpNet>> {
         .split(',')
         .map(str::trim)
         .filter(|item| !item.is_empty())
-        .map(|item| {
-            item.parse::<IpNet>()
-                .ok()
-                .or_else(|| item.parse::<IpAddr>().ok().map(IpNet::from))
-        })
+        .map(parse_net)
         .collect()
 }
 

@@ -3,6 +3,7 @@
 use crate::clock::Millis;
 use crate::options::{Config, ListClients, MAX, MIN_DEADLINE, MIN_TRANSPORT, Watch};
 use ipnet::IpNet;
+use lifesign_formats::net::unmapped;
 use lifesign_proto::event::PolicyInfo;
 use lifesign_proto::event::Transport;
 use lifesign_proto::ext::{self, WatchRequest};
@@ -102,12 +103,7 @@ pub fn watched_by_default(config: &Config, transport: Transport, peer: Option<Ip
 pub fn is_local(transport: Transport, peer: Option<IpAddr>) -> bool {
     match transport {
         Transport::Local => true,
-        Transport::Tcp | Transport::Tcp6 => peer.is_some_and(|ip| match ip {
-            IpAddr::V6(v6) => v6
-                .to_ipv4_mapped()
-                .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
-            IpAddr::V4(v4) => v4.is_loopback(),
-        }),
+        Transport::Tcp | Transport::Tcp6 => peer.is_some_and(|ip| unmapped(ip).is_loopback()),
     }
 }
 
@@ -123,10 +119,7 @@ pub fn lists_others(list: ListClients, requester_is_local: bool) -> bool {
 
 fn in_peers(peers: &[IpNet], ip: IpAddr) -> bool {
     // A v4 client on a dual-stack socket shows as ::ffff:a.b.c.d; match it as v4.
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
+    let ip = unmapped(ip);
     peers.iter().any(|net| net.contains(&ip))
 }
 

@@ -6,6 +6,7 @@
 //! calls the client-state callback with Gone: the duplicate is what the end is read from, and
 //! it is closed right after, so no socket outlives the client.
 
+use lifesign_formats::net::unmapped_socket;
 use lifesign_proto::event::Transport;
 use lifesign_watchdog::end::{SocketEnd, SocketError, TcpState};
 use lifesign_watchdog::policy::Keepalive;
@@ -17,16 +18,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 /// How a client is connected, from its socket.
 pub fn transport(fd: BorrowedFd<'_>) -> (Transport, Option<SocketAddr>) {
-    match peer_address(fd) {
-        Some(SocketAddr::V4(a)) => (Transport::Tcp, Some(SocketAddr::V4(a))),
-        Some(SocketAddr::V6(a)) => match a.ip().to_ipv4_mapped() {
-            // A v4 client of a dual-stack listener is a tcp client at its v4 address.
-            Some(v4) => (
-                Transport::Tcp,
-                Some(SocketAddr::V4(SocketAddrV4::new(v4, a.port()))),
-            ),
-            None => (Transport::Tcp6, Some(SocketAddr::V6(a))),
-        },
+    // A v4 client of a dual-stack listener is a tcp client at its v4 address.
+    match peer_address(fd).map(unmapped_socket) {
+        Some(a @ SocketAddr::V4(_)) => (Transport::Tcp, Some(a)),
+        Some(a @ SocketAddr::V6(_)) => (Transport::Tcp6, Some(a)),
         None => (Transport::Local, None),
     }
 }

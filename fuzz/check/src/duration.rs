@@ -1,10 +1,10 @@
-//! Durations as operators write them: `watchdog::duration::parse`, and `display` for what
+//! Durations as operators write them: `formats::duration::parse`, and `display` for what
 //! parsed.
 //!
 //! Input: the text itself; its first 8 bytes are also read as a number of milliseconds,
 //! which must display as something that parses back to it.
 
-use lifesign_watchdog::duration::{display, parse};
+use lifesign_formats::duration::{display, parse};
 use std::time::Duration;
 
 pub fn check(data: &[u8]) {

@@ -3,9 +3,9 @@
 //! Input: the file's content. A refusal must point inside the text; what is accepted must
 //! hold the config's rules, and written back as TOML must parse to the same configuration.
 
+use lifesign_formats::duration;
 use lifesign_launcher::config::{Match, Service, Trigger};
 use lifesign_launcher::{Config, ConfigError};
-use lifesign_watchdog::duration;
 use toml::{Table, Value};
 
 pub fn check(data: &[u8]) {

@@ -4,7 +4,7 @@
 //! Input: text; each line is a pair, split at its first `=` (xorg.conf's `Option "Name"
 //! "value"`); the whole text is also read as `LIFESIGN_OPTIONS`.
 
-use lifesign_watchdog::duration::display;
+use lifesign_formats::duration::display;
 use lifesign_watchdog::options::split_env;
 use lifesign_watchdog::{Config, ListClients, OnLost, OptionError, Watch};
 use std::time::Duration;

@@ -181,7 +181,7 @@ fn options() -> Vec<Vec<u8>> {
 /// Every duration docs/options.md writes, and the forms of the duration unit tests.
 fn durations() -> Vec<Vec<u8>> {
     let mut seeds: Vec<Vec<u8>> = quoted(OPTIONS_MD)
-        .filter(|w| lifesign_watchdog::duration::parse(w).is_some())
+        .filter(|w| lifesign_formats::duration::parse(w).is_some())
         .map(|w| w.as_bytes().to_vec())
         .collect();
     for text in [

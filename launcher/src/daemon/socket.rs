@@ -167,23 +167,13 @@ fn read_events(conn: ConnId, stream: &UnixStream, tx: &Sender<Msg>) -> Result<()
         if !said_hello && !hello {
             return Err(format!(
                 "the first message is {:?}, not hello",
-                kind(&event.body)
+                event.body.event_type().as_str()
             ));
         }
         said_hello |= hello;
         if tx.send(Msg::Event { conn, event }).is_err() {
             return Ok(());
         }
-    }
-}
-
-fn kind(body: &Body) -> &'static str {
-    match body {
-        Body::Hello { .. } => "hello",
-        Body::Watched { .. } => "watched",
-        Body::Suspect { .. } => "suspect",
-        Body::Lost { .. } => "lost",
-        Body::Gone { .. } => "gone",
     }
 }
 

@@ -61,12 +61,12 @@ enum Scope {
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
-    lifesign_watchdog::duration::parse(text)
+    lifesign_formats::duration::parse(text)
         .filter(|d| !d.is_zero())
         .ok_or_else(|| {
             format!(
                 "{text:?}: expected a positive duration ({})",
-                lifesign_watchdog::duration::FORM
+                lifesign_formats::duration::FORM
             )
         })
 }

@@ -1,7 +1,8 @@
-//! Durations as operators write them in xorg.conf and `LIFESIGN_OPTIONS`.
+//! Durations as operators write them: the module's options in xorg.conf and
+//! `LIFESIGN_OPTIONS`, the launcher's config, the CLI's flags.
 //!
 //! `500ms`, `3s`, `1.5s`, `2m`, and `1h` beyond the contract's forms; a bare integer is
-//! milliseconds; `0` is off. Values are whole milliseconds: the server's clock (`GetTimeInMillis`) has no finer grain.
+//! milliseconds; `0` is off where an option can be off. Values are whole milliseconds: the server's clock (`GetTimeInMillis`) has no finer grain.
 
 use std::time::Duration;
 
