@@ -7,14 +7,51 @@
 //! (a NoOperation) since then, so its activity is stamped with the sample's time, the earliest
 //! time known to come after the request. Stamps are never early, so a deadline is never
 //! reached early; they are late by at most the time between two samples, which the module
-//! keeps short (every [`TICK`] while any client is watched); a client that is silent keeps its
-//! stamp where its last request was seen.
+//! keeps short (every [`TICK`] while any client is watched, up to [`MAX_TICK`] when sweeps
+//! are dear: [`Cadence`]); a client that is silent keeps its stamp where its last request
+//! was seen.
 
 use crate::clock::Millis;
 use crate::tracker::Activity;
 
-/// How often watched clients are sampled: how late, at most, a request is stamped.
+/// How often watched clients are swept while sweeps are cheap: how late, at most, a request
+/// is stamped then.
 pub const TICK: Millis = 10;
+/// The longest time between two sweeps, however many clients are watched: a request is never
+/// stamped later than this, which keeps detection within 20 ms of a deadline.
+pub const MAX_TICK: Millis = 15;
+/// The share of the server's time the sweeps may take before they come less often than every
+/// [`TICK`], in millionths: 0.25%. (What a sweep costs the server is about twice its own
+/// time: the cache lines it reads displace the server's own, and the server wakes for it.)
+pub const SWEEP_BUDGET_PPM: u64 = 2_500;
+
+/// How often the sweeps come: every [`TICK`], stretched towards [`MAX_TICK`] when a sweep
+/// costs more than [`SWEEP_BUDGET_PPM`] of that. A sweep reads one cache line of the server's
+/// record of each watched client, far apart in memory; at a thousand or two clients it
+/// takes tens of µs, and at every 10 ms that is about a percent of a core (the scale
+/// benchmark): so a large server trades a few ms of precision for its CPU, a small one keeps
+/// the 10 ms.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cadence {
+    /// What a sweep takes, smoothed (µs, scaled by 8).
+    cost: u64,
+}
+
+impl Cadence {
+    /// A sweep took `us` microseconds.
+    pub fn record(&mut self, us: u64) {
+        // An average over the last eight or so: one sweep held up by the kernel is forgotten
+        // within a few more.
+        self.cost = self.cost - self.cost / 8 + us.min(1_000_000);
+    }
+
+    /// The time from one sweep to the next.
+    pub fn interval(&self) -> Millis {
+        // cost / 8 µs at SWEEP_BUDGET_PPM of the interval: interval = cost / 8 / budget.
+        let at_budget = (self.cost / 8).saturating_mul(1_000) / SWEEP_BUDGET_PPM;
+        at_budget.clamp(TICK, MAX_TICK)
+    }
+}
 
 /// What the server counts for a client.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -367,5 +404,35 @@ mod tests {
         assert_eq!((s.watched(), s.requests()), (&[1u32][..], &[8u32][..]));
         assert!(!s.sample(1, counts(8, 0), 20));
         assert!(s.sample(1, counts(9, 0), 30));
+    }
+
+    #[test]
+    fn cheap_sweeps_come_every_tick_and_dear_ones_stretch_to_the_longest_interval() {
+        let mut c = Cadence::default();
+        assert_eq!(c.interval(), TICK);
+        let settled = |us: u64| {
+            let mut c = Cadence::default();
+            for _ in 0..200 {
+                c.record(us);
+            }
+            c.interval()
+        };
+        // 0.25% of 10 ms is 25 µs: below it, every 10 ms.
+        assert_eq!(settled(5), TICK);
+        assert_eq!(settled(25), TICK);
+        assert_eq!(settled(30), 12);
+        assert_eq!(settled(38), MAX_TICK);
+        assert_eq!(settled(5_000), MAX_TICK);
+        // One sweep held up by the kernel stretches a cheap cadence for a few sweeps only.
+        for _ in 0..200 {
+            c.record(5);
+        }
+        c.record(300);
+        assert!(c.interval() > TICK);
+        for _ in 0..16 {
+            c.record(5);
+        }
+        assert_eq!(c.interval(), TICK);
+        assert_eq!(settled(u64::MAX), MAX_TICK);
     }
 }

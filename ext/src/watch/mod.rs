@@ -27,7 +27,7 @@ use lifesign_proto::event::Transport;
 use lifesign_watchdog::Config;
 use lifesign_watchdog::outbox::Outbox;
 use lifesign_watchdog::pace::Pace;
-use lifesign_watchdog::sampler::{Counts, Sampler};
+use lifesign_watchdog::sampler::{Cadence, Counts, Sampler};
 use lifesign_watchdog::tracker::{Activity, Probe, Tracker};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -51,6 +51,8 @@ struct Watching {
     counted: Vec<u32>,
     /// When the next sweep of every watched client's counts is due (the module's ms).
     next_sweep: u64,
+    /// How often the sweeps come, from what they cost.
+    cadence: Cadence,
     /// How many losses a pass may make, from what the last ones took.
     pace: Pace,
     atoms: Option<Atoms>,
@@ -83,6 +85,7 @@ pub fn start(config: &Config) {
         sampler: Sampler::default(),
         counted: Vec::new(),
         next_sweep: 0,
+        cadence: Cadence::default(),
         pace,
         atoms: None,
         joining: HashMap::new(),

@@ -1,12 +1,16 @@
 //! The module's timer: every decision is made in its pass, which the server runs from its
-//! timer list only when it is due. A pass samples the watched clients' request counts (the
-//! server's own bookkeeping, see `lifesign_watchdog::sampler`), lets the tracker decide what
-//! is due, acts on it, writes the queued events, and sets the timer again: at the tracker's
-//! next deadline, and every `TICK` while any client is watched, so that its requests are
-//! stamped within a tick. No turn of the server's main loop runs any code of the module. (The
-//! server offers no callback on every dispatch: FlushCallback comes only with output, so a
-//! client sending only one-way requests, a NoOperation pulse, would go unseen between
-//! deadlines; so sampling does not stop while clients are watched.)
+//! timer list only when it is due. A pass lets the tracker decide what is due, acts on it,
+//! writes the queued events, and sets the timer again: at the tracker's next deadline, and at
+//! the next sweep while any client is watched. A sweep reads every watched client's request
+//! count (the server's own bookkeeping, see `lifesign_watchdog::sampler`) every 10 ms, up to
+//! 15 ms when sweeps are dear (`Cadence`), so that requests are stamped within that; a pass
+//! for a deadline between sweeps reads only the clients it decides about. No turn of the
+//! server's main loop runs any code of the module. (The server offers no callback on every
+//! dispatch: FlushCallback comes only with output, so a client sending only one-way requests,
+//! a NoOperation pulse, would go unseen between deadlines; the server's own poll of client
+//! sockets is private to it, and an epoll set of the module's reports a socket only while
+//! unread bytes are in it, which the server reads at once: so sweeps do not stop while
+//! clients are watched.)
 
 use super::{Watching, with};
 use crate::link;
@@ -16,7 +20,6 @@ use crate::server::{clients, time, timer, windows};
 use lifesign_proto::ByteOrder;
 use lifesign_proto::core::{self as core_proto, WmPing};
 use lifesign_watchdog::clock::{Millis, Stall};
-use lifesign_watchdog::sampler::TICK;
 use lifesign_watchdog::tracker::Action;
 
 /// After a stall, how long the pass waits before deciding: the requests that queued up while
@@ -106,16 +109,18 @@ struct Decided {
 }
 
 /// The timer's pass; returns when it is due again (ms from now), if at all. A pass sweeps
-/// every watched client's counts once a `TICK`; a pass for a deadline in between reads only
-/// the clients the tracker decides about (the probe samples them as it is asked).
+/// every watched client's counts when the sweep is due; a pass for a deadline in between
+/// reads only the clients the tracker decides about (the probe samples them as it is asked).
 pub fn on_timer() -> Option<u64> {
     let now = time::now_ms();
     let decided = with(|w| {
         let settle = matches!(w.tracker.after_sleep(now), Stall::Detected(_));
         if settle || now >= w.next_sweep {
             let vnow = w.tracker.virtual_now();
+            let began = time::monotonic_us();
             sample_all(w, vnow);
-            w.next_sweep = now + TICK;
+            w.cadence.record(time::monotonic_us().saturating_sub(began));
+            w.next_sweep = now + w.cadence.interval();
         }
         let actions = if settle {
             Vec::new()
