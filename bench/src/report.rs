@@ -356,7 +356,7 @@ fn render_overhead(out: &mut String, overhead: &Overhead, counts: &[Count], repo
         "Where the cost is: the module registers no block or wakeup handler and hooks no \
          client's request vector, so a turn of the server's main loop runs none of its code. \
          It reads the server's own request counts on a timer of the server's list, every 10 ms \
-         while a client is watched (callgrind runs the server tens of times slower, so those \
+         (up to 15 ms with many clients) while a client is watched (callgrind runs the server tens of times slower, so those \
          passes fall on more operations here than in real time), and a NoOperation passes its \
          wrap (one store) once a policy expects NoOperation. With the default options the \
          module's own instructions per round trip were {} (the tables above).\n",
@@ -424,7 +424,7 @@ fn render_detection(out: &mut String, detection: &Detection, report: &Path) {
     let _ = writeln!(
         out,
         "\nThe request-based modes are timed by the module's \
-         deadline timer (requests seen within a 10 ms sample); transport-timeout is the kernel's keepalive and TCP_USER_TIMEOUT \
+         deadline timer (requests seen within a sweep of the request counts, every 10 ms here); transport-timeout is the kernel's keepalive and TCP_USER_TIMEOUT \
          on the server's socket, which the module sets and whose end it classifies."
     );
     render_detection_plots(out, modes, &request, report);

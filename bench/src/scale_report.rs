@@ -127,9 +127,9 @@ fn render_scale(out: &mut String, report: &Path, s: &Scale) {
         };
         let _ = writeln!(
             out,
-            "Time per pass of the module's deadline timer (it samples every watched client's \
-             request count, decides what is due and acts on it; the module runs no code on \
-             the server's other turns), with the same load, on a build with the \
+            "Time per pass of the module's deadline timer (a sweep reads every watched client's \
+             request count, every 10 ms, up to 15 ms when sweeps are dear; a pass decides \
+             what is due and acts on it; the module runs no code on the server's other turns), with the same load, on a build with the \
              `handler-timing` feature (`ext/src/timing.rs`): {} passes in {:.0} s ({:.0} a \
              second). The wall time is how long the server's thread was in the pass, including \
              any time the kernel gave other processes meanwhile (the stock server, the \

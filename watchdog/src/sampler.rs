@@ -17,8 +17,9 @@ use crate::tracker::Activity;
 /// How often watched clients are swept while sweeps are cheap: how late, at most, a request
 /// is stamped then.
 pub const TICK: Millis = 10;
-/// The longest time between two sweeps, however many clients are watched: a request is never
-/// stamped later than this, which keeps detection within 20 ms of a deadline.
+/// The longest time between two sweeps, however many clients are watched: while the server
+/// runs the timer on time, no request is stamped later than this, which keeps detection
+/// within 20 ms of a deadline.
 pub const MAX_TICK: Millis = 15;
 /// The share of the server's time the sweeps may take before they come less often than every
 /// [`TICK`], in millionths: 0.25%. (What a sweep costs the server is about twice its own
@@ -75,7 +76,7 @@ struct Slot {
 
 /// The last counts and activity of every watched client.
 ///
-/// A pass reads every watched client's request count, and at scale that read is the whole
+/// A sweep reads every watched client's request count, and at scale that read is the whole
 /// cost of watching: one cache line of the server's client record per client, and whatever
 /// the comparison touches. So the counts the pass compares sit in one dense array, in the
 /// order of the watched indices, and a client whose count did not change (nearly all, at any

@@ -25,6 +25,20 @@ pub fn counts(index: usize) -> Option<(u32, Option<u32>)> {
     Some((c.sequence as u32, no_operations_of(c, index)))
 }
 
+/// The same counts for the client at `index` at its end (the client-state callback with
+/// Retained or Gone): the server has marked it gone but keeps its record, and its entry in
+/// `clients[]`, until the callback returns (dix/dispatch.c, CloseDownClient).
+pub fn final_counts(index: usize) -> Option<(u32, Option<u32>)> {
+    let client = entry(index);
+    if client.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null entry of clients[] is a record the server keeps until it empties
+    // the entry; read on the server thread.
+    let c = unsafe { &*client };
+    Some((c.sequence as u32, no_operations_of(c, index)))
+}
+
 /// The live client at `index` starts being followed: its counts, with the NoOperation mark
 /// set to its request count now, so that no NoOperation of an earlier client at that index
 /// can match a later one of this client.

@@ -1,6 +1,6 @@
 //! A client's life as the module sees it: connected, set up, opted in or out, ended.
 
-use super::{Joining, counts, events, follow, pass, with};
+use super::{Joining, events, final_counts, follow, pass, with};
 use crate::server::client::{ClientState, ClientView};
 use crate::server::{socket, time, wraps};
 use lifesign_proto::event::{ClientInfo, Transport};
@@ -195,9 +195,8 @@ pub fn opt_out(client: &mut ClientView<'_>) {
 /// The connection is closed (Gone, or Retained with its resources kept).
 fn ended(index: usize) {
     let killed = wraps::killing();
-    // Its last requests, where the server still lets them be read (Retained: not yet marked
-    // gone); at Gone, its activity as the last pass sampled it, at most a tick old.
-    let last = counts(index);
+    // Its last requests: the server keeps its record until this callback returns.
+    let last = final_counts(index);
     let now = time::now_ms();
     with(|w| {
         w.joining.remove(&index);

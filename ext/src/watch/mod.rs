@@ -119,6 +119,15 @@ fn counts(index: usize) -> Option<Counts> {
     })
 }
 
+/// The same at the client's end, where the server still keeps its record.
+fn final_counts(index: usize) -> Option<Counts> {
+    let (requests, no_operation) = crate::server::clients::final_counts(index)?;
+    Some(Counts {
+        requests,
+        no_operation,
+    })
+}
+
 /// The same, for a client the sampler starts to follow now.
 fn follow(index: usize) -> Option<Counts> {
     let (requests, no_operation) = crate::server::clients::follow(index)?;
