@@ -15,6 +15,7 @@ const FUNCTIONS: &[&str] = &[
     "AddCallback",
     "ClientIsAsleep",
     "dixLookupProperty",
+    "FindClientResourcesByType",
     "MakeAtom",
     "ResourceClientBits",
     "SetNotifyFd",

@@ -45,6 +45,7 @@ const int LIFESIGN_BAD_MATCH = BadMatch;
 const int LIFESIGN_X_SEND_EVENT = X_SendEvent;
 const int LIFESIGN_X_KILL_CLIENT = X_KillClient;
 const unsigned int LIFESIGN_XA_WM_CLASS = XA_WM_CLASS;
+const RESTYPE LIFESIGN_RT_WINDOW = RT_WINDOW;
 const unsigned int LIFESIGN_XA_STRING = XA_STRING;
 const unsigned int LIFESIGN_XA_ATOM = XA_ATOM;
 const unsigned int LIFESIGN_DIX_READ_ACCESS = DixReadAccess;

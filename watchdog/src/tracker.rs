@@ -21,6 +21,8 @@ use std::net::{IpAddr, SocketAddr};
 
 /// How soon a client the server holds back (ignored, asleep) is looked at again.
 const HELD_RECHECK: Millis = 250;
+/// Entries the heap may hold beyond two per slot before its stale ones are dropped.
+const COMPACT_SLACK: usize = 64;
 /// Clients lost in one pass of the block handler, at most (fewer where losing them costs more:
 /// `pace`). Closing a client and reporting it costs the server tens of µs or more
 /// (docs/benchmarks.md), so a thousand lost together, as when a switch dies, would otherwise
@@ -262,12 +264,42 @@ impl Tracker {
         }
         w.heap_due = due;
         if let Some(due) = due {
-            self.heap.push(Reverse(Entry {
+            let entry = Entry {
                 due,
                 index,
                 serial: w.serial,
-            }));
+            };
+            self.push(entry);
         }
+    }
+
+    /// Pushes a client's new entry; its earlier ones stay behind, stale, until they come up
+    /// or the heap is compacted. A client that changes its policy in a loop would otherwise
+    /// grow the heap by one entry a request for as long as its deadline is away: so once the
+    /// heap holds more than two entries per slot, the stale ones go (at most one entry per
+    /// client is live, so each compaction frees at least half: O(1) a push, amortized).
+    fn push(&mut self, entry: Entry) {
+        self.heap.push(Reverse(entry));
+        if self.heap.len() > 2 * self.slots.len() + COMPACT_SLACK {
+            self.compact();
+        }
+    }
+
+    /// Keeps only the live entries, and gives back what the heap no longer needs.
+    fn compact(&mut self) {
+        let slots = &self.slots;
+        self.heap.retain(|Reverse(e)| {
+            slots
+                .get(e.index)
+                .and_then(Option::as_ref)
+                .is_some_and(|w| w.serial == e.serial && w.heap_due == Some(e.due))
+        });
+        self.heap.shrink_to(2 * self.slots.len() + COMPACT_SLACK);
+    }
+
+    /// Entries in the heap, live or stale: for tests of its bound.
+    pub fn heap_len(&self) -> usize {
+        self.heap.len()
     }
 
     /// Starts watching client `index` (connection setup done) and says so.
@@ -313,10 +345,11 @@ impl Tracker {
         if let Some(w) = self.slot(index) {
             w.policy = policy;
             w.info.service = service;
-            w.heap_due = None;
             w.ping_out = None;
             w.suspect.clear();
         }
+        // The same policy again keeps its entry; another one pushes a new entry only if its
+        // first due time moved (an entry that comes up early is only looked at again).
         self.schedule(index);
     }
 
@@ -455,23 +488,26 @@ impl Tracker {
                 break;
             }
             self.heap.pop();
-            if !looked_at.get_or_insert_default().insert(entry.index) {
-                again.push(Reverse(entry));
-                continue;
-            }
             let live = self
                 .slots
                 .get(entry.index)
                 .and_then(Option::as_ref)
                 .is_some_and(|w| w.serial == entry.serial && w.heap_due == Some(entry.due));
-            if live {
-                let before = actions.len();
-                self.evaluate(entry.index, probe, &mut actions);
-                losses += actions[before..]
-                    .iter()
-                    .filter(|a| matches!(a, Action::Lose { .. } | Action::Report(_)))
-                    .count();
+            // A stale entry (its client rescheduled or gone) is dropped, and does not count
+            // as the client's look in this pass.
+            if !live {
+                continue;
             }
+            if !looked_at.get_or_insert_default().insert(entry.index) {
+                again.push(Reverse(entry));
+                continue;
+            }
+            let before = actions.len();
+            self.evaluate(entry.index, probe, &mut actions);
+            losses += actions[before..]
+                .iter()
+                .filter(|a| matches!(a, Action::Lose { .. } | Action::Report(_)))
+                .count();
         }
         self.heap.extend(again);
         let wake = self
@@ -504,7 +540,7 @@ impl Tracker {
                 index,
                 serial: w.serial,
             };
-            self.heap.push(Reverse(entry));
+            self.push(entry);
             return;
         }
         // The earliest deadline passed decides the reason.

@@ -25,6 +25,11 @@ pub fn counts(index: usize) -> Option<(u32, Option<u32>)> {
     Some((c.sequence as u32, no_operations_of(c, index)))
 }
 
+/// The live client at `index`, for the server layer's own lookups.
+pub(super) fn live(index: usize) -> Option<sys::ClientPtr> {
+    raw(index)
+}
+
 /// The same counts for the client at `index` at its end (the client-state callback with
 /// Retained or Gone): the server has marked it gone but keeps its record, and its entry in
 /// `clients[]`, until the callback returns (dix/dispatch.c, CloseDownClient).

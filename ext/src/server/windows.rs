@@ -39,39 +39,55 @@ fn owner(id: u32) -> usize {
     ((id >> offset) & ((1 << bits) - 1)) as usize
 }
 
-/// The top-level windows of client `index`: children of a root, or (under a reparenting
-/// window manager) children of a root's children, that the client created. First found
-/// first.
+/// The top-level windows of client `index`: its windows that are children of a root, or
+/// (under a reparenting window manager) children of a root's children. Found among the
+/// client's own resources (the server's table of them, `FindClientResourcesByType`), so the
+/// cost is the client's own windows, whatever other clients have made (a client with half a
+/// million windows slows only the look at itself). First created first.
 fn top_levels(index: usize) -> Vec<sys::WindowPtr> {
-    let mut found = Vec::new();
-    // SAFETY: on the server thread between requests; screens, roots and the window tree are
-    // consistent there, and only read.
+    let Some(client) = super::clients::live(index) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u32, sys::WindowPtr)> = Vec::new();
+    // SAFETY: on the server thread between requests: the client's resource table and the
+    // window tree are consistent and only read; `found` outlives the call, which passes it
+    // back to `collect` only.
     unsafe {
-        let info = &raw const sys::screenInfo;
-        let screens = ((*info).numScreens.max(0) as usize).min((*info).screens.len());
-        for s in 0..screens {
-            let screen = (*info).screens[s];
-            if screen.is_null() || (*screen).root.is_null() {
-                continue;
-            }
-            let mut child = (*(*screen).root).firstChild;
-            while !child.is_null() {
-                if owner((*child).drawable.id) == index {
-                    found.push(child);
-                } else {
-                    let mut inner = (*child).firstChild;
-                    while !inner.is_null() {
-                        if owner((*inner).drawable.id) == index {
-                            found.push(inner);
-                        }
-                        inner = (*inner).nextSib;
-                    }
-                }
-                child = (*child).nextSib;
-            }
+        sys::FindClientResourcesByType(
+            client,
+            sys::LIFESIGN_RT_WINDOW,
+            Some(collect),
+            (&raw mut found).cast(),
+        );
+    }
+    // Resource IDs grow with creation within a client: the first created comes first.
+    found.sort_unstable_by_key(|&(id, _)| id);
+    found.into_iter().map(|(_, w)| w).collect()
+}
+
+/// `FindClientResourcesByType`'s callback: keeps a window whose parent is a root, or a
+/// root's child that another client made (a window manager's frame).
+unsafe extern "C" fn collect(
+    value: *mut std::ffi::c_void,
+    id: sys::XID,
+    data: *mut std::ffi::c_void,
+) {
+    let window = value.cast::<sys::WindowRec>();
+    // SAFETY: the server passes a live window of the client (the type asked for) and the
+    // `data` given to it, our Vec. Nothing here can unwind: a failed allocation aborts.
+    unsafe {
+        let parent = (*window).parent;
+        if parent.is_null() {
+            return; // a root
+        }
+        let grandparent = (*parent).parent;
+        let top = grandparent.is_null()
+            || ((*grandparent).parent.is_null()
+                && owner((*parent).drawable.id) != owner(id));
+        if top {
+            (*data.cast::<Vec<(u32, sys::WindowPtr)>>()).push((id, window));
         }
     }
-    found
 }
 
 /// `f` of a property of `window`: its type, its format and its bytes, read where the server

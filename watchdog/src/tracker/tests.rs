@@ -579,3 +579,57 @@ fn the_batch_is_as_small_as_the_module_says_and_never_empty() {
         [MAX_LOSSES_PER_PASS, 40 - MAX_LOSSES_PER_PASS]
     );
 }
+
+#[test]
+fn a_client_that_changes_its_policy_in_a_loop_keeps_the_heap_bounded_and_its_deadline() {
+    let mut t = tracker(&[("IdleTimeout", "24h"), ("Grace", "0")]);
+    let mut s = server();
+    for index in 1..=3 {
+        watch(&mut t, index, 0);
+    }
+    let base = t.policy(1).unwrap();
+    // Two entries a slot, and the slack: what the heap holds at most.
+    let bound = |t: &Tracker| 2 * t.slots.len() + COMPACT_SLACK;
+    // The same policy again and again: one entry, never more.
+    for _ in 0..1000 {
+        t.set_policy(1, base, None);
+    }
+    assert_eq!(t.heap_len(), 3);
+    // A million changes that each move its first due time.
+    for i in 0..1_000_000u64 {
+        let policy = Policy {
+            idle_timeout: Some(3_000 + i % 1000),
+            ..base
+        };
+        t.set_policy(1, policy, Some("svc".to_owned()));
+        assert!(
+            t.heap_len() <= bound(&t),
+            "{} entries after {i}",
+            t.heap_len()
+        );
+    }
+    // Its last policy's deadline holds: lost at 3000 + 999 ms, the others are not.
+    // (The stale entries it left do not hold its look back: each pass drops them unlooked.)
+    let (a, _) = turn(&mut t, 3_998, &[], &mut s);
+    assert!(lost(&a).is_empty());
+    let (a, _) = turn(&mut t, 3_999, &[], &mut s);
+    assert_eq!(lost(&a), [(1, LostReason::IdleTimeout)]);
+    // A client that leaves leaves no entries behind once the heap is compacted.
+    t.unwatch(2);
+    t.unwatch(3);
+    t.set_policy(4, base, None); // not watched: nothing pushed
+    assert!(t.heap_len() <= 2);
+    watch(&mut t, 5, 4_000);
+    for i in 0..(2 * bound(&t) as u64) {
+        let policy = Policy {
+            idle_timeout: Some(5_000 + i),
+            ..base
+        };
+        t.set_policy(5, policy, None);
+    }
+    assert!(t.heap_len() <= bound(&t));
+    assert!(
+        t.heap.iter().all(|Reverse(e)| e.index == 5 || e.index == 1),
+        "entries of clients that left stay"
+    );
+}
