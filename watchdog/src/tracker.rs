@@ -112,8 +112,19 @@ struct Watched {
     grace_end: Millis,
     last_request: Millis,
     last_noop: Millis,
-    /// The last time the client was seen held back by the server.
-    held_seen: Millis,
+    /// How long the client has been held back by the server in all (a grab of another
+    /// client, IgnoreClient, ClientSleep): a pause of its deadlines, never a restart.
+    held_ms: Millis,
+    /// Held back since then, as last seen by a look at it (a grab is counted apart).
+    held_since: Option<Millis>,
+    /// Its entry is a look again after `HELD_RECHECK`, made while it was held: the end of a
+    /// grab schedules it from its deadlines at once.
+    rechecking: bool,
+    /// `held_ms` when `last_request`, `last_noop` and the ping out were last set: what was
+    /// held after them moves their deadlines on.
+    request_held: Millis,
+    noop_held: Millis,
+    ping_held: Millis,
     /// An unanswered ping: its timestamp and when it was sent.
     ping_out: Option<(u32, Millis)>,
     ping_next: Millis,
@@ -132,8 +143,10 @@ struct Watched {
 }
 
 impl Watched {
-    fn base(&self, t: Millis) -> Millis {
-        t.max(self.grace_end).max(self.held_seen)
+    /// When the silence that began at `reference` (with `held_at` held then) counts from: not
+    /// before grace ends, and later by the time the client was held since.
+    fn base(&self, reference: Millis, held_at: Millis) -> Millis {
+        reference.max(self.grace_end) + self.held_ms.saturating_sub(held_at)
     }
 
     /// Every request-based deadline: (reference, deadline, reason).
@@ -142,21 +155,21 @@ impl Watched {
         let idle = p.idle_timeout.map(|t| {
             (
                 self.last_request,
-                self.base(self.last_request) + t,
+                self.base(self.last_request, self.request_held) + t,
                 LostReason::IdleTimeout,
             )
         });
         let noop = p.expect_noop.map(|t| {
             (
                 self.last_noop,
-                self.base(self.last_noop) + t,
+                self.base(self.last_noop, self.noop_held) + t,
                 LostReason::NoopMissed,
             )
         });
         let ping = self.ping_out.map(|(_, sent)| {
             (
                 sent,
-                self.base(sent) + p.wm_ping_timeout,
+                self.base(sent, self.ping_held) + p.wm_ping_timeout,
                 LostReason::WmPingTimeout,
             )
         });
@@ -164,9 +177,15 @@ impl Watched {
     }
 
     /// The deadline's half-way point, where the client becomes suspect.
-    fn half_way(&self, reference: Millis, deadline: Millis) -> Millis {
-        let start = self.base(reference);
-        start + (deadline - start) / 2
+    fn half_way(&self, deadline: Millis, reason: LostReason) -> Millis {
+        let p = &self.policy;
+        let length = match reason {
+            LostReason::IdleTimeout => p.idle_timeout,
+            LostReason::NoopMissed => p.expect_noop,
+            LostReason::WmPingTimeout => Some(p.wm_ping_timeout),
+            _ => None,
+        };
+        deadline - length.unwrap_or(0).min(deadline) / 2
     }
 
     fn next_due(&self) -> Option<Millis> {
@@ -175,7 +194,7 @@ impl Watched {
         for (reference, deadline, reason) in self.deadlines() {
             consider(deadline);
             if !self.suspect.contains(&(reason, reference)) {
-                consider(self.half_way(reference, deadline));
+                consider(self.half_way(deadline, reason));
             }
         }
         if self.policy.wm_ping.is_some() && self.ping_out.is_none() {
@@ -208,6 +227,8 @@ pub struct Tracker {
     /// so every other client is held; the grabber's own deadlines run (a grabber that hangs
     /// freezes the display, which is the first thing to catch).
     grab: Option<Option<usize>>,
+    /// When the grab began (watchdog time).
+    grab_since: Millis,
 }
 
 impl Tracker {
@@ -224,6 +245,7 @@ impl Tracker {
             vnow: 0,
             evaluations: 0,
             grab: None,
+            grab_since: 0,
             stall: None,
             losses_per_pass: MAX_LOSSES_PER_PASS,
         }
@@ -324,7 +346,12 @@ impl Tracker {
             grace_end,
             last_request: vnow,
             last_noop: vnow,
-            held_seen: 0,
+            held_ms: 0,
+            held_since: None,
+            rechecking: false,
+            request_held: 0,
+            noop_held: 0,
+            ping_held: 0,
             ping_out: None,
             ping_next: grace_end,
             suspect: Vec::new(),
@@ -401,8 +428,17 @@ impl Tracker {
     }
 
     fn absorb(w: &mut Watched, activity: Activity) {
-        w.last_request = w.last_request.max(activity.request);
-        w.last_noop = w.last_noop.max(activity.no_operation);
+        // A stamp seen now counts with the time held so far: a hold between the request and
+        // this look is not credited, so a deadline is never later than it should be by
+        // more than the holds, and never earlier than without them.
+        if activity.request > w.last_request {
+            w.last_request = activity.request;
+            w.request_held = w.held_ms;
+        }
+        if activity.no_operation > w.last_noop {
+            w.last_noop = activity.no_operation;
+            w.noop_held = w.held_ms;
+        }
     }
 
     /// The server woke up at `now`.
@@ -441,19 +477,35 @@ impl Tracker {
     /// Client `by` (when known) grabbed the server.
     pub fn grab(&mut self, now: Millis, by: Option<usize>) {
         self.refresh(now);
+        if self.grab.is_none() {
+            self.grab_since = self.vnow;
+        }
         self.grab = Some(by);
     }
 
-    /// The grab ended: the clients it held count their silence from now.
+    /// The grab ended: the clients it held add the time it lasted to their deadlines (a
+    /// pause, not a restart: a client that grabs often does not keep a hung one alive).
     pub fn ungrab(&mut self, now: Millis) {
         self.refresh(now);
         let Some(by) = self.grab.take() else { return };
-        let vnow = self.vnow;
+        let lasted = self.vnow.saturating_sub(self.grab_since);
         for (index, slot) in self.slots.iter_mut().enumerate() {
             if let Some(w) = slot
                 && by != Some(index)
             {
-                w.held_seen = w.held_seen.max(vnow);
+                w.held_ms += lasted;
+            }
+        }
+        // A client looked at during the grab waits for its recheck: it is scheduled from
+        // its deadlines now, which the grab moved on (the others' entries come up as they
+        // were, and are scheduled on from then).
+        for index in 0..self.slots.len() {
+            let Some(w) = self.slots[index].as_mut() else {
+                continue;
+            };
+            if by != Some(index) && std::mem::take(&mut w.rechecking) {
+                w.heap_due = None;
+                self.schedule(index);
             }
         }
     }
@@ -522,18 +574,29 @@ impl Tracker {
         self.evaluations += 1;
         let vnow = self.vnow;
         let close = self.close_on_lost;
-        let held = probe.held(index) || self.grab.is_some_and(|by| by != Some(index));
+        let client_held = probe.held(index);
+        let held = client_held || self.grab.is_some_and(|by| by != Some(index));
         let activity = probe.activity(index);
         let Some(w) = self.slot(index) else { return };
         Self::absorb(w, activity);
         w.heap_due = None;
+        // A hold of the client itself is seen at looks: counted from the first look that saw
+        // it to the first that did not (a grab is counted from the grab itself).
+        match (client_held, w.held_since) {
+            (true, None) => w.held_since = Some(vnow),
+            (false, Some(since)) => {
+                w.held_ms += vnow.saturating_sub(since);
+                w.held_since = None;
+            }
+            _ => {}
+        }
         if w.host_lost {
             let silent_ms = vnow.saturating_sub(w.last_request);
             self.lose(index, LostReason::HostPulseLost, silent_ms, close, actions);
             return;
         }
+        w.rechecking = held;
         if held {
-            w.held_seen = vnow;
             w.heap_due = Some(vnow + HELD_RECHECK);
             let entry = Entry {
                 due: vnow + HELD_RECHECK,
@@ -554,7 +617,7 @@ impl Tracker {
             return;
         }
         let suspect = w.deadlines().find(|&(reference, deadline, reason)| {
-            vnow >= w.half_way(reference, deadline) && !w.suspect.contains(&(reason, reference))
+            vnow >= w.half_way(deadline, reason) && !w.suspect.contains(&(reason, reference))
         });
         if let Some((reference, _, reason)) = suspect {
             w.suspect.retain(|&(why, _)| why != reason);
@@ -575,6 +638,7 @@ impl Tracker {
                 let timestamp = self.ping_counter;
                 let w = self.slot(index).expect("looked up above");
                 w.ping_out = Some((timestamp, vnow));
+                w.ping_held = w.held_ms;
                 actions.push(Action::Ping {
                     index,
                     window,

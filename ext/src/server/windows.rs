@@ -82,8 +82,7 @@ unsafe extern "C" fn collect(
         }
         let grandparent = (*parent).parent;
         let top = grandparent.is_null()
-            || ((*grandparent).parent.is_null()
-                && owner((*parent).drawable.id) != owner(id));
+            || ((*grandparent).parent.is_null() && owner((*parent).drawable.id) != owner(id));
         if top {
             (*data.cast::<Vec<(u32, sys::WindowPtr)>>()).push((id, window));
         }

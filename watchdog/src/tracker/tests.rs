@@ -266,7 +266,7 @@ fn a_grabber_that_hangs_is_convicted() {
 }
 
 #[test]
-fn a_held_client_is_not_convicted_and_its_clock_restarts() {
+fn a_held_client_is_not_convicted_and_its_deadline_moves_by_the_time_held() {
     let mut t = tracker(&[("IdleTimeout", "1s"), ("Grace", "0")]);
     let mut s = server();
     watch(&mut t, 1, 0);
@@ -282,7 +282,7 @@ fn a_held_client_is_not_convicted_and_its_clock_restarts() {
     assert_eq!(
         lost(&a),
         [(1, LostReason::IdleTimeout)],
-        "1 s after it was last seen held"
+        "its 1 s, and the time it was seen held (the first look at 500 ms to the first after)"
     );
 }
 
@@ -632,4 +632,61 @@ fn a_client_that_changes_its_policy_in_a_loop_keeps_the_heap_bounded_and_its_dea
         t.heap.iter().all(|Reverse(e)| e.index == 5 || e.index == 1),
         "entries of clients that left stay"
     );
+}
+
+#[test]
+fn grabs_pause_the_held_clients_deadlines_and_never_restart_them() {
+    let mut t = tracker(&[("IdleTimeout", "3s"), ("Grace", "0")]);
+    let mut s = server();
+    watch(&mut t, 1, 0); // hung from 1000 on
+    watch(&mut t, 2, 0); // grabs for 50 ms every second
+    turn(&mut t, 1000, &[1, 2], &mut s);
+    let mut held = 0;
+    let mut lost_at = None;
+    let mut now = 1000;
+    while now < 20_000 && lost_at.is_none() {
+        if now % 1000 == 500 {
+            t.grab(now, Some(2));
+        }
+        if now % 1000 == 550 {
+            t.ungrab(now);
+            held += 50;
+        }
+        let (a, _) = turn(&mut t, now, &[2], &mut s);
+        if lost(&a).contains(&(1, LostReason::IdleTimeout)) {
+            lost_at = Some(now);
+        }
+        assert!(
+            !lost(&a).contains(&(2, LostReason::IdleTimeout)),
+            "the grabber at {now}"
+        );
+        now += 10;
+    }
+    let lost_at = lost_at.expect("the hung client is lost while the other grabs");
+    // Its 3 s from 1000, and the grabs that held it before then: three of them (4150).
+    assert!(
+        (4150..=4250).contains(&lost_at),
+        "lost at {lost_at}, {held} ms held in all"
+    );
+}
+
+#[test]
+fn a_request_after_a_grab_counts_without_the_grabs_before_it() {
+    let mut t = tracker(&[("IdleTimeout", "3s"), ("Grace", "0")]);
+    let mut s = server();
+    watch(&mut t, 1, 0);
+    watch(&mut t, 2, 0);
+    t.grab(100, Some(2));
+    turn(&mut t, 600, &[2], &mut s);
+    t.ungrab(1100); // 1 s held
+    // Client 1 sends at 2000 and hangs: its deadline is 5000, the grab before it is no pause.
+    let mut lost_at = None;
+    for now in (1100..7000).step_by(10) {
+        let active: &[usize] = if now == 2000 { &[1, 2] } else { &[2] };
+        let (a, _) = turn(&mut t, now, active, &mut s);
+        if lost(&a).contains(&(1, LostReason::IdleTimeout)) {
+            lost_at.get_or_insert(now);
+        }
+    }
+    assert_eq!(lost_at, Some(5000));
 }
