@@ -20,6 +20,11 @@ pub enum Error {
     Reply(#[from] ReplyError),
     #[error("the server's ListClients reply is not the expected JSON: {0}")]
     BadList(String),
+    #[error(
+        "the server refuses a host-scope pulse from this host: its HostScope option must name \
+         this host's address (or be all)"
+    )]
+    HostScopeRefused,
 }
 
 /// The extension on one server: its major opcode.
@@ -155,8 +160,15 @@ impl Lifesign {
     /// Watch: opt in (or change this client's own policy); checked, so a bad value is an
     /// error here.
     pub fn watch(&self, conn: &impl RequestConnection, policy: &Policy) -> Result<(), Error> {
-        self.send_watch(conn, policy)?.check()?;
-        Ok(())
+        match self.send_watch(conn, policy)?.check() {
+            Err(ReplyError::X11Error(e))
+                if e.error_kind == x11rb::protocol::ErrorKind::Access
+                    && policy.0.flags & ext::flags::HOST_SCOPE != 0 =>
+            {
+                Err(Error::HostScopeRefused)
+            }
+            result => Ok(result?),
+        }
     }
 
     /// Watch, sent and not waited for: the server answers only with an error, which the

@@ -22,7 +22,10 @@ pub fn handle(request: &mut Request<'_>) -> Result<(), XError> {
             request.reply(&reply.encode(request.sequence(), order));
         }
         ext::Request::Watch(asked) => {
-            watch::opt_in(&mut request.client(), &asked).map_err(XError::Value)?
+            watch::opt_in(&mut request.client(), &asked).map_err(|refused| match refused {
+                watch::Refused::Value(v) => XError::Value(v),
+                watch::Refused::HostScope => XError::Access,
+            })?
         }
         ext::Request::Unwatch => watch::opt_out(&mut request.client()),
         ext::Request::ListClients => {

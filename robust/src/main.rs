@@ -179,9 +179,12 @@ fn log_tail(server: &lifesign_tests::Server, failures: &[String]) {
 /// Only clients that opt in are watched (the runs' own checkers are not), no launcher socket
 /// to queue events for, and deadlines from the first request.
 fn base_xorg(module: &Option<PathBuf>) -> Xorg {
+    // HostScope all: the oracle takes a Watch with the host flag for a valid one (the
+    // refusal of strangers is tests/tests/threats.rs's).
     let xorg = Xorg::new()
         .option("Watch", "none")
         .option("Grace", "0")
+        .option("HostScope", "all")
         .option("Launcher", "none");
     match module {
         Some(path) => xorg.module_file(path.clone()),

@@ -172,6 +172,7 @@ fn a_host_pulse_keeps_an_idle_client_for_a_minute_and_takes_it_down_when_stopped
     let server = Xorg::new()
         .in_lab(&lab)
         .option("WatchPeers", "10.211.0.0/16")
+        .option("HostScope", &lab.host(0).addr.to_string())
         .option("Grace", "0")
         .start();
     let conn = server.connect();

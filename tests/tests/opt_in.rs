@@ -172,6 +172,7 @@ fn a_host_pulse_that_stops_takes_its_host_down() {
     let server = Xorg::new()
         .in_lab(&lab)
         .option("TransportTimeout", "0")
+        .option("HostScope", &lab.host(0).addr.to_string())
         .option("Grace", "0")
         .start();
     let n = server.display_number();

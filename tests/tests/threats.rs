@@ -108,6 +108,49 @@ fn watch_and_unwatch_act_on_the_requester_alone() {
     assert_eq!(policy_of(&id(&b)), Some(b_before), "B still is, as it was");
 }
 
+/// A Watch with the host flag from `conn`: Ok, or the X error's kind.
+fn host_scope_watch(conn: &RustConnection) -> Result<(), x11rb::protocol::ErrorKind> {
+    let asked = WatchRequest {
+        expect_noop_ms: 1000,
+        flags: lifesign_proto::ext::flags::HOST_SCOPE,
+        ..WatchRequest::defaults()
+    };
+    match lifesign::watch(conn, asked).check() {
+        Ok(()) => Ok(()),
+        Err(x11rb::errors::ReplyError::X11Error(e)) => Err(e.error_kind),
+        Err(e) => panic!("Watch: {e}"),
+    }
+}
+
+#[test]
+fn a_strangers_host_scope_pulse_is_refused_and_a_listed_peers_honoured() {
+    // By default nobody may declare one: its stopping would take a whole host down.
+    let (_lab, server, a, _b) = two_hosts(None);
+    assert_eq!(host_scope_watch(&a), Err(x11rb::protocol::ErrorKind::Access));
+    assert!(server.log().contains("HostScope=none"), "the option in the log line");
+    // With host A named, A may, and B (a stranger to the option) still may not.
+    let lab = Lab::new(2);
+    let server = Xorg::new()
+        .in_lab(&lab)
+        .option("Grace", "0")
+        .option("HostScope", &lab.host(0).addr.to_string())
+        .start();
+    let a = lab.host(0).connect_x(server.display_number());
+    let b = lab.host(1).connect_x(server.display_number());
+    assert_eq!(host_scope_watch(&a), Ok(()));
+    assert_eq!(host_scope_watch(&b), Err(x11rb::protocol::ErrorKind::Access));
+    // The refused request changed nothing: B keeps the server's policy (no NoOperation
+    // expected), A has the one it asked for.
+    let policy_of = |conn: &RustConnection| {
+        lifesign::list_clients(&server.connect())
+            .into_iter()
+            .find(|e| e.client.id == id(conn))
+            .map(|e| e.policy.expect_noop_ms)
+    };
+    assert_eq!(policy_of(&b), Some(0));
+    assert_eq!(policy_of(&a), Some(1000));
+}
+
 /// A Unix listener run by `nobody` at the launcher's path: what the module sends it.
 #[test]
 fn a_launcher_socket_served_by_another_user_gets_no_events() {

@@ -45,6 +45,16 @@ pub enum ListClients {
     Own,
 }
 
+/// Which peers' clients may declare a host-scope pulse (`HostScope`): a pulse that stops
+/// takes down every watched client of its host, so no peer may unless the operator says so.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostScope {
+    None,
+    All,
+    /// TCP clients from these addresses.
+    Peers(Vec<IpNet>),
+}
+
 /// The validated options. `None` durations are off.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -60,6 +70,7 @@ pub struct Config {
     pub on_lost: OnLost,
     pub launcher: Option<PathBuf>,
     pub list_clients: ListClients,
+    pub host_scope: HostScope,
 }
 
 /// The default launcher socket of the contract.
@@ -80,6 +91,7 @@ impl Default for Config {
             on_lost: OnLost::Close,
             launcher: Some(PathBuf::from(DEFAULT_LAUNCHER)),
             list_clients: ListClients::Local,
+            host_scope: HostScope::None,
         }
     }
 }
@@ -176,6 +188,18 @@ const OPTIONS: &[(&str, Setter)] = &[
         };
         Ok(())
     }),
+    ("HostScope", |c, v| {
+        const FORM: &str = "none, all, or comma-separated IP addresses or CIDRs such as 10.0.0.5,10.1.0.0/16";
+        c.host_scope = match v.trim().to_ascii_lowercase().as_str() {
+            "none" => HostScope::None,
+            "all" => HostScope::All,
+            _ => match parse_peers(v) {
+                Some(peers) if !peers.is_empty() => HostScope::Peers(peers),
+                _ => return Err(FORM.into()),
+            },
+        };
+        Ok(())
+    }),
     ("Launcher", |c, v| {
         let v = v.trim();
         c.launcher = if v.eq_ignore_ascii_case("none") {
@@ -232,7 +256,8 @@ impl Config {
         let peers: Vec<String> = self.watch_peers.iter().map(ToString::to_string).collect();
         format!(
             "Watch={} WatchPeers={} TransportTimeout={} IdleTimeout={} ExpectNoOperation={} \
-             WmPing={} WmPingTimeout={} Grace={} StallGuard={} OnLost={} Launcher={} ListClients={}",
+             WmPing={} WmPingTimeout={} Grace={} StallGuard={} OnLost={} Launcher={} ListClients={} \
+             HostScope={}",
             format!("{:?}", self.watch).to_ascii_lowercase(),
             if peers.is_empty() {
                 "(any)".to_owned()
@@ -254,6 +279,15 @@ impl Config {
                 ListClients::All => "all",
                 ListClients::Local => "local",
                 ListClients::Own => "self",
+            },
+            match &self.host_scope {
+                HostScope::None => "none".to_owned(),
+                HostScope::All => "all".to_owned(),
+                HostScope::Peers(peers) => peers
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
             },
         )
     }
@@ -501,5 +535,24 @@ mod tests {
         }
         assert!(line.contains("IdleTimeout=0"), "{line}");
         assert!(line.contains("TransportTimeout=10s"), "{line}");
+    }
+
+    #[test]
+    fn host_scope_is_nobody_by_default_and_takes_all_or_peers() {
+        assert_eq!(parse(&[]).unwrap().host_scope, HostScope::None);
+        assert_eq!(
+            parse(&[("HostScope", "ALL")]).unwrap().host_scope,
+            HostScope::All
+        );
+        let c = parse(&[("HostScope", "10.0.0.5, 10.1.0.0/16")]).unwrap();
+        let HostScope::Peers(peers) = &c.host_scope else {
+            panic!("{:?}", c.host_scope)
+        };
+        let peers: Vec<String> = peers.iter().map(ToString::to_string).collect();
+        assert_eq!(peers, ["10.0.0.5/32", "10.1.0.0/16"]);
+        assert!(c.summary().ends_with("HostScope=10.0.0.5/32,10.1.0.0/16"), "{}", c.summary());
+        for bad in ["", "some", "10.0.0.300", ","] {
+            single_error(&[("HostScope", bad)]);
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Which clients are watched and what each watched client must show.
 
 use crate::clock::Millis;
-use crate::options::{Config, ListClients, MAX, MIN_DEADLINE, MIN_TRANSPORT, Watch};
+use crate::options::{Config, HostScope, ListClients, MAX, MIN_DEADLINE, MIN_TRANSPORT, Watch};
 use ipnet::IpNet;
 use lifesign_formats::net::unmapped;
 use lifesign_proto::event::PolicyInfo;
@@ -104,6 +104,18 @@ pub fn is_local(transport: Transport, peer: Option<IpAddr>) -> bool {
     match transport {
         Transport::Local => true,
         Transport::Tcp | Transport::Tcp6 => peer.is_some_and(|ip| unmapped(ip).is_loopback()),
+    }
+}
+
+/// Whether a client may declare a host-scope pulse (`HostScope`): its pulse stopping would
+/// take down every watched client of its host.
+pub fn may_declare_host_scope(config: &Config, transport: Transport, peer: Option<IpAddr>) -> bool {
+    match &config.host_scope {
+        HostScope::None => false,
+        HostScope::All => true,
+        HostScope::Peers(peers) => {
+            transport != Transport::Local && peer.is_some_and(|ip| in_peers(peers, ip))
+        }
     }
 }
 
@@ -291,5 +303,24 @@ mod tests {
         assert_eq!(p.transport_timeout, Some(10_000));
         assert!(p.has_deadlines());
         assert!(!Policy::from_config(&config(&[])).has_deadlines());
+    }
+
+    #[test]
+    fn only_the_peers_the_operator_names_may_declare_a_host_scope_pulse() {
+        let config = |value: &str| {
+            Config::from_options([("HostScope", value)]).expect("a valid HostScope")
+        };
+        let peer = |ip: &str| Some(ip.parse::<IpAddr>().unwrap());
+        let none = Config::default();
+        assert!(!may_declare_host_scope(&none, Transport::Tcp, peer("10.0.0.5")));
+        assert!(!may_declare_host_scope(&none, Transport::Local, None));
+        let all = config("all");
+        assert!(may_declare_host_scope(&all, Transport::Tcp, peer("10.0.0.5")));
+        assert!(may_declare_host_scope(&all, Transport::Local, None));
+        let listed = config("10.0.0.0/24");
+        assert!(may_declare_host_scope(&listed, Transport::Tcp, peer("10.0.0.5")));
+        assert!(may_declare_host_scope(&listed, Transport::Tcp6, peer("::ffff:10.0.0.5")));
+        assert!(!may_declare_host_scope(&listed, Transport::Tcp, peer("10.0.1.5")));
+        assert!(!may_declare_host_scope(&listed, Transport::Local, None));
     }
 }

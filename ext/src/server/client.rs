@@ -12,6 +12,8 @@ pub enum XError {
     Length,
     /// BadValue, naming the value.
     Value(u32),
+    /// BadAccess: the client may not do what it asked.
+    Access,
     Implementation,
 }
 
@@ -21,6 +23,7 @@ impl XError {
             Self::Request => sys::LIFESIGN_BAD_REQUEST,
             Self::Length => sys::LIFESIGN_BAD_LENGTH,
             Self::Value(_) => sys::LIFESIGN_BAD_VALUE,
+            Self::Access => sys::LIFESIGN_BAD_ACCESS,
             Self::Implementation => sys::LIFESIGN_BAD_IMPLEMENTATION,
         }
     }

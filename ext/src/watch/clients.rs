@@ -122,26 +122,40 @@ fn info_of(client: &ClientView<'_>, index: usize, joining: &Joining) -> ClientIn
     }
 }
 
+/// Why a Watch request is refused.
+pub enum Refused {
+    /// BadValue: a value out of range, or an unknown flag.
+    Value(u32),
+    /// BadAccess: a host-scope pulse from a peer `HostScope` does not name.
+    HostScope,
+}
+
 /// A Watch request: the client opts in, or changes its own policy and service name.
-pub fn opt_in(client: &mut ClientView<'_>, asked: &WatchRequest) -> Result<(), u32> {
+pub fn opt_in(client: &mut ClientView<'_>, asked: &WatchRequest) -> Result<(), Refused> {
     let index = client.index();
     let service = (!asked.service.is_empty()).then(|| asked.service.clone());
-    let outcome = with(|w| -> Result<_, u32> {
-        let policy = Policy::from_request(&w.tracker.default_policy(), asked)?;
+    let (transport, peer) = client
+        .socket()
+        .map_or((Transport::Local, None), socket::transport);
+    let outcome = with(|w| -> Result<_, Refused> {
+        let policy =
+            Policy::from_request(&w.tracker.default_policy(), asked).map_err(Refused::Value)?;
+        if policy.host_scope
+            && !policy::may_declare_host_scope(&w.config, transport, peer.map(|p| p.ip()))
+        {
+            return Err(Refused::HostScope);
+        }
         let known = w.tracker.policy(index);
         if known.is_some() {
             w.tracker.set_policy(index, policy, service.clone());
         }
         Ok((policy, known))
     })
-    .unwrap_or(Err(0u32))?;
+    .unwrap_or(Err(Refused::Value(0)))?;
     let (policy, known) = outcome;
     let keepalive = policy.transport_timeout.map(Keepalive::for_timeout);
     let transport_changed = known.is_none_or(|k| k.transport_timeout != policy.transport_timeout);
     if known.is_none() {
-        let (transport, peer) = client
-            .socket()
-            .map_or((Transport::Local, None), socket::transport);
         let joining = Joining {
             transport,
             peer,

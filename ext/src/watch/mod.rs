@@ -16,7 +16,7 @@ mod clients;
 mod events;
 mod pass;
 
-pub use clients::{on_client_state, opt_in, opt_out};
+pub use clients::{Refused, on_client_state, opt_in, opt_out};
 pub use events::{list_json, on_ack, opening_lines};
 pub use pass::{on_grab, on_sent_event, on_timer};
 

@@ -6,6 +6,7 @@
 
 use lifesign_formats::duration::display;
 use lifesign_watchdog::options::split_env;
+use lifesign_watchdog::options::HostScope;
 use lifesign_watchdog::{Config, ListClients, OnLost, OptionError, Watch};
 use std::time::Duration;
 
@@ -109,6 +110,7 @@ fn as_options(config: &Config) -> Vec<(&'static str, String)> {
         on_lost,
         launcher,
         list_clients,
+        host_scope,
     } = config;
     let off = |d: &Option<Duration>| d.map_or_else(|| "0".to_owned(), display);
     let peers: Vec<String> = watch_peers.iter().map(ToString::to_string).collect();
@@ -154,6 +156,18 @@ fn as_options(config: &Config) -> Vec<(&'static str, String)> {
                 ListClients::Own => "self",
             }
             .to_owned(),
+        ),
+        (
+            "HostScope",
+            match host_scope {
+                HostScope::None => "none".to_owned(),
+                HostScope::All => "all".to_owned(),
+                HostScope::Peers(peers) => peers
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            },
         ),
     ]
 }
