@@ -253,3 +253,20 @@ fn pulse_exits_non_zero_within_its_probe_timeout_when_the_server_is_gone() {
         }
     }
 }
+
+#[test]
+fn a_host_pulse_the_server_refuses_names_the_option_to_set() {
+    let lab = Lab::new(1);
+    let server = Xorg::new().in_lab(&lab).option("Grace", "0").start();
+    let host = lab.host(0);
+    let out = host
+        .ns
+        .command(cli().to_str().unwrap())
+        .args(["pulse", "--scope", "host", "--interval", "200ms"])
+        .env("DISPLAY", host.display(server.display_number()))
+        .output()
+        .expect("run lifesign pulse");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("HostScope"), "{err}");
+}
