@@ -33,6 +33,10 @@ pub struct Service {
     /// Candidates in order; the first is the primary. Each an argv, never run by a shell.
     pub start: Vec<Vec<String>>,
     pub on: Vec<Trigger>,
+    /// An application that ends by itself (`gone`/`closed`: it exited, crashed, or was
+    /// OOM-killed on a healthy host) is started again with the same candidate, within the
+    /// flap limits; one the operator removed (`killed`) is not.
+    pub restart: bool,
     pub start_primary: bool,
     pub max_failovers: u32,
     pub window: Duration,
@@ -91,6 +95,8 @@ struct RawService {
     start: Spanned<Vec<Vec<String>>>,
     #[serde(default)]
     on: Option<Spanned<Vec<Trigger>>>,
+    #[serde(default = "default_restart")]
+    restart: bool,
     #[serde(default)]
     start_primary: bool,
     #[serde(default = "default_max_failovers")]
@@ -124,6 +130,9 @@ fn default_state() -> PathBuf {
 }
 fn default_on() -> Vec<Trigger> {
     vec![Trigger::Lost]
+}
+fn default_restart() -> bool {
+    true
 }
 fn default_max_failovers() -> u32 {
     5
@@ -270,6 +279,7 @@ impl Config {
                 matcher,
                 start,
                 on,
+                restart: s.restart,
                 start_primary: s.start_primary,
                 max_failovers: s.max_failovers,
                 window,
@@ -352,6 +362,7 @@ window = "10m"
         assert_eq!(s.start.len(), 2);
         assert_eq!(s.start[1], ["ssh", "host-b", "xclock"]);
         assert_eq!(s.on, [Trigger::Lost]);
+        assert!(s.restart);
         assert!(s.start_primary);
         assert_eq!((s.max_failovers, s.window), (5, Duration::from_secs(600)));
         assert_eq!(s.startup_timeout, Duration::from_secs(10));

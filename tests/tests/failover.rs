@@ -17,6 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::ConnectionExt as _;
+use x11rb::wrapper::ConnectionExt as _;
 
 const IDLE: Duration = Duration::from_secs(2);
 
@@ -449,4 +450,73 @@ fn a_client_with_a_wm_class_of_megabytes_does_not_hold_up_the_servers_events() {
     );
     drop(server);
     drop((hostile, ordinary));
+}
+
+#[test]
+fn an_application_killed_on_its_healthy_host_comes_back_and_one_removed_with_xkill_does_not() {
+    let (lab, launcher, server) = plant_view();
+    let a = lab.host(0);
+    let conn = server.connect();
+    // Up as far as the launcher knows (one that dies while it starts is given up for the next
+    // candidate instead).
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            !launcher.log_lines("service is up").is_empty()
+        })
+        .is_some(),
+        "{}",
+        launcher.log()
+    );
+    let up_lines = |l: &Launcher| l.log_lines("service is up").len();
+    let ups = up_lines(&launcher);
+    // SIGKILL (a crash, the OOM killer): its connection closes, its host is fine.
+    let pid = launcher.started_pids()[0];
+    let pid = rustix::process::Pid::from_raw(pid as i32).expect("a pid");
+    rustix::process::kill_process(pid, Signal::KILL).expect("kill the xclock");
+    // (The server may give the new xclock the same id: the second start, then its window.)
+    let restarted = wait_until(Duration::from_secs(15), || {
+        launcher.log_lines("started candidate").len() == 2
+    });
+    assert!(restarted.is_some(), "not started again: {}", launcher.log());
+    let back = wait_mapped(&conn, a, "plant-view", Duration::from_secs(15));
+    assert!(back.is_some(), "its window is not back: {}", launcher.log());
+    let started = launcher.log_lines("started candidate");
+    assert_eq!(started.len(), 2, "{}", launcher.log());
+    assert!(
+        started[1].contains("candidate=0"),
+        "in place: {}",
+        started[1]
+    );
+    assert_eq!(
+        launcher
+            .log_lines("ended by itself; starting it again")
+            .len(),
+        1,
+        "{}",
+        launcher.log()
+    );
+    // The operator removes it with xkill (KillClient), once it is up again: it stays
+    // removed.
+    assert!(
+        wait_until(Duration::from_secs(15), || up_lines(&launcher) > ups).is_some(),
+        "{}",
+        launcher.log()
+    );
+    let second = mapped(&conn, a, "plant-view")[0].client.id.clone();
+    let base = u32::from_str_radix(second.trim_start_matches("0x"), 16).expect("an id");
+    conn.kill_client(base).expect("KillClient");
+    conn.sync().expect("a round trip");
+    assert!(
+        wait_until(Duration::from_secs(5), || mapped(&conn, a, "plant-view")
+            .is_empty())
+        .is_some()
+    );
+    thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        launcher.log_lines("started candidate").len(),
+        2,
+        "{}",
+        launcher.log()
+    );
+    assert!(lost_events(&server).is_empty(), "nothing was lost");
 }

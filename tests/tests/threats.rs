@@ -126,8 +126,14 @@ fn host_scope_watch(conn: &RustConnection) -> Result<(), x11rb::protocol::ErrorK
 fn a_strangers_host_scope_pulse_is_refused_and_a_listed_peers_honoured() {
     // By default nobody may declare one: its stopping would take a whole host down.
     let (_lab, server, a, _b) = two_hosts(None);
-    assert_eq!(host_scope_watch(&a), Err(x11rb::protocol::ErrorKind::Access));
-    assert!(server.log().contains("HostScope=none"), "the option in the log line");
+    assert_eq!(
+        host_scope_watch(&a),
+        Err(x11rb::protocol::ErrorKind::Access)
+    );
+    assert!(
+        server.log().contains("HostScope=none"),
+        "the option in the log line"
+    );
     // With host A named, A may, and B (a stranger to the option) still may not.
     let lab = Lab::new(2);
     let server = Xorg::new()
@@ -138,7 +144,10 @@ fn a_strangers_host_scope_pulse_is_refused_and_a_listed_peers_honoured() {
     let a = lab.host(0).connect_x(server.display_number());
     let b = lab.host(1).connect_x(server.display_number());
     assert_eq!(host_scope_watch(&a), Ok(()));
-    assert_eq!(host_scope_watch(&b), Err(x11rb::protocol::ErrorKind::Access));
+    assert_eq!(
+        host_scope_watch(&b),
+        Err(x11rb::protocol::ErrorKind::Access)
+    );
     // The refused request changed nothing: B keeps the server's policy (no NoOperation
     // expected), A has the one it asked for.
     let policy_of = |conn: &RustConnection| {

@@ -189,7 +189,8 @@ const OPTIONS: &[(&str, Setter)] = &[
         Ok(())
     }),
     ("HostScope", |c, v| {
-        const FORM: &str = "none, all, or comma-separated IP addresses or CIDRs such as 10.0.0.5,10.1.0.0/16";
+        const FORM: &str =
+            "none, all, or comma-separated IP addresses or CIDRs such as 10.0.0.5,10.1.0.0/16";
         c.host_scope = match v.trim().to_ascii_lowercase().as_str() {
             "none" => HostScope::None,
             "all" => HostScope::All,
@@ -550,7 +551,11 @@ mod tests {
         };
         let peers: Vec<String> = peers.iter().map(ToString::to_string).collect();
         assert_eq!(peers, ["10.0.0.5/32", "10.1.0.0/16"]);
-        assert!(c.summary().ends_with("HostScope=10.0.0.5/32,10.1.0.0/16"), "{}", c.summary());
+        assert!(
+            c.summary().ends_with("HostScope=10.0.0.5/32,10.1.0.0/16"),
+            "{}",
+            c.summary()
+        );
         for bad in ["", "some", "10.0.0.300", ","] {
             single_error(&[("HostScope", bad)]);
         }

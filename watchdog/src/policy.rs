@@ -307,20 +307,39 @@ mod tests {
 
     #[test]
     fn only_the_peers_the_operator_names_may_declare_a_host_scope_pulse() {
-        let config = |value: &str| {
-            Config::from_options([("HostScope", value)]).expect("a valid HostScope")
-        };
+        let config =
+            |value: &str| Config::from_options([("HostScope", value)]).expect("a valid HostScope");
         let peer = |ip: &str| Some(ip.parse::<IpAddr>().unwrap());
         let none = Config::default();
-        assert!(!may_declare_host_scope(&none, Transport::Tcp, peer("10.0.0.5")));
+        assert!(!may_declare_host_scope(
+            &none,
+            Transport::Tcp,
+            peer("10.0.0.5")
+        ));
         assert!(!may_declare_host_scope(&none, Transport::Local, None));
         let all = config("all");
-        assert!(may_declare_host_scope(&all, Transport::Tcp, peer("10.0.0.5")));
+        assert!(may_declare_host_scope(
+            &all,
+            Transport::Tcp,
+            peer("10.0.0.5")
+        ));
         assert!(may_declare_host_scope(&all, Transport::Local, None));
         let listed = config("10.0.0.0/24");
-        assert!(may_declare_host_scope(&listed, Transport::Tcp, peer("10.0.0.5")));
-        assert!(may_declare_host_scope(&listed, Transport::Tcp6, peer("::ffff:10.0.0.5")));
-        assert!(!may_declare_host_scope(&listed, Transport::Tcp, peer("10.0.1.5")));
+        assert!(may_declare_host_scope(
+            &listed,
+            Transport::Tcp,
+            peer("10.0.0.5")
+        ));
+        assert!(may_declare_host_scope(
+            &listed,
+            Transport::Tcp6,
+            peer("::ffff:10.0.0.5")
+        ));
+        assert!(!may_declare_host_scope(
+            &listed,
+            Transport::Tcp,
+            peer("10.0.1.5")
+        ));
         assert!(!may_declare_host_scope(&listed, Transport::Local, None));
     }
 }

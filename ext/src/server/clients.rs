@@ -25,9 +25,12 @@ pub fn counts(index: usize) -> Option<(u32, Option<u32>)> {
     Some((c.sequence as u32, no_operations_of(c, index)))
 }
 
-/// The live client at `index`, for the server layer's own lookups.
-pub(super) fn live(index: usize) -> Option<sys::ClientPtr> {
-    raw(index)
+/// The client at `index`, live or at its end: at the Gone callback the server has marked it
+/// gone, but keeps its record and its resources (its windows) until the callback returns
+/// (dix/dispatch.c, CloseDownClient), so what its end reports can still name its class.
+pub(super) fn record(index: usize) -> Option<sys::ClientPtr> {
+    let client = entry(index);
+    (!client.is_null()).then_some(client)
 }
 
 /// The same counts for the client at `index` at its end (the client-state callback with

@@ -45,7 +45,7 @@ fn owner(id: u32) -> usize {
 /// cost is the client's own windows, whatever other clients have made (a client with half a
 /// million windows slows only the look at itself). First created first.
 fn top_levels(index: usize) -> Vec<sys::WindowPtr> {
-    let Some(client) = super::clients::live(index) else {
+    let Some(client) = super::clients::record(index) else {
         return Vec::new();
     };
     let mut found: Vec<(u32, sys::WindowPtr)> = Vec::new();

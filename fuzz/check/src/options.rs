@@ -5,8 +5,8 @@
 //! "value"`); the whole text is also read as `LIFESIGN_OPTIONS`.
 
 use lifesign_formats::duration::display;
-use lifesign_watchdog::options::split_env;
 use lifesign_watchdog::options::HostScope;
+use lifesign_watchdog::options::split_env;
 use lifesign_watchdog::{Config, ListClients, OnLost, OptionError, Watch};
 use std::time::Duration;
 

@@ -100,6 +100,17 @@ impl Engine {
                     self.phases[s] = Phase::Down;
                 }
             }
+            Phase::Up
+                if !others
+                    && self.services[s].restart
+                    && trigger == Trigger::Gone
+                    && reason == "closed" =>
+            {
+                // Exited, crashed, OOM-killed: its host is fine, so the same candidate.
+                tracing::warn!(service = %name, client = %describe(&info), "service's application ended by itself; starting it again");
+                let candidate = self.state_of(s).active.unwrap_or(0);
+                self.admit_and_start(s, candidate, now, out);
+            }
             Phase::Up if !others => {
                 tracing::info!(service = %name, reason = %reason, "service ended by itself; it is not restarted");
                 self.phases[s] = Phase::Down;

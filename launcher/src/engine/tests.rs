@@ -398,25 +398,85 @@ fn another_client_that_may_match_does_not_take_over_a_start() {
     );
 }
 
+fn gone(seq: u64, c: &ClientInfo, reason: GoneReason) -> Event {
+    ev(
+        seq,
+        Body::Gone {
+            client: c.clone(),
+            reason,
+        },
+    )
+}
+
 #[test]
-fn a_client_that_closes_by_itself_is_not_restarted() {
+fn an_application_that_ends_by_itself_is_started_again_with_the_same_candidate() {
     let mut e = running();
     let c = client(1, "10.211.1.2", Some("xclock"));
-    let out = e.feed(
-        1,
-        &ev(
-            3,
-            Body::Gone {
-                client: c,
-                reason: GoneReason::Closed,
-            },
-        ),
-        9000,
+    let out = e.feed(1, &gone(3, &c, GoneReason::Closed), 9000);
+    assert_eq!(
+        starts(&out),
+        [(VIEW, 0)],
+        "the primary again, its host is fine"
     );
+    // After a failover it is the backup that comes back.
+    let mut e = running();
+    assert_eq!(starts(&e.feed(1, &lost(3, &c), 9000)), [(VIEW, 1)]);
+    let backup = client(2, "10.211.2.2", Some("xclock"));
+    e.feed(1, &watched(4, &backup, false), 9500);
+    let out = e.feed(1, &gone(5, &backup, GoneReason::Closed), 12_000);
+    assert_eq!(starts(&out), [(VIEW, 1)]);
+}
+
+#[test]
+fn an_application_the_operator_killed_is_not_started_again() {
+    let mut e = running();
+    let c = client(1, "10.211.1.2", Some("xclock"));
+    let out = e.feed(1, &gone(3, &c, GoneReason::Killed), 9000);
     assert!(starts(&out).is_empty());
     assert_eq!(e.state().services["view"].active, None);
     e.hello(2, &SERVER, 10_000);
     assert!(starts(&e.tick(10_000 + SETTLE_MS)).is_empty());
+}
+
+#[test]
+fn with_restart_off_an_application_that_ends_by_itself_stays_ended() {
+    let config = CONFIG.replacen(
+        "start_primary = true",
+        "start_primary = true\nrestart = false",
+        1,
+    );
+    let mut e = Engine::new(
+        Config::parse(&config).unwrap().services,
+        State::default(),
+        0,
+    );
+    e.hello(1, &SERVER, 0);
+    assert_eq!(starts(&e.tick(SETTLE_MS)), [(VIEW, 0)]);
+    let c = client(1, "10.211.1.2", Some("xclock"));
+    e.feed(1, &watched(2, &c, false), 600);
+    assert!(starts(&e.feed(1, &gone(3, &c, GoneReason::Closed), 9000)).is_empty());
+    assert_eq!(e.state().services["view"].active, None);
+}
+
+#[test]
+fn an_application_that_keeps_crashing_is_held_back_by_flap_protection() {
+    let mut e = running();
+    let mut now = 9000;
+    let mut started = 0;
+    for id in 1..=4u32 {
+        let c = client(id, "10.211.1.2", Some("xclock"));
+        e.feed(1, &watched(u64::from(id) * 10, &c, false), now);
+        let out = e.feed(
+            1,
+            &gone(u64::from(id) * 10 + 1, &c, GoneReason::Closed),
+            now + 1,
+        );
+        started += starts(&out).len();
+        now += 1000;
+    }
+    // max_failovers = 2 within 1m: two restarts, then held back.
+    assert_eq!(started, 2);
+    assert!(e.state().services["view"].deferred.is_some());
 }
 
 #[test]
@@ -709,14 +769,14 @@ fn a_held_back_failover_is_asked_again_with_the_new_configuration() {
 }
 
 #[test]
-fn an_application_the_operator_closed_stays_closed_across_a_launcher_restart() {
+fn an_application_the_operator_killed_stays_ended_across_a_launcher_restart() {
     let mut e = running();
     let c = client(1, "10.211.1.2", Some("xclock"));
     let closed = ev(
         3,
         Body::Gone {
             client: c,
-            reason: GoneReason::Closed,
+            reason: GoneReason::Killed,
         },
     );
     e.feed(1, &closed, 9000);
