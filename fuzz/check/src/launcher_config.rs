@@ -105,6 +105,7 @@ fn service(s: &Service) -> Table {
         matcher,
         start,
         on,
+        restart,
         start_primary,
         max_failovers,
         window,
@@ -142,6 +143,7 @@ fn service(s: &Service) -> Table {
         })
         .collect();
     t.insert("start".into(), start.into());
+    t.insert("restart".into(), (*restart).into());
     let on: Vec<Value> = on
         .iter()
         .map(|trigger| {
