@@ -15,7 +15,7 @@ const FUNCTIONS: &[&str] = &[
     "AddCallback",
     "ClientIsAsleep",
     "dixLookupProperty",
-    "FindClientResourcesByType",
+    "LookupClientResourceComplex",
     "MakeAtom",
     "ResourceClientBits",
     "SetNotifyFd",

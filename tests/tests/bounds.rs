@@ -88,3 +88,52 @@ fn ten_million_watch_requests_grow_the_server_by_under_a_mebibyte_and_leave_noth
         after.saturating_sub(before)
     );
 }
+
+/// Windows the hostile client makes, as the test asks.
+const WINDOWS: u32 = 500_000;
+
+#[test]
+fn list_clients_answers_in_milliseconds_next_to_half_a_million_windows() {
+    use x11rb::connection::Connection as _;
+    use x11rb::protocol::xproto::{ConnectionExt as _, CreateWindowAux, WindowClass};
+    use x11rb::wrapper::ConnectionExt as _;
+    let server = Xvfb::with_options("Watch=all;Launcher=none").start();
+    // A watched client with half a million top-level windows, none with a class.
+    let hostile = server.connect();
+    let root = hostile.setup().roots[0].root;
+    for _ in 0..WINDOWS {
+        let id = hostile.generate_id().expect("an id");
+        hostile
+            .create_window(
+                0,
+                id,
+                root,
+                0,
+                0,
+                1,
+                1,
+                0,
+                WindowClass::INPUT_OUTPUT,
+                0,
+                &CreateWindowAux::new(),
+            )
+            .expect("CreateWindow");
+    }
+    hostile.sync().expect("the windows are made");
+    let lister = server.connect();
+    let mut took: Vec<Duration> = (0..21)
+        .map(|_| {
+            let started = Instant::now();
+            let entries = lifesign_tests::lifesign::list_clients(&lister);
+            assert!(entries.len() >= 2, "both are listed: {entries:?}");
+            started.elapsed()
+        })
+        .collect();
+    took.sort();
+    let median = took[took.len() / 2];
+    eprintln!(
+        "ListClients next to {WINDOWS} windows: median {median:?}, longest {:?}",
+        took[took.len() - 1]
+    );
+    assert!(median < Duration::from_millis(5), "median {median:?}");
+}

@@ -39,53 +39,70 @@ fn owner(id: u32) -> usize {
     ((id >> offset) & ((1 << bits) - 1)) as usize
 }
 
+/// At most this many of a client's windows are looked at, and at most `MOST_TOP_LEVELS`
+/// top-level ones kept: what any application has, and a bound on what one with half a million
+/// windows can make every look at it (its class in ListClients, in events) cost.
+const MOST_WINDOWS: usize = 4096;
+const MOST_TOP_LEVELS: usize = 64;
+
 /// The top-level windows of client `index`: its windows that are children of a root, or
-/// (under a reparenting window manager) children of a root's children. Found among the
-/// client's own resources (the server's table of them, `FindClientResourcesByType`), so the
-/// cost is the client's own windows, whatever other clients have made (a client with half a
-/// million windows slows only the look at itself). First created first.
+/// (under a reparenting window manager) children of a root's child that another client made.
+/// Found among the client's own resources (the server's table of them), so the cost is the
+/// client's own windows, at most `MOST_WINDOWS` of them, whatever other clients have made.
+/// Lowest resource ID (first created) first.
 fn top_levels(index: usize) -> Vec<sys::WindowPtr> {
     let Some(client) = super::clients::record(index) else {
         return Vec::new();
     };
-    let mut found: Vec<(u32, sys::WindowPtr)> = Vec::new();
-    // SAFETY: on the server thread between requests: the client's resource table and the
-    // window tree are consistent and only read; `found` outlives the call, which passes it
-    // back to `collect` only.
+    let mut search = Search {
+        found: Vec::new(),
+        looked_at: 0,
+    };
+    // SAFETY: on the server thread between requests (or in the client's Gone callback, before
+    // the server frees its resources): the client's resource table and the window tree are
+    // consistent and only read; `search` outlives the call, which passes it back to `collect`
+    // only.
     unsafe {
-        sys::FindClientResourcesByType(
+        sys::LookupClientResourceComplex(
             client,
             sys::LIFESIGN_RT_WINDOW,
             Some(collect),
-            (&raw mut found).cast(),
+            (&raw mut search).cast(),
         );
     }
-    // Resource IDs grow with creation within a client: the first created comes first.
-    found.sort_unstable_by_key(|&(id, _)| id);
-    found.into_iter().map(|(_, w)| w).collect()
+    search.found.sort_unstable_by_key(|&(id, _)| id);
+    search.found.into_iter().map(|(_, w)| w).collect()
 }
 
-/// `FindClientResourcesByType`'s callback: keeps a window whose parent is a root, or a
-/// root's child that another client made (a window manager's frame).
+struct Search {
+    found: Vec<(u32, sys::WindowPtr)>,
+    looked_at: usize,
+}
+
+/// `LookupClientResourceComplex`'s callback: keeps a window whose parent is a root, or a
+/// root's child that another client made (a window manager's frame); stops the search (true)
+/// at the bounds.
 unsafe extern "C" fn collect(
     value: *mut std::ffi::c_void,
     id: sys::XID,
     data: *mut std::ffi::c_void,
-) {
-    let window = value.cast::<sys::WindowRec>();
+) -> sys::Bool {
     // SAFETY: the server passes a live window of the client (the type asked for) and the
-    // `data` given to it, our Vec. Nothing here can unwind: a failed allocation aborts.
+    // `data` given to it, our Search. Nothing here can unwind: a failed allocation aborts.
     unsafe {
+        let search = &mut *data.cast::<Search>();
+        search.looked_at += 1;
+        let window = value.cast::<sys::WindowRec>();
         let parent = (*window).parent;
-        if parent.is_null() {
-            return; // a root
+        if !parent.is_null() {
+            let grandparent = (*parent).parent;
+            let top = grandparent.is_null()
+                || ((*grandparent).parent.is_null() && owner((*parent).drawable.id) != owner(id));
+            if top {
+                search.found.push((id, window));
+            }
         }
-        let grandparent = (*parent).parent;
-        let top = grandparent.is_null()
-            || ((*grandparent).parent.is_null() && owner((*parent).drawable.id) != owner(id));
-        if top {
-            (*data.cast::<Vec<(u32, sys::WindowPtr)>>()).push((id, window));
-        }
+        sys::Bool::from(search.looked_at >= MOST_WINDOWS || search.found.len() >= MOST_TOP_LEVELS)
     }
 }
 
