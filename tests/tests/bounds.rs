@@ -137,3 +137,34 @@ fn list_clients_answers_in_milliseconds_next_to_half_a_million_windows() {
     );
     assert!(median < Duration::from_millis(5), "median {median:?}");
 }
+
+#[test]
+fn a_client_connecting_in_a_loop_cannot_flood_the_servers_log() {
+    use lifesign_watchdog::log_budget::{BURST, PER_SECOND};
+    let server = Xvfb::with_options("Watch=all;Grace=0;Launcher=none").start();
+    let started = Instant::now();
+    // Each connection is watched and then gone: two event lines, 12 000 in all.
+    for _ in 0..6000 {
+        let mut c = RawClient::connect(server.display_number(), ByteOrder::native()).unwrap();
+        c.round_trip().unwrap();
+    }
+    // Another line later says how many were dropped.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut last = RawClient::connect(server.display_number(), ByteOrder::native()).unwrap();
+    last.round_trip().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let seconds = started.elapsed().as_secs() + 1;
+    let lines = server.log_lines("lifesign: event").len() as u64;
+    eprintln!(
+        "{lines} event lines of 12 000 events in about {seconds} s; {} notes of lines dropped",
+        server.log_lines("log lines were dropped").len()
+    );
+    assert!(
+        lines <= BURST + PER_SECOND * seconds,
+        "{lines} event lines in {seconds} s"
+    );
+    assert!(
+        !server.log_lines("log lines were dropped").is_empty(),
+        "the log says lines were dropped"
+    );
+}

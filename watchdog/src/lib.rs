@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod end;
 pub mod link;
+pub mod log_budget;
 pub mod options;
 pub mod outbox;
 pub mod pace;

@@ -1,20 +1,29 @@
 //! Log lines through the server's own log, with its `(II)`/`(WW)`/`(EE)` markers and the
 //! `lifesign:` prefix. The module logs with `tracing`; this is the subscriber's writer.
 //!
+//! Lines are rate-limited (`lifesign_watchdog::log_budget`): clients cause most of them, and
+//! one connecting and leaving in a loop must not fill the log; the first line let through
+//! after a drop says how many were dropped.
+//!
 //! Verbosity: errors at 0 (shown on stderr too), warnings and information at 1 under Xorg
 //! (its log file shows them by default) and at 0 in preload mode (Xvfb has no log file and
 //! shows only verbosity 0 on stderr), debug at 4 (Xorg's `-logverbose 4`).
 
 use lifesign_sys as sys;
+use lifesign_watchdog::log_budget::{self, LogBudget};
 use std::ffi::CString;
 use std::io;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::thread::{self, ThreadId};
 use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::MakeWriter;
 
 static SERVER_THREAD: OnceLock<ThreadId> = OnceLock::new();
+/// One budget for the lines the operator sees, one for debug lines (at verbosity 4, often not
+/// shown), so that these never take the others' room.
+static BUDGET: Mutex<LogBudget> = Mutex::new(LogBudget::new());
+static DEBUG_BUDGET: Mutex<LogBudget> = Mutex::new(LogBudget::new());
 static INFO_VERBOSITY: AtomicI32 = AtomicI32::new(1);
 
 /// Where the server shows what we log.
@@ -101,16 +110,43 @@ impl Drop for Line {
             Level::INFO => (sys::X_INFO, info),
             Level::DEBUG | Level::TRACE => (sys::X_INFO, 4),
         };
-        let text = CString::new(std::mem::take(&mut self.text)).expect("NULs were removed");
-        if Some(&thread::current().id()) == SERVER_THREAD.get() {
-            // SAFETY: on the server thread; the format is a literal "%s" and its one argument a
-            // NUL-terminated string that outlives the call.
-            unsafe { sys::LogMessageVerb(kind, verb, c"%s".as_ptr(), text.as_ptr()) }
-        } else {
-            // LogMessageVerb is not thread-safe; the signal-safe variant formats on the stack and
-            // writes with write(2), which any thread may do.
-            // SAFETY: as above; LogMessageVerbSigSafe supports %s.
-            unsafe { sys::LogMessageVerbSigSafe(kind, verb, c"%s".as_ptr(), text.as_ptr()) }
+        // Never waits: a line from another thread while the server's holds the budget passes.
+        let budget = match self.level {
+            Level::DEBUG | Level::TRACE => &DEBUG_BUDGET,
+            _ => &BUDGET,
+        };
+        let admitted = match budget.try_lock() {
+            Ok(mut budget) => budget.admit(super::time::now_ms()),
+            Err(_) => Some(0),
+        };
+        let Some(dropped) = admitted else { return };
+        if dropped > 0 {
+            let note = format!(
+                "lifesign: {dropped} log lines were dropped (at most {} a second)\n",
+                log_budget::PER_SECOND
+            );
+            let (note_kind, note_verb) = if verb == 4 {
+                (kind, verb)
+            } else {
+                (sys::X_WARNING, info)
+            };
+            write(note_kind, note_verb, note.into_bytes());
         }
+        write(kind, verb, std::mem::take(&mut self.text));
+    }
+}
+
+/// Writes one line to the server's log.
+fn write(kind: sys::MessageType, verb: i32, text: Vec<u8>) {
+    let text = CString::new(text).expect("NULs were removed");
+    if Some(&thread::current().id()) == SERVER_THREAD.get() {
+        // SAFETY: on the server thread; the format is a literal "%s" and its one argument a
+        // NUL-terminated string that outlives the call.
+        unsafe { sys::LogMessageVerb(kind, verb, c"%s".as_ptr(), text.as_ptr()) }
+    } else {
+        // LogMessageVerb is not thread-safe; the signal-safe variant formats on the stack and
+        // writes with write(2), which any thread may do.
+        // SAFETY: as above; LogMessageVerbSigSafe supports %s.
+        unsafe { sys::LogMessageVerbSigSafe(kind, verb, c"%s".as_ptr(), text.as_ptr()) }
     }
 }
