@@ -143,8 +143,8 @@ fn a_client_connecting_in_a_loop_cannot_flood_the_servers_log() {
     use lifesign_watchdog::log_budget::{BURST, PER_SECOND};
     let server = Xvfb::with_options("Watch=all;Grace=0;Launcher=none").start();
     let started = Instant::now();
-    // Each connection is watched and then gone: two event lines, 12 000 in all.
-    for _ in 0..6000 {
+    // Each connection is watched and then gone: two event lines, 20 000 in all.
+    for _ in 0..10_000 {
         let mut c = RawClient::connect(server.display_number(), ByteOrder::native()).unwrap();
         c.round_trip().unwrap();
     }
@@ -156,7 +156,7 @@ fn a_client_connecting_in_a_loop_cannot_flood_the_servers_log() {
     let seconds = started.elapsed().as_secs() + 1;
     let lines = server.log_lines("lifesign: event").len() as u64;
     eprintln!(
-        "{lines} event lines of 12 000 events in about {seconds} s; {} notes of lines dropped",
+        "{lines} event lines of 20 000 events in about {seconds} s; {} notes of lines dropped",
         server.log_lines("log lines were dropped").len()
     );
     assert!(

@@ -7,8 +7,9 @@
 use crate::clock::Millis;
 
 /// Lines the log may take at once: the start of a server of two thousand clients (a
-/// `watched` line each), a thousand of them lost together.
-pub const BURST: u64 = 4000;
+/// `watched` line each), a thousand of them lost together, a few thousand clients coming and
+/// going in a minute; refilled in five minutes at `PER_SECOND`.
+pub const BURST: u64 = 16_000;
 /// Lines a second after that: a client connecting and leaving in a loop (two lines each time,
 /// a thousand times a second) writes 50 lines a second, some 12 KB, not 2000.
 pub const PER_SECOND: u64 = 50;
