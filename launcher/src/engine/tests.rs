@@ -930,3 +930,25 @@ fn a_client_is_described_on_one_line_whatever_its_fields_hold() {
     let text = describe(&c);
     assert!(!text.contains(char::is_control), "{text:?}");
 }
+
+#[test]
+fn forged_hellos_and_replayed_losses_do_not_get_past_flap_protection() {
+    // A peer the launcher allows says hello as a new server each time, then reports the
+    // service's client lost again (the same seq: each hello forgets what was handled).
+    let mut e = running();
+    let c = client(1, "10.211.1.2", Some("xclock"));
+    let mut started = 0;
+    for round in 0..10u64 {
+        let forged = ServerInfo {
+            started_ms: 2000 + round,
+            ..SERVER
+        };
+        let now = 9000 + round * 100;
+        e.hello(2, &forged, now);
+        e.feed(2, &watched(3, &c, false), now + 1);
+        started += starts(&e.feed(2, &lost(4, &c), now + 2)).len();
+        started += starts(&e.tick(now + SETTLE_MS)).len();
+    }
+    // max_failovers = 2 within the window: no more starts than that, however many hellos.
+    assert!(started <= 2, "{started} starts");
+}
