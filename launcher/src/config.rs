@@ -26,6 +26,15 @@ pub struct Match {
     pub service: Option<String>,
 }
 
+/// The account a service's candidates run as (`user`), resolved when the file is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunAs {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Service {
     pub name: String,
@@ -37,6 +46,9 @@ pub struct Service {
     /// OOM-killed on a healthy host) is started again with the same candidate, within the
     /// flap limits; one the operator removed (`killed`) is not.
     pub restart: bool,
+    /// The account its candidates run as; the launcher's own (root, under the shipped unit)
+    /// when not given.
+    pub user: Option<RunAs>,
     pub start_primary: bool,
     pub max_failovers: u32,
     pub window: Duration,
@@ -98,6 +110,8 @@ struct RawService {
     #[serde(default = "default_restart")]
     restart: bool,
     #[serde(default)]
+    user: Option<Spanned<String>>,
+    #[serde(default)]
     start_primary: bool,
     #[serde(default = "default_max_failovers")]
     max_failovers: u32,
@@ -131,6 +145,17 @@ fn default_state() -> PathBuf {
 fn default_on() -> Vec<Trigger> {
     vec![Trigger::Lost]
 }
+/// The account named `name`, from the system's user database.
+fn run_as(name: &str) -> Option<RunAs> {
+    let user = nix::unistd::User::from_name(name).ok()??;
+    Some(RunAs {
+        name: user.name,
+        uid: user.uid.as_raw(),
+        gid: user.gid.as_raw(),
+        home: user.dir,
+    })
+}
+
 fn default_restart() -> bool {
     true
 }
@@ -259,6 +284,18 @@ impl Config {
                     ),
                 ));
             }
+            let user = match &s.user {
+                None => None,
+                Some(u) => Some(run_as(u.get_ref()).ok_or_else(|| {
+                    at(
+                        u.span(),
+                        format!(
+                            "service {name:?}: user {:?} is not an account here",
+                            u.get_ref()
+                        ),
+                    )
+                })?),
+            };
             let window = service_duration(text, &name, "window", s.window, DEFAULT_WINDOW)?;
             let startup_timeout = service_duration(
                 text,
@@ -280,6 +317,7 @@ impl Config {
                 start,
                 on,
                 restart: s.restart,
+                user,
                 start_primary: s.start_primary,
                 max_failovers: s.max_failovers,
                 window,

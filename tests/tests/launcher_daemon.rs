@@ -267,3 +267,53 @@ fn connections_are_capped_and_a_freed_place_is_taken_again() {
     writeln!(again, "{HELLO}").unwrap();
     assert!(launcher.wait_for_log("server said hello", 17, Duration::from_secs(5)));
 }
+
+#[test]
+fn a_service_with_a_user_starts_its_candidates_as_that_user() {
+    let launcher = Launcher::new(
+        "[[service]]\nname = \"view\"\nmatch = { wm_class = \"view\" }\n\
+         start = [[\"sleep\", \"30\"]]\nstart_primary = true\nuser = \"nobody\"\n",
+    )
+    .start();
+    let mut server = connect(&launcher);
+    writeln!(server, "{HELLO}").unwrap();
+    assert!(
+        launcher.wait_for_log("started candidate", 1, Duration::from_secs(10)),
+        "{}",
+        launcher.log()
+    );
+    let pid = launcher.started_pids()[0];
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.split_whitespace().collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    assert_eq!(field("Uid:"), ["65534"; 4], "{status}");
+    assert_eq!(field("Gid:"), ["65534"; 4], "{status}");
+    assert!(
+        field("Groups:").is_empty(),
+        "no supplementary groups: {status}"
+    );
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let environ = String::from_utf8_lossy(&environ);
+    assert!(environ.split('\0').any(|v| v == "USER=nobody"), "{environ}");
+    // A user that is not an account is an error of the file, with its line.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("launcher.toml");
+    std::fs::write(
+        &config,
+        "[[service]]\nname = \"v\"\nmatch = { wm_class = \"v\" }\nstart = [[\"true\"]]\n\
+         user = \"no-such-account\"\n",
+    )
+    .unwrap();
+    let out = check(&config);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no-such-account") && err.contains("line 5"),
+        "{err}"
+    );
+}

@@ -106,6 +106,7 @@ fn service(s: &Service) -> Table {
         start,
         on,
         restart,
+        user,
         start_primary,
         max_failovers,
         window,
@@ -144,6 +145,9 @@ fn service(s: &Service) -> Table {
         .collect();
     t.insert("start".into(), start.into());
     t.insert("restart".into(), (*restart).into());
+    if let Some(user) = user {
+        t.insert("user".into(), user.name.as_str().into());
+    }
     let on: Vec<Value> = on
         .iter()
         .map(|trigger| {

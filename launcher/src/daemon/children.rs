@@ -1,6 +1,7 @@
 //! The candidates the launcher started: spawned from their argv (never a shell), watched
 //! for their exit, stopped when given up.
 
+use crate::config::RunAs;
 use std::collections::HashMap;
 use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -21,6 +22,9 @@ struct Running {
 pub struct Env<'a> {
     pub display: &'a str,
     pub service: &'a str,
+    /// The account it runs as (its uid, gid, no supplementary groups, and its HOME, USER and
+    /// LOGNAME), if not the launcher's.
+    pub user: Option<&'a RunAs>,
 }
 
 #[derive(Default)]
@@ -41,7 +45,8 @@ impl Children {
         let (program, args) = argv
             .split_first()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty argv"))?;
-        let child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args(args)
             .env("DISPLAY", env.display)
             .env("LIFESIGN_SERVICE", env.service)
@@ -49,8 +54,18 @@ impl Children {
             .env_remove("WATCHDOG_USEC")
             .env_remove("WATCHDOG_PID")
             .stdin(Stdio::null())
-            .process_group(0)
-            .spawn()?;
+            .process_group(0);
+        if let Some(user) = env.user {
+            // std sets the gid, then the uid, and drops the supplementary groups when root
+            // changes its uid.
+            command
+                .uid(user.uid)
+                .gid(user.gid)
+                .env("HOME", &user.home)
+                .env("USER", &user.name)
+                .env("LOGNAME", &user.name);
+        }
+        let child = command.spawn()?;
         let pid = child.id();
         self.running.insert(
             attempt,

@@ -192,10 +192,11 @@ impl Daemon {
                     let env = Env {
                         display: &self.config.display,
                         service: &s.name,
+                        user: s.user.as_ref(),
                     };
                     match self.children.spawn(attempt, candidate, argv, &env) {
                         Ok(pid) => {
-                            tracing::info!(service = %s.name, candidate, pid, argv = ?argv, "started candidate");
+                            tracing::info!(service = %s.name, candidate, pid, argv = ?argv, user = s.user.as_ref().map(|u| u.name.as_str()), "started candidate");
                         }
                         Err(e) => {
                             tracing::error!(service = %s.name, candidate, argv = ?argv, "cannot start candidate: {e}");
