@@ -105,13 +105,17 @@ impl Watcher {
     /// The server's log never declared the bystander lost nor gone (and has its `watched`:
     /// a log that could not be read must not pass for one without losses).
     pub fn never_lost(&self, server: &Server) -> Result<(), String> {
-        let events = events(server).0;
+        self.never_lost_in(events(server).0)
+    }
+
+    /// The same, over `events` (as a launcher received them).
+    pub fn never_lost_in(&self, events: Vec<Event>) -> Result<(), String> {
         let mine = |e: &Event| e.client().is_some_and(|c| c.id == self.bystander_id);
         if !events
             .iter()
             .any(|e| matches!(e.body, Body::Watched { .. }) && mine(e))
         {
-            return Err("the server's log has no watched event for the bystander".into());
+            return Err("no watched event for the bystander".into());
         }
         let ended = events
             .into_iter()

@@ -16,6 +16,7 @@ mod soak;
 
 use clap::{Parser, Subcommand};
 use lifesign_tests::Xorg;
+use lifesign_tests::listener::Listener;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -81,7 +82,7 @@ enum Run {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let xorg = base_xorg(&args.module);
+    let xorg = || base_xorg(&args.module, "none");
     let (summary, failures) = match args.run {
         Run::LiveFuzz {
             requests,
@@ -90,7 +91,7 @@ fn main() -> ExitCode {
             bound_ms,
         } => {
             let seed = seed.unwrap_or_else(clock_seed);
-            let server = xorg.start();
+            let server = xorg().start();
             let outcome = fuzz::run(
                 &server,
                 &fuzz::Args {
@@ -109,9 +110,19 @@ fn main() -> ExitCode {
             bound_ms,
             rss_growth_kib,
         } => {
-            let server = xorg.tcp().start();
+            // Its events go to a launcher socket served here: tens of thousands of them, more
+            // than the module's log keeps in a burst (its lines are rate-limited).
+            let dir = tempfile::tempdir().expect("a temp dir");
+            let socket = dir.path().join("launcher.sock");
+            let listener = Listener::bind(&socket);
+            let server = base_xorg(&args.module, socket.to_str().expect("a UTF-8 path"))
+                .tcp()
+                .start();
+            // Linked before the soak counts the server's fds (the link is one of them).
+            listener.wait_for(Duration::from_secs(10), |r| !r.is_empty());
             let outcome = soak::run(
                 &server,
+                &listener,
                 &soak::Args {
                     cycles,
                     parallel: parallel.max(1),
@@ -127,8 +138,12 @@ fn main() -> ExitCode {
             bound_ms,
             rss_growth_kib,
         } => {
-            let stock = base_xorg(&args.module).stock().tcp().resets().start();
-            let server = xorg.tcp().resets().start();
+            let stock = base_xorg(&args.module, "none")
+                .stock()
+                .tcp()
+                .resets()
+                .start();
+            let server = xorg().tcp().resets().start();
             let outcome = regen::run(
                 &stock,
                 &server,
@@ -176,16 +191,16 @@ fn log_tail(server: &lifesign_tests::Server, failures: &[String]) {
     println!("----- end of the server's log -----");
 }
 
-/// Only clients that opt in are watched (the runs' own checkers are not), no launcher socket
-/// to queue events for, and deadlines from the first request.
-fn base_xorg(module: &Option<PathBuf>) -> Xorg {
+/// Only clients that opt in are watched (the runs' own checkers are not), deadlines from the
+/// first request, events to `launcher` (`none`: logged only).
+fn base_xorg(module: &Option<PathBuf>, launcher: &str) -> Xorg {
     // HostScope all: the oracle takes a Watch with the host flag for a valid one (the
     // refusal of strangers is tests/tests/threats.rs's).
     let xorg = Xorg::new()
         .option("Watch", "none")
         .option("Grace", "0")
         .option("HostScope", "all")
-        .option("Launcher", "none");
+        .option("Launcher", launcher);
     match module {
         Some(path) => xorg.module_file(path.clone()),
         None => xorg,

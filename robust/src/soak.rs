@@ -6,8 +6,9 @@
 
 use crate::cycle::{self, Ending, Transport};
 use crate::health::{self, Watcher};
-use lifesign_proto::event::{Body, GoneReason, LostReason};
+use lifesign_proto::event::{Body, Event, GoneReason, LostReason};
 use lifesign_tests::Server;
+use lifesign_tests::listener::{Listener, Received};
 use lifesign_tests::usage::{self, Usage};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -50,7 +51,9 @@ struct Counts {
     total_lost: Duration,
 }
 
-pub fn run(server: &Server, args: &Args) -> (Value, Vec<String>) {
+/// `listener` serves the server's launcher socket: the events are read from it, not from the
+/// server's log, whose lines are rate-limited.
+pub fn run(server: &Server, listener: &Listener, args: &Args) -> (Value, Vec<String>) {
     let mut failures = Vec::new();
     let mut watcher = match Watcher::start(server) {
         Ok(w) => w,
@@ -122,10 +125,28 @@ pub fn run(server: &Server, args: &Args) -> (Value, Vec<String>) {
     }
     let seconds = start.elapsed().as_secs_f64();
     let end_usage = settle(&watcher, pid, start_usage.fds, &mut failures);
-    failures.extend(check_events(server, &watcher, &counts));
+    let lives = counts.lost + counts.clean + counts.killed;
+    let ends = |r: &[Received]| {
+        r.iter()
+            .filter(|r| matches!(r.event.body, Body::Lost { .. } | Body::Gone { .. }))
+            .count() as u64
+    };
+    // Every life's end delivered (the module writes them once a pass).
+    listener.wait_for(Duration::from_secs(10), |r| ends(r) >= lives);
+    // Each event once (one sent again after a reconnect is the same seq), and not the
+    // replays of what is watched that open each connection.
+    let mut seqs = std::collections::HashSet::new();
+    let events: Vec<Event> = listener
+        .received()
+        .into_iter()
+        .map(|r| r.event)
+        .filter(|e| !matches!(e.body, Body::Watched { replay: true, .. } | Body::Hello { .. }))
+        .filter(|e| seqs.insert(e.seq))
+        .collect();
+    failures.extend(check_events(&events, &watcher, &counts));
     failures.extend(health::module_errors(server));
     failures.extend(health::unparseable_events(server));
-    if let Err(e) = watcher.never_lost(server) {
+    if let Err(e) = watcher.never_lost_in(events) {
         failures.push(e);
     }
     let warm = warm.unwrap_or(start_usage);
@@ -223,10 +244,9 @@ fn settle(watcher: &Watcher, pid: u32, fds: usize, failures: &mut Vec<String>) -
 }
 
 /// The module's events agree: one `watched` per life, and one end each, of the right kind.
-fn check_events(server: &Server, watcher: &Watcher, counts: &Counts) -> Vec<String> {
+fn check_events(events: &[Event], watcher: &Watcher, counts: &Counts) -> Vec<String> {
     let mut watched = 0;
     let (mut lost, mut closed, mut killed, mut other) = (0, 0, 0, Vec::new());
-    let (events, _) = health::events(server);
     for event in events {
         if event.client().is_some_and(|c| c.id == watcher.bystander_id) {
             continue;

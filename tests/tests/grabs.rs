@@ -18,8 +18,9 @@ fn a_hung_client_is_lost_within_its_deadline_and_the_time_the_grabs_held_it() {
     let server = Xvfb::with_options("Watch=all;IdleTimeout=3s;Grace=0;Launcher=none").start();
     // The hung client: set up, then silent, as a stopped xclock.
     let mut hung = RawClient::connect(server.display_number(), ByteOrder::native()).unwrap();
-    hung.round_trip().unwrap();
+    // Read before its last request: the server saw it no earlier.
     let silent_since = unix_ms();
+    hung.round_trip().unwrap();
     let id = ClientInfo::format_id(hung.resource_id_base());
     let lost_at = || {
         server.events().iter().find_map(|e| match &e.body {

@@ -43,8 +43,12 @@ impl LogBudget {
     /// before it (to be said first).
     pub fn admit(&mut self, now: Millis) -> Option<u64> {
         let elapsed = self.at.map_or(0, |at| now.saturating_sub(at));
-        self.at = Some(now);
-        self.tokens = (self.tokens + elapsed.saturating_mul(PER_SECOND)).min(BURST * 1000);
+        // A clock that went back gives nothing, and the time it gave is not given twice.
+        self.at = Some(self.at.map_or(now, |at| at.max(now)));
+        self.tokens = self
+            .tokens
+            .saturating_add(elapsed.saturating_mul(PER_SECOND))
+            .min(BURST * 1000);
         if self.tokens < 1000 {
             self.dropped += 1;
             return None;
@@ -93,6 +97,8 @@ mod tests {
             b.admit(5000);
         }
         assert_eq!(b.admit(1000), None);
-        assert_eq!(b.admit(1000 + 1000 / PER_SECOND), Some(1));
+        // Nor does coming back: the time from 1000 to 5000 was had already.
+        assert_eq!(b.admit(5000), None);
+        assert_eq!(b.admit(5000 + 1000 / PER_SECOND), Some(2));
     }
 }

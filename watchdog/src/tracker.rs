@@ -185,7 +185,9 @@ impl Watched {
             LostReason::WmPingTimeout => Some(p.wm_ping_timeout),
             _ => None,
         };
-        deadline - length.unwrap_or(0).min(deadline) / 2
+        let length = length.unwrap_or(0).min(deadline);
+        let start = deadline - length;
+        start + length / 2
     }
 
     fn next_due(&self) -> Option<Millis> {
@@ -307,16 +309,25 @@ impl Tracker {
         }
     }
 
-    /// Keeps only the live entries, and gives back what the heap no longer needs.
+    /// Makes the heap anew from the clients' live entries, one each (a client switching
+    /// between policies can leave several entries with its live due time), and gives back
+    /// what it no longer needs. An entry a pass holds aside meanwhile comes back after it, a
+    /// duplicate that the next look drops.
     fn compact(&mut self) {
-        let slots = &self.slots;
-        self.heap.retain(|Reverse(e)| {
-            slots
-                .get(e.index)
-                .and_then(Option::as_ref)
-                .is_some_and(|w| w.serial == e.serial && w.heap_due == Some(e.due))
-        });
-        self.heap.shrink_to(2 * self.slots.len() + COMPACT_SLACK);
+        let live: Vec<Reverse<Entry>> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(index, slot)| {
+                let w = slot.as_ref()?;
+                Some(Reverse(Entry {
+                    due: w.heap_due?,
+                    index,
+                    serial: w.serial,
+                }))
+            })
+            .collect();
+        self.heap = BinaryHeap::from(live);
     }
 
     /// Entries in the heap, live or stale: for tests of its bound.
@@ -370,10 +381,14 @@ impl Tracker {
     /// A watched client declared its own policy (and service name) through the extension.
     pub fn set_policy(&mut self, index: usize, policy: Policy, service: Option<String>) {
         if let Some(w) = self.slot(index) {
-            w.policy = policy;
             w.info.service = service;
-            w.ping_out = None;
-            w.suspect.clear();
+            // The same policy again changes nothing else: a suspect client repeating its
+            // Watch is not reported suspect again, an outstanding ping stays out.
+            if w.policy != policy {
+                w.policy = policy;
+                w.ping_out = None;
+                w.suspect.clear();
+            }
         }
         // The same policy again keeps its entry; another one pushes a new entry only if its
         // first due time moved (an entry that comes up early is only looked at again).
@@ -475,10 +490,21 @@ impl Tracker {
     }
 
     /// Client `by` (when known) grabbed the server.
-    pub fn grab(&mut self, now: Millis, by: Option<usize>) {
+    /// Every client's activity is taken in first (from `probe`): a request made before the
+    /// grab must count with the time held before it, so that the grab is added to its
+    /// deadline in full.
+    pub fn grab(&mut self, now: Millis, by: Option<usize>, probe: &mut impl Probe) {
         self.refresh(now);
         if self.grab.is_none() {
             self.grab_since = self.vnow;
+            for index in 0..self.slots.len() {
+                if self.slots[index].is_some() && by != Some(index) {
+                    let activity = probe.activity(index);
+                    if let Some(w) = self.slots[index].as_mut() {
+                        Self::absorb(w, activity);
+                    }
+                }
+            }
         }
         self.grab = Some(by);
     }

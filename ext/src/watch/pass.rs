@@ -73,7 +73,10 @@ pub fn new_generation() {
 pub fn on_grab(grab: Grab) {
     let now = time::now_ms();
     with(|w| match grab {
-        Grab::By(by) => w.tracker.grab(now, by),
+        Grab::By(by) => {
+            let (tracker, mut probe) = w.decide_at(now);
+            tracker.grab(now, by, &mut probe);
+        }
         Grab::Released => w.tracker.ungrab(now),
     });
     reschedule();

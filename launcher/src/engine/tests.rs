@@ -950,5 +950,5 @@ fn forged_hellos_and_replayed_losses_do_not_get_past_flap_protection() {
         started += starts(&e.tick(now + SETTLE_MS)).len();
     }
     // max_failovers = 2 within the window: no more starts than that, however many hellos.
-    assert!(started <= 2, "{started} starts");
+    assert!((1..=2).contains(&started), "{started} starts");
 }

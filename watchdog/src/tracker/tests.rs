@@ -222,7 +222,7 @@ fn a_server_grab_holds_the_others_and_not_the_grabber() {
     watch(&mut t, 2, 0);
     watch(&mut t, 3, 0);
     turn(&mut t, 1000, &[1, 2, 3], &mut s);
-    t.grab(1000, Some(2)); // client 2 grabs for 10 s; 1 and 3 cannot be read meanwhile
+    t.grab(1000, Some(2), &mut s); // client 2 grabs for 10 s; 1 and 3 cannot be read meanwhile
     for now in (1000..11_000).step_by(250) {
         let (a, _) = turn(&mut t, now, &[2], &mut s);
         assert!(lost(&a).is_empty(), "at {now}: {a:?}");
@@ -252,7 +252,7 @@ fn a_grabber_that_hangs_is_convicted() {
     watch(&mut t, 1, 0);
     watch(&mut t, 2, 0);
     turn(&mut t, 1000, &[1, 2], &mut s);
-    t.grab(1000, Some(2)); // and then client 2 says nothing more
+    t.grab(1000, Some(2), &mut s); // and then client 2 says nothing more
     let mut convicted = Vec::new();
     for now in (1000..6000).step_by(100) {
         let (a, _) = turn(&mut t, now, &[], &mut s);
@@ -646,7 +646,7 @@ fn grabs_pause_the_held_clients_deadlines_and_never_restart_them() {
     let mut now = 1000;
     while now < 20_000 && lost_at.is_none() {
         if now % 1000 == 500 {
-            t.grab(now, Some(2));
+            t.grab(now, Some(2), &mut s);
         }
         if now % 1000 == 550 {
             t.ungrab(now);
@@ -676,7 +676,7 @@ fn a_request_after_a_grab_counts_without_the_grabs_before_it() {
     let mut s = server();
     watch(&mut t, 1, 0);
     watch(&mut t, 2, 0);
-    t.grab(100, Some(2));
+    t.grab(100, Some(2), &mut s);
     turn(&mut t, 600, &[2], &mut s);
     t.ungrab(1100); // 1 s held
     // Client 1 sends at 2000 and hangs: its deadline is 5000, the grab before it is no pause.
@@ -689,4 +689,32 @@ fn a_request_after_a_grab_counts_without_the_grabs_before_it() {
         }
     }
     assert_eq!(lost_at, Some(5000));
+}
+
+#[test]
+fn a_request_just_before_a_grab_gets_the_whole_grab_added() {
+    let mut t = tracker(&[("IdleTimeout", "3s"), ("Grace", "0")]);
+    let mut s = server();
+    watch(&mut t, 1, 0);
+    watch(&mut t, 2, 0);
+    // Looked at at 1500 (its half-way point), a request at 1600, a grab 1700..2400.
+    let mut lost_at = None;
+    for now in (0..8000).step_by(10) {
+        if now == 1700 {
+            t.grab(now, Some(2), &mut s);
+        }
+        if now == 2400 {
+            t.ungrab(now);
+        }
+        let active: &[usize] = if now == 1600 { &[1, 2] } else { &[2] };
+        let (a, _) = turn(&mut t, now, active, &mut s);
+        if lost(&a).contains(&(1, LostReason::IdleTimeout)) {
+            lost_at.get_or_insert(now);
+        }
+    }
+    assert_eq!(
+        lost_at,
+        Some(1600 + 3000 + 700),
+        "the grab is paid back in full"
+    );
 }
