@@ -116,6 +116,20 @@ impl fmt::Display for OptionError {
 
 impl std::error::Error for OptionError {}
 
+/// As the option is written: `none`, `all`, or the peers separated by commas.
+impl fmt::Display for HostScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("none"),
+            Self::All => f.write_str("all"),
+            Self::Peers(peers) => {
+                let peers: Vec<String> = peers.iter().map(ToString::to_string).collect();
+                f.write_str(&peers.join(","))
+            }
+        }
+    }
+}
+
 /// The longest duration any option accepts: past a day, a deadline is a typo, not a policy.
 pub(crate) const MAX: Duration = Duration::from_secs(24 * 3600);
 /// The shortest request deadline: below it a healthy client on a loaded server is convicted.
@@ -281,15 +295,7 @@ impl Config {
                 ListClients::Local => "local",
                 ListClients::Own => "self",
             },
-            match &self.host_scope {
-                HostScope::None => "none".to_owned(),
-                HostScope::All => "all".to_owned(),
-                HostScope::Peers(peers) => peers
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            },
+            self.host_scope,
         )
     }
 }

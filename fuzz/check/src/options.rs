@@ -5,7 +5,6 @@
 //! "value"`); the whole text is also read as `LIFESIGN_OPTIONS`.
 
 use lifesign_formats::duration::display;
-use lifesign_watchdog::options::HostScope;
 use lifesign_watchdog::options::split_env;
 use lifesign_watchdog::{Config, ListClients, OnLost, OptionError, Watch};
 use std::time::Duration;
@@ -157,17 +156,6 @@ fn as_options(config: &Config) -> Vec<(&'static str, String)> {
             }
             .to_owned(),
         ),
-        (
-            "HostScope",
-            match host_scope {
-                HostScope::None => "none".to_owned(),
-                HostScope::All => "all".to_owned(),
-                HostScope::Peers(peers) => peers
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            },
-        ),
+        ("HostScope", host_scope.to_string()),
     ]
 }
