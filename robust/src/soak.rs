@@ -140,7 +140,12 @@ pub fn run(server: &Server, listener: &Listener, args: &Args) -> (Value, Vec<Str
         .received()
         .into_iter()
         .map(|r| r.event)
-        .filter(|e| !matches!(e.body, Body::Watched { replay: true, .. } | Body::Hello { .. }))
+        .filter(|e| {
+            !matches!(
+                e.body,
+                Body::Watched { replay: true, .. } | Body::Hello { .. }
+            )
+        })
         .filter(|e| seqs.insert(e.seq))
         .collect();
     failures.extend(check_events(&events, &watcher, &counts));

@@ -1,8 +1,10 @@
 //! Safe views of a `ClientRec`, valid for the one call the server made into the module.
 
 use lifesign_proto::ByteOrder;
+use lifesign_proto::event::Transport;
 use lifesign_sys as sys;
 use std::ffi::{CStr, c_int};
+use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;
 
 /// An X error a request handler answers with.
@@ -98,6 +100,13 @@ impl<'a> ClientView<'a> {
         // SAFETY: the fd stays open while the client is connected, which outlives the borrow
         // of `self`.
         unsafe { super::socket::borrow(fd) }
+    }
+
+    /// How the client is connected, and from where: a Unix socket (or none any more) is
+    /// local, with no peer.
+    pub fn transport(&mut self) -> (Transport, Option<SocketAddr>) {
+        self.socket()
+            .map_or((Transport::Local, None), super::socket::transport)
     }
 
     /// Sends one 32-byte event (in the server's byte order) to the client.

@@ -4,25 +4,15 @@
 use super::client::ClientView;
 use super::socket;
 use lifesign_sys as sys;
+use lifesign_watchdog::sampler::Counts;
 
 /// Slots of the server's `clients[]` table.
 pub const SLOTS: usize = sys::LIFESIGN_MAXCLIENTS as usize;
 
 fn raw(index: usize) -> Option<sys::ClientPtr> {
-    let client = entry(index);
+    let client = record(index)?;
     // SAFETY: non-null entries of clients[] are valid clients.
-    (!client.is_null() && unsafe { (*client).clientGone() } == 0).then_some(client)
-}
-
-/// How many requests the server has dispatched for the live client at `index` (its
-/// `sequence`, counted by the dispatcher before any handler or vector is called), and the
-/// request number of its last NoOperation if the module can see those: the server's own
-/// bookkeeping, read, never written.
-pub fn counts(index: usize) -> Option<(u32, Option<u32>)> {
-    let client = raw(index)?;
-    // SAFETY: a live client, read on the server thread.
-    let c = unsafe { &*client };
-    Some((c.sequence as u32, no_operations_of(c, index)))
+    (unsafe { (*client).clientGone() } == 0).then_some(client)
 }
 
 /// The client at `index`, live or at its end: at the Gone callback the server has marked it
@@ -33,29 +23,40 @@ pub(super) fn record(index: usize) -> Option<sys::ClientPtr> {
     (!client.is_null()).then_some(client)
 }
 
-/// The same counts for the client at `index` at its end (the client-state callback with
-/// Retained or Gone): the server has marked it gone but keeps its record, and its entry in
-/// `clients[]`, until the callback returns (dix/dispatch.c, CloseDownClient).
-pub fn final_counts(index: usize) -> Option<(u32, Option<u32>)> {
-    let client = entry(index);
-    if client.is_null() {
-        return None;
-    }
-    // SAFETY: a non-null entry of clients[] is a record the server keeps until it empties
-    // the entry; read on the server thread.
+/// What the server counts for the client at `index` (`record`) whose record is `client`: how
+/// many requests it has dispatched for it (its `sequence`, counted by the dispatcher before
+/// any handler or vector is called), and the request number of its last NoOperation if the
+/// module can see those. The server's own bookkeeping, read, never written.
+fn counts_of(client: sys::ClientPtr, index: usize) -> Counts {
+    // SAFETY: a record of clients[], read on the server thread.
     let c = unsafe { &*client };
-    Some((c.sequence as u32, no_operations_of(c, index)))
+    Counts {
+        requests: c.sequence as u32,
+        no_operation: no_operations_of(c, index),
+    }
+}
+
+/// The counts of the live client at `index`.
+pub fn counts(index: usize) -> Option<Counts> {
+    Some(counts_of(raw(index)?, index))
+}
+
+/// The same counts for the client at `index` at its end (the client-state callback with
+/// Retained or Gone): the server keeps its record, and its entry in `clients[]`, until the
+/// callback returns.
+pub fn final_counts(index: usize) -> Option<Counts> {
+    Some(counts_of(record(index)?, index))
 }
 
 /// The live client at `index` starts being followed: its counts, with the NoOperation mark
 /// set to its request count now, so that no NoOperation of an earlier client at that index
 /// can match a later one of this client.
-pub fn follow(index: usize) -> Option<(u32, Option<u32>)> {
+pub fn follow(index: usize) -> Option<Counts> {
     let client = raw(index)?;
     // SAFETY: a live client, read on the server thread.
     let sequence = unsafe { (*client).sequence } as u32;
     super::wraps::mark_no_operations(index, sequence);
-    counts(index)
+    Some(counts_of(client, index))
 }
 
 /// The request number of the last NoOperation of the live client at `index`, if the module

@@ -1,10 +1,10 @@
 //! A client's life as the module sees it: connected, set up, opted in or out, ended.
 
-use super::{Joining, events, final_counts, follow, pass, with};
+use super::{Joining, events, pass, with};
 use crate::server::client::{ClientState, ClientView};
-use crate::server::{socket, time, wraps};
+use crate::server::{clients, socket, time, wraps};
 use lifesign_proto::event::{ClientInfo, Transport};
-use lifesign_proto::ext::WatchRequest;
+use lifesign_proto::ext::{self, WatchRequest};
 use lifesign_watchdog::policy::{self, Keepalive, Policy};
 
 pub fn on_client_state(client: &mut ClientView<'_>) {
@@ -19,9 +19,7 @@ pub fn on_client_state(client: &mut ClientView<'_>) {
 
 /// Connected, setup not yet done: the fd is there, so the transport is set up now.
 fn joined(client: &mut ClientView<'_>, index: usize) {
-    let (transport, peer) = client
-        .socket()
-        .map_or((Transport::Local, None), socket::transport);
+    let (transport, peer) = client.transport();
     let pid = client.pid();
     let command = client.command();
     let Some((by_default, keepalive)) = with(|w| {
@@ -88,7 +86,7 @@ fn set_up(client: &mut ClientView<'_>, index: usize) {
 /// Starts watching client `index` with `policy`: its request counts are followed from now.
 fn begin(index: usize, info: ClientInfo, policy: Policy) {
     see_no_operations_for(policy);
-    let Some(counts) = follow(index) else {
+    let Some(counts) = clients::follow(index) else {
         return;
     };
     let now = time::now_ms();
@@ -134,13 +132,14 @@ pub enum Refused {
 pub fn opt_in(client: &mut ClientView<'_>, asked: &WatchRequest) -> Result<(), Refused> {
     let index = client.index();
     let service = (!asked.service.is_empty()).then(|| asked.service.clone());
-    let (transport, peer) = client
-        .socket()
-        .map_or((Transport::Local, None), socket::transport);
+    // Where it is connected from: asked of the socket only where it matters (a host-scope
+    // pulse, a client not yet watched), not for every Watch of a watched client.
+    let host_scope = asked.flags & ext::flags::HOST_SCOPE != 0;
+    let place = host_scope.then(|| client.transport());
     let outcome = with(|w| -> Result<_, Refused> {
         let policy =
             Policy::from_request(&w.tracker.default_policy(), asked).map_err(Refused::Value)?;
-        if policy.host_scope
+        if let Some((transport, peer)) = place
             && !policy::may_declare_host_scope(&w.config, transport, peer.map(|p| p.ip()))
         {
             return Err(Refused::HostScope);
@@ -156,6 +155,7 @@ pub fn opt_in(client: &mut ClientView<'_>, asked: &WatchRequest) -> Result<(), R
     let keepalive = policy.transport_timeout.map(Keepalive::for_timeout);
     let transport_changed = known.is_none_or(|k| k.transport_timeout != policy.transport_timeout);
     if known.is_none() {
+        let (transport, peer) = place.unwrap_or_else(|| client.transport());
         let joining = Joining {
             transport,
             peer,
@@ -210,7 +210,7 @@ pub fn opt_out(client: &mut ClientView<'_>) {
 fn ended(index: usize) {
     let killed = wraps::killing();
     // Its last requests: the server keeps its record until this callback returns.
-    let last = final_counts(index);
+    let last = clients::final_counts(index);
     let now = time::now_ms();
     with(|w| {
         w.joining.remove(&index);

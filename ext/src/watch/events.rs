@@ -4,8 +4,8 @@
 use super::{Watching, with};
 use crate::link;
 use crate::server::client::ClientView;
-use crate::server::{clients, notify, socket, time, timer, windows};
-use lifesign_proto::event::{Body, ClientInfo, Event, ServerInfo, StatusEntry, Transport};
+use crate::server::{clients, notify, time, timer, windows};
+use lifesign_proto::event::{Body, ClientInfo, Event, ServerInfo, StatusEntry};
 use lifesign_watchdog::outbox;
 use lifesign_watchdog::policy;
 
@@ -104,9 +104,7 @@ pub fn on_ack(seq: u64) {
 /// that client (an untrusted client under SECURITY sees no trusted one).
 pub fn list_json(requester: &mut ClientView<'_>) -> String {
     let own = requester.index();
-    let (transport, peer) = requester
-        .socket()
-        .map_or((Transport::Local, None), socket::transport);
+    let (transport, peer) = requester.transport();
     let local = policy::is_local(transport, peer.map(|p| p.ip()));
     let now = time::now_ms();
     let entries: Vec<StatusEntry> = with(|w| {

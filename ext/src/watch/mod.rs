@@ -27,7 +27,7 @@ use lifesign_proto::event::Transport;
 use lifesign_watchdog::Config;
 use lifesign_watchdog::outbox::Outbox;
 use lifesign_watchdog::pace::Pace;
-use lifesign_watchdog::sampler::{Cadence, Counts, Sampler};
+use lifesign_watchdog::sampler::{Cadence, Sampler};
 use lifesign_watchdog::tracker::{Activity, Probe, Tracker};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -110,33 +110,6 @@ pub fn new_generation() {
     link::new_generation();
 }
 
-/// Client `index`'s request counts as the sampler takes them, while it is connected.
-fn counts(index: usize) -> Option<Counts> {
-    let (requests, no_operation) = crate::server::clients::counts(index)?;
-    Some(Counts {
-        requests,
-        no_operation,
-    })
-}
-
-/// The same at the client's end, where the server still keeps its record.
-fn final_counts(index: usize) -> Option<Counts> {
-    let (requests, no_operation) = crate::server::clients::final_counts(index)?;
-    Some(Counts {
-        requests,
-        no_operation,
-    })
-}
-
-/// The same, for a client the sampler starts to follow now.
-fn follow(index: usize) -> Option<Counts> {
-    let (requests, no_operation) = crate::server::clients::follow(index)?;
-    Some(Counts {
-        requests,
-        no_operation,
-    })
-}
-
 /// What the tracker asks of the server while it decides. A client's activity is read as the
 /// tracker asks for it: its counts are sampled then, at the tracker's time, so a decision
 /// about a client is made on its counts of that moment, whenever the last sweep was.
@@ -165,7 +138,7 @@ impl Watching {
 
 impl Probe for ServerProbe<'_> {
     fn activity(&mut self, index: usize) -> Activity {
-        if let Some(counts) = counts(index) {
+        if let Some(counts) = crate::server::clients::counts(index) {
             self.sampler.sample(index, counts, self.vnow);
         }
         self.sampler.activity(index)
