@@ -158,12 +158,8 @@ impl Sampler {
             *last = count;
             changed += 1;
             let index = self.watched[at] as usize;
-            let counts = Counts {
-                requests: count,
-                no_operation: no_operation(index),
-            };
             if let Some(Some(slot)) = self.slots.get_mut(index) {
-                slot.requested(counts.no_operation, now);
+                slot.requested(no_operation(index), now);
             }
         }
         changed
