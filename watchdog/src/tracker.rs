@@ -515,21 +515,18 @@ impl Tracker {
         self.refresh(now);
         let Some(by) = self.grab.take() else { return };
         let lasted = self.vnow.saturating_sub(self.grab_since);
-        for (index, slot) in self.slots.iter_mut().enumerate() {
-            if let Some(w) = slot
-                && by != Some(index)
-            {
-                w.held_ms += lasted;
-            }
-        }
-        // A client looked at during the grab waits for its recheck: it is scheduled from
-        // its deadlines now, which the grab moved on (the others' entries come up as they
-        // were, and are scheduled on from then).
         for index in 0..self.slots.len() {
             let Some(w) = self.slots[index].as_mut() else {
                 continue;
             };
-            if by != Some(index) && std::mem::take(&mut w.rechecking) {
+            if by == Some(index) {
+                continue;
+            }
+            w.held_ms += lasted;
+            // A client looked at during the grab waits for its recheck: it is scheduled from
+            // its deadlines now, which the grab moved on (the others' entries come up as they
+            // were, and are scheduled on from then).
+            if std::mem::take(&mut w.rechecking) {
                 w.heap_due = None;
                 self.schedule(index);
             }
