@@ -104,17 +104,15 @@ impl Drop for Line {
         }
         self.text.retain(|&b| b != 0);
         let info = INFO_VERBOSITY.load(Ordering::Relaxed);
+        let debug = matches!(self.level, Level::DEBUG | Level::TRACE);
         let (kind, verb) = match self.level {
             Level::ERROR => (sys::X_ERROR, 0),
             Level::WARN => (sys::X_WARNING, info),
             Level::INFO => (sys::X_INFO, info),
             Level::DEBUG | Level::TRACE => (sys::X_INFO, 4),
         };
+        let budget = if debug { &DEBUG_BUDGET } else { &BUDGET };
         // Never waits: a line from another thread while the server's holds the budget passes.
-        let budget = match self.level {
-            Level::DEBUG | Level::TRACE => &DEBUG_BUDGET,
-            _ => &BUDGET,
-        };
         let admitted = match budget.try_lock() {
             Ok(mut budget) => budget.admit(super::time::now_ms()),
             Err(_) => Some(0),
@@ -125,7 +123,8 @@ impl Drop for Line {
                 "lifesign: {dropped} log lines were dropped (at most {} a second)\n",
                 log_budget::PER_SECOND
             );
-            let (note_kind, note_verb) = if verb == 4 {
+            // Said where the dropped lines would have been: among the debug lines for those.
+            let (note_kind, note_verb) = if debug {
                 (kind, verb)
             } else {
                 (sys::X_WARNING, info)
