@@ -5,10 +5,17 @@
 //! client is taken for a service only tentatively, and only for the one waiting for its
 //! candidate to come up. A client last heard of before the service's active candidate was
 //! started is an older one: it neither makes the start up nor, when it ends, fails over.
+//!
+//! For a service whose match names a `peer`, a client of it stands for the service only on
+//! its own host: when one of its clients ends, only the clients of the same host, or those
+//! taken for the launcher's current start of it, keep it up; while it fails over, only those
+//! make it up (docs/decisions.md, 60). Another host's client of the same class may be anyone's.
 
 use super::{Engine, Heard, Phase, describe};
 use crate::matching::Verdict;
+use lifesign_formats::net::unmapped;
 use lifesign_proto::event::ClientInfo;
+use std::net::{IpAddr, SocketAddr};
 
 /// A client of the server, as far as the launcher knows it.
 pub(super) struct Known {
@@ -104,8 +111,17 @@ impl Engine {
         }
         let Some(o) = owner else { return };
         let starting = matches!(self.phases[o.service], Phase::Starting { .. });
+        let failing_over = matches!(
+            self.phases[o.service],
+            Phase::Starting { .. } | Phase::Deferred { .. }
+        );
         if starting && self.older(o.service, since) {
             tracing::info!(service = %self.services[o.service].name, client = %describe(client), "a client older than the new candidate");
+        } else if o.sure
+            && failing_over
+            && !self.stands_for(o.service, client, o, self.lost_hosts[o.service])
+        {
+            tracing::info!(service = %self.services[o.service].name, client = %describe(client), "a client that matches the service, from another host than its lost one; it does not make the service up");
         } else if o.sure {
             self.came_up(o.service, out);
         } else if starting {
@@ -163,12 +179,32 @@ impl Engine {
             .any(|o| o.service == s && attempt.is_none_or(|a| o.attempt == Some(a)))
     }
 
-    /// Some client is surely of service `s` (its class was seen).
-    pub(super) fn surely_owned_by(&self, s: usize) -> bool {
-        self.clients
-            .values()
-            .filter_map(|k| k.owner)
-            .any(|o| o.service == s && o.sure)
+    /// A client of service `s` from `host` ended: another client keeps the service up, one
+    /// taken for it (surely, its class seen, when `sure`) that [stands for
+    /// it](Engine::stands_for) on that host.
+    pub(super) fn kept_up(&self, s: usize, host: Option<IpAddr>, sure: bool) -> bool {
+        self.clients.values().any(|k| {
+            k.owner.is_some_and(|o| {
+                o.service == s && (o.sure || !sure) && self.stands_for(s, &k.info, o, host)
+            })
+        })
+    }
+
+    /// A client taken for service `s` (as `owner`) stands for the service's instance on
+    /// `host`: any does when the service's match names no `peer` (no host to tie it to);
+    /// otherwise one from that host, or one taken for the launcher's current start of the
+    /// service (its own candidate's). A client of the same class from another host in the
+    /// range may be anyone's.
+    pub(super) fn stands_for(
+        &self,
+        s: usize,
+        info: &ClientInfo,
+        owner: Owner,
+        host: Option<IpAddr>,
+    ) -> bool {
+        self.services[s].matcher.peer.is_none()
+            || owner.attempt.is_some_and(|a| self.attempts[s] == Some(a))
+            || host.is_some_and(|h| host_of(info) == Some(h))
     }
 
     /// The service a client that ended belongs to: its full match, or the one it was taken
@@ -184,4 +220,12 @@ impl Engine {
                     .filter(|&s| verdicts[s] != Verdict::No)
             })
     }
+}
+
+/// The host a client connected from (its peer's address, a v4-mapped one as v4), if any.
+pub(super) fn host_of(info: &ClientInfo) -> Option<IpAddr> {
+    info.peer
+        .as_deref()
+        .and_then(|p| p.parse::<SocketAddr>().ok())
+        .map(|a| unmapped(a.ip()))
 }

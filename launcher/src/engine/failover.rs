@@ -1,5 +1,6 @@
 //! What sets a failover going (a client's end, a start that failed), and flap protection.
 
+use super::clients::host_of;
 use super::{Command, Engine, Phase, describe, ms};
 use crate::config::Trigger;
 use crate::flap;
@@ -19,6 +20,8 @@ pub(super) struct Ending<'a> {
 impl Engine {
     /// A client ended (`lost` or `gone`): a failover when the event is one the service
     /// fails over on and none of its clients is left (or it was the started candidate's).
+    /// For a service matched by `peer`, the clients left that count are those of the ended
+    /// one's host and those of the launcher's current start ([`Engine::stands_for`]).
     pub(super) fn end(&mut self, ending: Ending<'_>, now: u64, out: &mut Vec<Command>) {
         let Ending {
             seq,
@@ -58,13 +61,11 @@ impl Engine {
         }
         let triggers = self.services[s].on.contains(&trigger);
         let sure = self.services[s].matcher.matches(&info);
+        let host = host_of(&info);
         // A client whose class shows it is the service's is not kept up by others that only
-        // may be (a windowless sidecar from the same network).
-        let others = if sure {
-            self.surely_owned_by(s)
-        } else {
-            self.owned_by(s, None)
-        };
+        // may be (a windowless sidecar from the same network), nor, when the service is
+        // matched by peer, by one of its class from another host (anyone may take a class).
+        let others = self.kept_up(s, host, sure);
         match self.phases[s] {
             Phase::Starting { attempt, .. } => {
                 // The new candidate's own client: taken for this start, or (unknown to this
@@ -77,6 +78,7 @@ impl Engine {
                     };
                 if the_candidate && triggers {
                     tracing::warn!(service = %name, client = %describe(&info), reason = %reason, "the new candidate lost its client; failing over");
+                    self.lost_hosts[s] = host;
                     self.fail_over(s, now, out);
                 } else {
                     tracing::info!(service = %name, client = %describe(&info), "service is already failing over");
@@ -90,15 +92,14 @@ impl Engine {
                     tracing::info!(service = %name, "other clients of the service are up; no failover");
                 } else {
                     tracing::warn!(service = %name, client = %describe(&info), reason = %reason, "service lost its client; failing over");
+                    self.lost_hosts[s] = host;
                     self.fail_over(s, now, out);
                 }
             }
             Phase::Up if !others && !sure => {
                 // A client that only may have been it: nothing definite ended.
                 tracing::info!(service = %name, "a client that may have been the service's ended by itself");
-                if !self.owned_by(s, None) {
-                    self.phases[s] = Phase::Down;
-                }
+                self.phases[s] = Phase::Down;
             }
             Phase::Up
                 if !others
@@ -109,6 +110,7 @@ impl Engine {
                 // Exited, crashed, OOM-killed: its host is fine, so the same candidate.
                 tracing::warn!(service = %name, client = %describe(&info), "service's application ended by itself; starting it again");
                 let candidate = self.state_of(s).active.unwrap_or(0);
+                self.lost_hosts[s] = host;
                 self.admit_and_start(s, candidate, now, out);
             }
             Phase::Up if !others => {
@@ -190,6 +192,7 @@ impl Engine {
     pub(super) fn start(&mut self, s: usize, candidate: usize, now: u64, out: &mut Vec<Command>) {
         let attempt = self.next_attempt;
         self.next_attempt += 1;
+        self.attempts[s] = Some(attempt);
         self.phases[s] = Phase::Starting {
             candidate,
             attempt,

@@ -82,6 +82,13 @@ pub struct Engine {
     /// The clients of the server, by id.
     clients: HashMap<String, Known>,
     next_attempt: u64,
+    /// Each service's current start in this run of the launcher (the attempt of its latest
+    /// one): the clients taken for it are its own candidate's.
+    attempts: Vec<Option<u64>>,
+    /// The host of the client whose end set each service's latest failover (or restart)
+    /// going, in this run: while it fails over, a client of the service's class from another
+    /// host does not make it up.
+    lost_hosts: Vec<Option<std::net::IpAddr>>,
 }
 
 impl Engine {
@@ -91,9 +98,11 @@ impl Engine {
             .services
             .retain(|name, _| services.iter().any(|s| &s.name == name));
         let mut next_attempt = 1;
+        let mut attempts = vec![None; services.len()];
         let phases = services
             .iter()
-            .map(|service| {
+            .enumerate()
+            .map(|(s, service)| {
                 let st = state.services.entry(service.name.clone()).or_default();
                 if st.active.is_some_and(|a| a >= service.start.len()) {
                     st.active = Some(0);
@@ -110,6 +119,7 @@ impl Engine {
                         until: 0,
                     },
                     (_, Some(_), Some(candidate)) => {
+                        attempts[s] = Some(next_attempt);
                         next_attempt += 1;
                         Phase::Starting {
                             candidate,
@@ -123,6 +133,8 @@ impl Engine {
             .collect();
         Self {
             primary_done: vec![false; services.len()],
+            lost_hosts: vec![None; services.len()],
+            attempts,
             services,
             phases,
             state,

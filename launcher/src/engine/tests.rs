@@ -952,3 +952,144 @@ fn forged_hellos_and_replayed_losses_do_not_get_past_flap_protection() {
     // max_failovers = 2 within the window: no more starts than that, however many hellos.
     assert!((1..=2).contains(&started), "{started} starts");
 }
+
+/// Decision 60: for a service matched by `peer`, a client of its class from another host is
+/// not another instance of it.
+mod impersonation {
+    use super::*;
+
+    /// `running()` (its primary, client 1 on host A, taken for the launcher's start), and
+    /// a client from host B in the range that took the service's class, known by it (a
+    /// `suspect`: it was slow once).
+    fn running_with_an_impersonator() -> (Engine, ClientInfo) {
+        let mut e = running();
+        let stranger = client(2, "10.211.2.2", Some("xclock"));
+        let out = e.feed(1, &suspect(3, &stranger), 7000);
+        assert!(starts(&out).is_empty());
+        (e, stranger)
+    }
+
+    #[test]
+    fn a_same_class_client_from_another_host_does_not_hold_back_the_failover() {
+        let (mut e, _) = running_with_an_impersonator();
+        let out = e.feed(1, &lost(4, &client(1, "10.211.1.2", Some("xclock"))), 9000);
+        assert_eq!(starts(&out), [(VIEW, 1)], "{out:?}");
+    }
+
+    #[test]
+    fn nor_after_a_launcher_restart_that_replays_both() {
+        let (e, stranger) = running_with_an_impersonator();
+        let mut e = restarted(&e, 8000);
+        e.hello(1, &SERVER, 8000);
+        let primary = client(1, "10.211.1.2", Some("xclock"));
+        e.feed(1, &watched(5, &primary, true), 8001);
+        e.feed(1, &watched(6, &stranger, true), 8001);
+        assert!(starts(&e.tick(8000 + SETTLE_MS)).is_empty(), "view is up");
+        let out = e.feed(1, &lost(7, &primary), 9000);
+        assert_eq!(starts(&out), [(VIEW, 1)], "{out:?}");
+    }
+
+    #[test]
+    fn a_second_client_of_the_same_host_keeps_the_service_up() {
+        let e = running();
+        // A restarted launcher: no client is taken for a start of its own; host A has two
+        // connections of the application, the second over IPv6 as a v4-mapped address.
+        let mut e = restarted(&e, 8000);
+        e.hello(1, &SERVER, 8000);
+        let first = client(1, "10.211.1.2", Some("xclock"));
+        let mut second = client(2, "10.211.1.2", Some("xclock"));
+        second.transport = Transport::Tcp6;
+        second.peer = Some("[::ffff:10.211.1.2]:40001".into());
+        e.feed(1, &watched(5, &first, true), 8001);
+        e.feed(1, &watched(6, &second, true), 8001);
+        e.tick(8000 + SETTLE_MS);
+        let out = e.feed(1, &lost(7, &first), 9000);
+        assert!(starts(&out).is_empty(), "host A's other client: {out:?}");
+        assert_eq!(starts(&e.feed(1, &lost(8, &second), 9001)), [(VIEW, 1)]);
+    }
+
+    #[test]
+    fn the_impersonators_own_loss_does_not_fail_over_the_launchers_candidate() {
+        let (mut e, stranger) = running_with_an_impersonator();
+        // The candidate's class is known too (it was slow once).
+        e.feed(
+            1,
+            &suspect(4, &client(1, "10.211.1.2", Some("xclock"))),
+            8000,
+        );
+        let out = e.feed(1, &lost(5, &stranger), 9000);
+        assert!(starts(&out).is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn without_a_peer_key_any_client_of_the_class_keeps_the_service_up() {
+        const TERM: usize = 1;
+        let mut e = engine(State::default());
+        e.hello(1, &SERVER, 0);
+        let a = client(1, "10.211.1.2", Some("xterm"));
+        let b = client(2, "10.211.2.2", Some("xterm"));
+        e.feed(1, &watched(1, &a, true), 1);
+        e.feed(1, &watched(2, &b, true), 1);
+        e.tick(SETTLE_MS);
+        let out = e.feed(1, &lost(3, &a), 9000);
+        assert!(starts(&out).is_empty(), "no host to tie it to: {out:?}");
+        assert_eq!(starts(&e.feed(1, &lost(4, &b), 9001)), [(TERM, 0)]);
+    }
+
+    #[test]
+    fn a_same_class_client_from_another_host_does_not_end_a_held_back_failover() {
+        let mut e = running();
+        let out = e.feed(1, &lost(4, &client(1, "10.211.1.2", Some("xclock"))), 9000);
+        let backup = attempt_of(&out);
+        // The backup exits at once: the next failover waits for flap protection's backoff.
+        assert!(starts(&e.exited(backup, "exit status 1", 9100)).is_empty());
+        let held = e.state().services["view"].deferred.unwrap();
+        // A client from host B connects meanwhile and shows the service's class: that is
+        // not the service back.
+        e.feed(1, &watched(5, &client(2, "10.211.2.2", None), false), 9200);
+        e.feed(
+            1,
+            &suspect(6, &client(2, "10.211.2.2", Some("xclock"))),
+            9800,
+        );
+        assert!(e.state().services["view"].deferred.is_some());
+        assert_eq!(starts(&e.tick(held.until_ms)), [(VIEW, held.candidate)]);
+    }
+
+    #[test]
+    fn a_client_of_the_lost_ones_host_does_end_a_held_back_failover() {
+        let mut e = running();
+        let out = e.feed(1, &lost(4, &client(1, "10.211.1.2", Some("xclock"))), 9000);
+        assert!(starts(&e.exited(attempt_of(&out), "exit status 1", 9100)).is_empty());
+        let held = e.state().services["view"].deferred.unwrap();
+        // Host A is back, and so is its application (started there by someone).
+        let back = client(7, "10.211.1.2", None);
+        e.feed(1, &watched(5, &back, false), 9200);
+        e.feed(
+            1,
+            &suspect(6, &client(7, "10.211.1.2", Some("xclock"))),
+            9800,
+        );
+        assert!(e.state().services["view"].deferred.is_none());
+        assert!(starts(&e.tick(held.until_ms)).is_empty(), "up by itself");
+    }
+
+    #[test]
+    fn a_same_class_client_from_another_host_does_not_make_a_failover_up() {
+        let (e, stranger) = running_with_an_impersonator();
+        let mut e = restarted(&e, 8000);
+        e.hello(1, &SERVER, 8000);
+        let primary = client(1, "10.211.1.2", Some("xclock"));
+        e.feed(1, &watched(5, &primary, true), 8001);
+        e.feed(1, &watched(6, &stranger, true), 8001);
+        e.tick(8000 + SETTLE_MS);
+        assert_eq!(starts(&e.feed(1, &lost(7, &primary), 9000)), [(VIEW, 1)]);
+        // The stranger, replayed (when it connected is not known) and last heard of after
+        // the start, shows its class while the backup starts: the start is not taken for
+        // up. (The old rule failed here already: the stranger held the failover back.)
+        e.feed(1, &suspect(8, &stranger), 10_500);
+        assert_eq!(e.next_deadline(), Some(9000 + 5000), "still starting");
+        let out = e.tick(9000 + 5000);
+        assert_eq!(starts(&out), [(VIEW, 2)], "the backup never came: {out:?}");
+    }
+}
