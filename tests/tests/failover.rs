@@ -520,3 +520,66 @@ fn an_application_killed_on_its_healthy_host_comes_back_and_one_removed_with_xki
     );
     assert!(lost_events(&server).is_empty(), "nothing was lost");
 }
+
+#[test]
+fn a_client_of_the_services_class_on_another_host_does_not_hold_back_the_failover() {
+    // The primary on host 0, the backup on host 2; on host 1, inside the service's peer
+    // range, a client of someone else's that takes the service's WM_CLASS (any Xt program
+    // can, with -name; an xclock of its own redraws every second, so the module never
+    // takes it for idle).
+    let lab = Lab::new(3);
+    let (a, stranger_host, b) = (lab.host(0), lab.host(1), lab.host(2));
+    let mut launcher = launcher(&service("plant-view", a, b, ""));
+    let server = xorg(&lab, &launcher, IDLE);
+    let conn = server.connect();
+    wait_mapped(&conn, a, "plant-view", Duration::from_secs(20))
+        .expect("the launcher starts the primary on host 0");
+    let _stranger = stranger_host.spawn(
+        0,
+        "xclock",
+        &["-digital", "-update", "1", "-name", "plant-view"],
+    );
+    wait_mapped(&conn, stranger_host, "plant-view", Duration::from_secs(20))
+        .expect("the stranger's window on host 1");
+    // A healthy client sends no event that shows its class: the launcher learns it from
+    // the module's replay, here after a restart of the launcher (a systemd restart, an
+    // upgrade). It then knows both as of the service's class.
+    launcher.kill();
+    launcher.restart();
+    let replayed = || {
+        launcher
+            .log_lines("replay=true")
+            .iter()
+            .filter(|l| l.contains("wm_class \"plant-view\""))
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_secs(15), || replayed() == 2).is_some(),
+        "{}",
+        launcher.log()
+    );
+
+    let cut = Instant::now();
+    a.cut();
+    let mapped_at = wait_mapped(&conn, b, "plant-view", Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("the backup from host 2 is mapped:\n{}", launcher.log()));
+    let took = mapped_at - cut;
+    eprintln!("cut to backup mapped: {took:?}");
+    assert!(took <= IDLE + Duration::from_secs(1), "{took:?}");
+    let started = launcher.log_lines("started candidate");
+    assert_eq!(started.len(), 2, "{}", launcher.log());
+    assert!(
+        started[1].contains("candidate=1") && started[1].contains("h2"),
+        "{}",
+        started[1]
+    );
+    assert!(
+        launcher
+            .log_lines("other clients of the service are up")
+            .is_empty(),
+        "{}",
+        launcher.log()
+    );
+    // The stranger is still there: it was neither closed nor taken for the service.
+    assert_eq!(mapped(&conn, stranger_host, "plant-view").len(), 1);
+}
