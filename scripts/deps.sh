@@ -10,8 +10,8 @@ PACKAGES=(
     xserver-xorg-core xserver-xorg-video-dummy xvfb xserver-xephyr
     # real clients the tests and the demo run
     x11-apps x11-utils xterm zenity
-    # network namespaces and veth for network faults
-    iproute2
+    # network namespaces and veth for network faults; nftables drops packets in them
+    iproute2 nftables
     # systemd-analyze, to verify the launcher's unit
     systemd
     # man, for the package test's man pages

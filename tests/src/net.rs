@@ -122,6 +122,57 @@ impl Host {
         self.route_display();
     }
 
+    /// Drops `percent` of the packets both ways at the host (nftables in its namespace, a
+    /// random draw per packet): 100 is an outage, less a lossy link. The display's kernel
+    /// sees nothing of it but silence. Replaces what an earlier call set.
+    pub fn drop_packets(&self, percent: u32) {
+        assert!((1..=100).contains(&percent), "a share of 1 to 100");
+        let rule = if percent == 100 {
+            "drop".to_owned()
+        } else {
+            format!("numgen random mod 100 < {percent} drop")
+        };
+        let script = format!(
+            "table inet lifesign_loss {{}}\n\
+             delete table inet lifesign_loss\n\
+             table inet lifesign_loss {{\n\
+               chain input {{ type filter hook input priority -300; {rule}; }}\n\
+               chain output {{ type filter hook output priority -300; {rule}; }}\n\
+             }}\n"
+        );
+        self.nft(&script);
+    }
+
+    /// Every packet passes again.
+    pub fn pass_packets(&self) {
+        self.nft("table inet lifesign_loss {}\ndelete table inet lifesign_loss\n");
+    }
+
+    /// Runs an nftables script in the host's namespace, in one transaction.
+    fn nft(&self, script: &str) {
+        use std::io::Write;
+        let mut child = self
+            .ns
+            .command("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run nft (nftables)");
+        child
+            .stdin
+            .take()
+            .expect("nft's stdin")
+            .write_all(script.as_bytes())
+            .expect("write the nft script");
+        let out = child.wait_with_output().expect("wait for nft");
+        assert!(
+            out.status.success(),
+            "nft: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     fn route_display(&self) {
         ip(&[
             "-n",
@@ -163,6 +214,34 @@ impl Host {
             x11rb::rust_connection::DefaultStream::from_tcp_stream(stream).expect("a stream");
         x11rb::rust_connection::RustConnection::connect_to_stream(stream, 0)
             .expect("X connection setup")
+    }
+
+    /// An X connection from this host to display `n` over TCP, set up by hand (no client
+    /// library reads for the test): the test reads and writes its bytes itself.
+    pub fn connect_raw_x(&self, n: u32, order: lifesign_proto::ByteOrder) -> TcpStream {
+        use lifesign_proto::ByteOrder;
+        use std::io::{Read, Write};
+        let port = 6000 + u16::try_from(n).expect("a display number");
+        let mut s = self
+            .ns
+            .connect(SocketAddr::from((self.display_addr, port)))
+            .unwrap_or_else(|e| panic!("cannot reach the display from {}: {e}", self.ns.name()));
+        let mut setup = vec![
+            match order {
+                ByteOrder::LsbFirst => b'l',
+                ByteOrder::MsbFirst => b'B',
+            },
+            0,
+        ];
+        setup.extend_from_slice(&order.u16_bytes(11));
+        setup.extend_from_slice(&[0; 8]);
+        s.write_all(&setup).expect("send the setup");
+        let mut head = [0u8; 8];
+        s.read_exact(&mut head).expect("the setup reply");
+        let mut rest = vec![0u8; usize::from(order.read_u16([head[6], head[7]])) * 4];
+        s.read_exact(&mut rest).expect("the setup reply");
+        assert_eq!(head[0], 1, "connection refused");
+        s
     }
 
     /// Starts an X client on this host, against display number `n`; killed on drop.
@@ -291,6 +370,21 @@ impl Lab {
         &self.display
     }
 
+    /// How long until the keepalive timer of the server's connection to `addr` fires, if it
+    /// has one running (`ss -o`): where an idle connection is in its keepalive cycle.
+    pub fn keepalive_due(&self, addr: Ipv4Addr) -> Option<Duration> {
+        let out = self
+            .display
+            .command("ss")
+            .args(["-tno", "state", "established"])
+            .output()
+            .expect("run ss (iproute2)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().find(|l| l.contains(&format!("{addr}:")))?;
+        let rest = line.split("timer:(keepalive,").nth(1)?;
+        parse_ss_time(rest.split(',').next()?)
+    }
+
     /// The server's TCP sockets whose peer is `addr` (`ss`, in the display's namespace).
     pub fn server_sockets_to(&self, addr: Ipv4Addr) -> Vec<String> {
         let out = self
@@ -305,6 +399,24 @@ impl Lab {
             .map(str::to_owned)
             .collect()
     }
+}
+
+/// A time as `ss` prints it: `482ms`, `1.042sec`, `1min2sec`.
+fn parse_ss_time(t: &str) -> Option<Duration> {
+    if let Some(ms) = t.strip_suffix("ms") {
+        return ms.parse().ok().map(Duration::from_millis);
+    }
+    let t = t.strip_suffix("sec")?;
+    let (min, sec) = match t.split_once("min") {
+        Some((m, s)) => (m.parse::<u64>().ok()?, s),
+        None => (0, t),
+    };
+    let sec: f64 = if sec.is_empty() {
+        0.0
+    } else {
+        sec.parse().ok()?
+    };
+    Some(Duration::from_secs(min * 60) + Duration::from_secs_f64(sec))
 }
 
 /// A process the test started; killed on drop.
@@ -329,5 +441,18 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ss_times_are_read() {
+        assert_eq!(parse_ss_time("482ms"), Some(Duration::from_millis(482)));
+        assert_eq!(parse_ss_time("1.042sec"), Some(Duration::from_millis(1042)));
+        assert_eq!(parse_ss_time("1min2sec"), Some(Duration::from_secs(62)));
+        assert_eq!(parse_ss_time("1min"), None);
     }
 }

@@ -18,5 +18,6 @@ pub mod pace;
 pub mod policy;
 pub mod sampler;
 pub mod tracker;
+pub mod transfer;
 
 pub use options::{Config, ListClients, OnLost, OptionError, Watch};

@@ -135,8 +135,21 @@ fn in_peers(peers: &[IpNet], ip: IpAddr) -> bool {
     peers.iter().any(|net| net.contains(&ip))
 }
 
-/// Kernel settings on the server's socket of a TCP client so that a peer that stops
-/// acknowledging is dropped within `TransportTimeout`, idle or busy.
+/// Kernel settings on the server's socket of a TCP client so that an idle connection whose
+/// peer stopped answering is dropped within `TransportTimeout`, and a link outage shorter
+/// than [`Keepalive::tolerated_outage_ms`] never drops it. (Output waiting for the peer
+/// stops keepalive; the module judges that case itself: [`crate::transfer`].)
+///
+/// How Linux uses them (`tcp_keepalive_timer`, with no user timeout set): after `idle_s`
+/// with nothing received it sends a probe, then one every `interval_s`, and resets the
+/// connection on the timer that finds `count` probes unanswered: `idle_s + count *
+/// interval_s` after the last answer, which is the timeout. A healthy idle peer answers a
+/// probe every `idle_s`. An outage convicts only if it swallows every probe from `idle_s` to
+/// `idle_s + (count - 1) * interval_s` after the last answer, so it must last longer than
+/// `(count - 1) * interval_s`: the timeout less the idle time less one interval. The idle
+/// time is as long as a tolerance of `min(0.8 T, T - 2 s)` allows, so an idle connection is
+/// probed as seldom as it can be; probes are a second apart up to a timeout of 128 s, and
+/// further apart above it, as Linux takes at most 127 of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Keepalive {
     /// TCP_KEEPIDLE, seconds of silence before the first probe.
@@ -145,31 +158,39 @@ pub struct Keepalive {
     pub interval_s: u32,
     /// TCP_KEEPCNT, unanswered probes before the connection is dropped.
     pub count: u32,
-    /// TCP_USER_TIMEOUT, milliseconds that sent data may stay unacknowledged (this also
-    /// bounds keepalive: Linux drops the connection once it has passed).
-    pub user_timeout_ms: u32,
+    /// TCP_RTO_MAX_MS: the longest wait between retransmissions (Linux 6.15 and later), so
+    /// that output that waits through an outage goes out again within a second of its end.
+    pub rto_max_ms: u32,
 }
 
 impl Keepalive {
-    /// Half the timeout idle, the rest in up to three probes; whole seconds, at least one.
-    /// `timeout` is at least 2 s (the option's lower bound).
+    /// For a timeout of at least 2 s (the option's lower bound); its part below a second is
+    /// dropped, as the kernel counts keepalive in seconds.
     pub fn for_timeout(timeout: Millis) -> Self {
-        let total_s = (timeout / 1000).max(2) as u32;
-        let idle_s = (total_s / 2).max(1);
-        let rest = total_s - idle_s;
-        let count = rest.clamp(1, 3);
-        let interval_s = (rest / count).max(1);
+        let total_s = u32::try_from(timeout / 1000).unwrap_or(u32::MAX).max(2);
+        // What the idle time and one interval may take from the timeout.
+        let slack_s = (total_s / 5).max(2);
+        let interval_s = total_s.div_ceil(128).max(1);
+        // The fewest probes that still leave the tolerance: idle + count * interval is the
+        // timeout, idle + interval at most the slack.
+        let count = (total_s - slack_s).div_ceil(interval_s) + 1;
         Self {
-            idle_s,
+            idle_s: total_s - count * interval_s,
             interval_s,
             count,
-            user_timeout_ms: u32::try_from(timeout).unwrap_or(u32::MAX),
+            rto_max_ms: 1000,
         }
     }
 
-    /// When an idle connection to a dead peer is dropped, at the latest.
+    /// When an idle connection to a dead peer is dropped, at the latest, from its last answer.
     pub fn idle_detection_ms(&self) -> Millis {
-        Millis::from(self.idle_s + self.interval_s * self.count) * 1000
+        Millis::from(self.idle_s + self.count * self.interval_s) * 1000
+    }
+
+    /// The longest link outage an idle connection survives whatever its phase (less the
+    /// round trip of a probe).
+    pub fn tolerated_outage_ms(&self) -> Millis {
+        Millis::from(self.count.saturating_sub(1) * self.interval_s) * 1000
     }
 }
 
@@ -240,24 +261,36 @@ mod tests {
     }
 
     #[test]
-    fn keepalive_detects_within_the_timeout() {
-        for timeout in [2_000, 3_000, 3_500, 10_000, 60_000, 3_600_000] {
+    fn keepalive_detects_within_the_timeout_and_tolerates_the_stated_outage() {
+        let mut timeouts: Vec<Millis> = (2..=300).map(|s| s * 1000).collect();
+        timeouts.extend([3_500, 3_600_000, 86_400_000]);
+        for timeout in timeouts {
             let k = Keepalive::for_timeout(timeout);
             assert!(
-                k.idle_s >= 1 && k.interval_s >= 1 && (1..=3).contains(&k.count),
-                "{k:?}"
+                k.idle_s >= 1 && k.interval_s >= 1 && (1..=127).contains(&k.count),
+                "{timeout}: {k:?}"
             );
-            assert!(k.idle_detection_ms() <= timeout, "{timeout}: {k:?}");
-            assert_eq!(Millis::from(k.user_timeout_ms), timeout);
+            let whole = timeout / 1000 * 1000;
+            assert_eq!(k.idle_detection_ms(), whole, "{timeout}: {k:?}");
+            let stated = (whole * 8 / 10).min(whole.saturating_sub(2000));
+            assert!(
+                k.tolerated_outage_ms() >= stated,
+                "{timeout}: tolerates {} < {stated}: {k:?}",
+                k.tolerated_outage_ms()
+            );
         }
+        let k = |t| Keepalive::for_timeout(t);
         assert_eq!(
-            Keepalive::for_timeout(10_000),
-            Keepalive {
-                idle_s: 5,
-                interval_s: 1,
-                count: 3,
-                user_timeout_ms: 10_000
-            }
+            (k(3_000).idle_s, k(3_000).tolerated_outage_ms()),
+            (1, 1_000)
+        );
+        assert_eq!(
+            (k(10_000).idle_s, k(10_000).tolerated_outage_ms()),
+            (1, 8_000)
+        );
+        assert_eq!(
+            (k(30_000).idle_s, k(30_000).tolerated_outage_ms()),
+            (5, 24_000)
         );
     }
 

@@ -14,6 +14,7 @@ use crate::end::SocketEnd;
 use crate::end::{End, classify};
 use crate::options::{Config, OnLost};
 use crate::policy::Policy;
+use crate::transfer::{Stuck, Transfer, TransferWatch};
 use lifesign_proto::event::{Body, ClientInfo, LostReason, StatusEntry, WatchState};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -49,6 +50,9 @@ pub trait Probe {
     fn held(&mut self, index: usize) -> bool;
     /// A top-level window of the client whose WM_PROTOCOLS lists `_NET_WM_PING`.
     fn ping_window(&mut self, index: usize) -> Option<u32>;
+    /// What the client's TCP socket says of the output waiting for it; `None` where there is
+    /// no such socket (then its transfer is not looked at again).
+    fn transfer(&mut self, index: usize) -> Option<Transfer>;
 }
 
 /// What the server must do.
@@ -134,6 +138,8 @@ struct Watched {
     suspect: Vec<(LostReason, Millis)>,
     /// Its host's pulse is lost: lose it at the next look.
     host_lost: bool,
+    /// A TCP client with a transport timeout: the output waiting for it, as last looked at.
+    transfer: Option<TransferWatch>,
     /// Already reported lost (notify mode keeps watching for the end only).
     lost: bool,
     /// The module is closing it; its end is not reported again.
@@ -201,6 +207,9 @@ impl Watched {
         }
         if self.policy.wm_ping.is_some() && self.ping_out.is_none() {
             consider(self.ping_next);
+        }
+        if let Some(t) = &self.transfer {
+            consider(t.next_check);
         }
         due
     }
@@ -349,6 +358,7 @@ impl Tracker {
             .as_deref()
             .and_then(|p| p.parse::<SocketAddr>().ok())
             .map(|a| a.ip());
+        let transfer = transfer_watch(&info, &policy, vnow);
         self.slots[index] = Some(Watched {
             serial: self.serial,
             info: info.clone(),
@@ -367,6 +377,7 @@ impl Tracker {
             ping_next: grace_end,
             suspect: Vec::new(),
             host_lost: false,
+            transfer,
             lost: false,
             closing: false,
             heap_due: None,
@@ -380,11 +391,15 @@ impl Tracker {
 
     /// A watched client declared its own policy (and service name) through the extension.
     pub fn set_policy(&mut self, index: usize, policy: Policy, service: Option<String>) {
+        let vnow = self.vnow;
         if let Some(w) = self.slot(index) {
             w.info.service = service;
             // The same policy again changes nothing else: a suspect client repeating its
             // Watch is not reported suspect again, an outstanding ping stays out.
             if w.policy != policy {
+                if w.policy.transport_timeout != policy.transport_timeout {
+                    w.transfer = transfer_watch(&w.info, &policy, vnow);
+                }
                 w.policy = policy;
                 w.ping_out = None;
                 w.suspect.clear();
@@ -618,6 +633,36 @@ impl Tracker {
             self.lose(index, LostReason::HostPulseLost, silent_ms, close, actions);
             return;
         }
+        // The kernel moves output whatever the server holds: transfers are judged through
+        // grabs and holds.
+        if w.transfer.is_some_and(|t| vnow >= t.next_check) {
+            let stuck = match probe.transfer(index) {
+                Some(t) => self
+                    .slot(index)
+                    .and_then(|w| w.transfer.as_mut()?.look(vnow, t).err()),
+                None => {
+                    if let Some(w) = self.slot(index) {
+                        w.transfer = None;
+                    }
+                    None
+                }
+            };
+            if let Some(stuck) = stuck {
+                let silent_ms = match stuck {
+                    Stuck::Unanswered { since_ack_ms } => since_ack_ms,
+                    Stuck::NotTaken { for_ms } => for_ms,
+                };
+                self.lose(
+                    index,
+                    LostReason::TransportTimeout,
+                    silent_ms,
+                    close,
+                    actions,
+                );
+                return;
+            }
+        }
+        let Some(w) = self.slot(index) else { return };
         w.rechecking = held;
         if held {
             w.heap_due = Some(vnow + HELD_RECHECK);
@@ -788,6 +833,15 @@ impl Tracker {
     pub fn evaluations(&self) -> u64 {
         self.evaluations
     }
+}
+
+/// The transfer of a TCP client whose policy has a transport timeout is looked at; a local
+/// client's is not (the kernel's keepalive and the module's looks are for TCP).
+fn transfer_watch(info: &ClientInfo, policy: &Policy, now: Millis) -> Option<TransferWatch> {
+    let tcp = info.transport != lifesign_proto::event::Transport::Local;
+    tcp.then_some(policy.transport_timeout)
+        .flatten()
+        .map(|t| TransferWatch::new(t, now))
 }
 
 #[cfg(test)]

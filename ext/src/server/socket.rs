@@ -10,6 +10,7 @@ use lifesign_formats::net::unmapped_socket;
 use lifesign_proto::event::Transport;
 use lifesign_watchdog::end::{SocketEnd, SocketError, TcpState};
 use lifesign_watchdog::policy::Keepalive;
+use lifesign_watchdog::transfer::Transfer;
 use std::ffi::c_int;
 use std::io;
 use std::mem::{MaybeUninit, size_of};
@@ -103,7 +104,17 @@ fn get_sized<T: Copy>(fd: BorrowedFd<'_>, level: c_int, name: c_int) -> Option<(
     (rc == 0).then(|| (unsafe { value.assume_init() }, len as usize))
 }
 
-/// Keepalive and user timeout on the server's socket of a TCP client.
+/// TCP_RTO_MAX_MS (Linux 6.15): the libc crate does not name it yet.
+const TCP_RTO_MAX_MS: c_int = 44;
+/// The kernel's own longest RTO (TCP_RTO_MAX), what a socket has when nobody set it.
+const KERNEL_RTO_MAX_MS: u32 = 120_000;
+
+/// Keepalive and (where the kernel has it) the longest RTO on the server's socket of a TCP
+/// client, and no user timeout: with one, Linux ends a connection whose peer's receive window
+/// stays closed for that long, a client that reads slowly as well as one that stopped, so the
+/// module judges waiting output itself (`lifesign_watchdog::transfer`). A kernel without
+/// TCP_RTO_MAX_MS is not an error: its busy connections back off as TCP does
+/// (docs/operator-guide.md says what that tolerates).
 pub fn set_keepalive(fd: BorrowedFd<'_>, k: Keepalive) -> io::Result<()> {
     set(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1 as c_int)?;
     set(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, k.idle_s as c_int)?;
@@ -114,18 +125,22 @@ pub fn set_keepalive(fd: BorrowedFd<'_>, k: Keepalive) -> io::Result<()> {
         k.interval_s as c_int,
     )?;
     set(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, k.count as c_int)?;
-    set(
-        fd,
-        libc::IPPROTO_TCP,
-        libc::TCP_USER_TIMEOUT,
-        k.user_timeout_ms,
-    )
+    set(fd, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, 0 as c_int)?;
+    set_rto_max(fd, k.rto_max_ms);
+    Ok(())
 }
 
 /// Keepalive off again (the client opted out, or asked for no transport timeout).
 pub fn clear_keepalive(fd: BorrowedFd<'_>) -> io::Result<()> {
     set(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 0 as c_int)?;
-    set(fd, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, 0 as c_int)
+    set(fd, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, 0 as c_int)?;
+    set_rto_max(fd, KERNEL_RTO_MAX_MS);
+    Ok(())
+}
+
+/// The longest RTO, where the kernel knows the option (an older one says ENOPROTOOPT).
+fn set_rto_max(fd: BorrowedFd<'_>, ms: u32) {
+    let _ = set(fd, libc::IPPROTO_TCP, TCP_RTO_MAX_MS, ms as c_int);
 }
 
 /// Makes the server's close abortive (RST, no FIN_WAIT to a dead peer with unsent data
@@ -148,6 +163,20 @@ pub struct Watch(OwnedFd);
 impl Watch {
     pub fn new(fd: BorrowedFd<'_>) -> io::Result<Self> {
         Ok(Self(fd.try_clone_to_owned()?))
+    }
+
+    /// What the socket says of the output waiting for the peer; `None` where the kernel's
+    /// TCP_INFO is older than Linux 4.6 (no count of unsent bytes).
+    pub fn transfer(&self) -> Option<Transfer> {
+        let (info, len) =
+            get_sized::<libc::tcp_info>(self.0.as_fd(), libc::IPPROTO_TCP, libc::TCP_INFO)?;
+        let said = std::mem::offset_of!(libc::tcp_info, tcpi_notsent_bytes) + size_of::<u32>();
+        (len >= said).then(|| Transfer {
+            waiting: info.tcpi_unacked > 0 || info.tcpi_notsent_bytes > 0,
+            acked: info.tcpi_bytes_acked,
+            since_ack_ms: u64::from(info.tcpi_last_ack_recv),
+            unanswered: info.tcpi_unacked > 0 || info.tcpi_probes > 0,
+        })
     }
 
     /// What the socket says now that the server has closed its own fd.

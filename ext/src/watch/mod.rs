@@ -29,6 +29,7 @@ use lifesign_watchdog::outbox::Outbox;
 use lifesign_watchdog::pace::Pace;
 use lifesign_watchdog::sampler::{Cadence, Sampler};
 use lifesign_watchdog::tracker::{Activity, Probe, Tracker};
+use lifesign_watchdog::transfer::Transfer;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -116,6 +117,7 @@ pub fn new_generation() {
 struct ServerProbe<'a> {
     atoms: Option<Atoms>,
     sampler: &'a mut Sampler,
+    sockets: &'a HashMap<usize, socket::Watch>,
     vnow: lifesign_watchdog::clock::Millis,
 }
 
@@ -130,6 +132,7 @@ impl Watching {
         let probe = ServerProbe {
             atoms: self.atoms,
             sampler: &mut self.sampler,
+            sockets: &self.sockets,
             vnow,
         };
         (&mut self.tracker, probe)
@@ -150,5 +153,9 @@ impl Probe for ServerProbe<'_> {
 
     fn ping_window(&mut self, index: usize) -> Option<u32> {
         windows::ping_window(index, self.atoms?)
+    }
+
+    fn transfer(&mut self, index: usize) -> Option<Transfer> {
+        self.sockets.get(&index)?.transfer()
     }
 }

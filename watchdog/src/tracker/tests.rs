@@ -5,6 +5,8 @@ struct FakeServer {
     held: Vec<usize>,
     windows: Vec<(usize, u32)>,
     activity: std::collections::HashMap<usize, Activity>,
+    /// What the TCP sockets say; a client not here has none.
+    transfers: std::collections::HashMap<usize, crate::transfer::Transfer>,
 }
 
 impl FakeServer {
@@ -31,6 +33,9 @@ impl Probe for FakeServer {
             .find(|(i, _)| *i == index)
             .map(|(_, w)| *w)
     }
+    fn transfer(&mut self, index: usize) -> Option<crate::transfer::Transfer> {
+        self.transfers.get(&index).copied()
+    }
 }
 
 fn server() -> FakeServer {
@@ -38,15 +43,19 @@ fn server() -> FakeServer {
         held: vec![],
         windows: vec![],
         activity: Default::default(),
+        transfers: Default::default(),
     }
 }
 
 /// A tracker with these options; the stall guard is off unless given, since most tests jump
-/// from one moment to the next instead of waking when the tracker planned.
+/// from one moment to the next instead of waking when the tracker planned, and so is the
+/// transport timeout, whose looks at sockets would come between the deadlines a test counts.
 fn tracker(pairs: &[(&str, &str)]) -> Tracker {
     let mut pairs = pairs.to_vec();
-    if !pairs.iter().any(|(n, _)| *n == "StallGuard") {
-        pairs.push(("StallGuard", "0"));
+    for (name, off) in [("StallGuard", "0"), ("TransportTimeout", "0")] {
+        if !pairs.iter().any(|(n, _)| *n == name) {
+            pairs.push((name, off));
+        }
     }
     Tracker::new(&Config::from_options(pairs).unwrap())
 }
@@ -717,4 +726,69 @@ fn a_request_just_before_a_grab_gets_the_whole_grab_added() {
         Some(1600 + 3000 + 700),
         "the grab is paid back in full"
     );
+}
+
+#[test]
+fn output_that_stops_moving_loses_a_tcp_client_even_through_a_grab() {
+    use crate::transfer::Transfer;
+    let mut t = tracker(&[("TransportTimeout", "3s"), ("Grace", "0")]);
+    let mut s = server();
+    watch(&mut t, 1, 0);
+    s.transfers.insert(
+        1,
+        Transfer {
+            waiting: false,
+            acked: 0,
+            since_ack_ms: 0,
+            unanswered: false,
+        },
+    );
+    // Looked at every 300 ms while nothing waits.
+    let (a, wake) = turn(&mut t, 0, &[], &mut s);
+    assert!(a.is_empty());
+    assert_eq!(wake, Some(300));
+    let (a, wake) = turn(&mut t, 300, &[], &mut s);
+    assert!(a.is_empty());
+    assert_eq!(wake, Some(600));
+    // Another client grabs the server; output to client 1 is sent and never acknowledged.
+    t.grab(400, Some(2), &mut s);
+    let mut now = 600;
+    let mut seen = vec![];
+    while now < 10_000 {
+        s.transfers.insert(
+            1,
+            Transfer {
+                waiting: true,
+                acked: 0,
+                since_ack_ms: now - 500,
+                unanswered: true,
+            },
+        );
+        let (a, wake) = turn(&mut t, now, &[], &mut s);
+        seen.extend(lost(&a));
+        if !seen.is_empty() {
+            break;
+        }
+        now = wake.expect("looks go on");
+    }
+    assert_eq!(seen, [(1, LostReason::TransportTimeout)]);
+    // Last acknowledged at 500: lost when 3 s have passed since, or at the first look of the
+    // grab's recheck (every 250 ms) after that.
+    assert!((3_500..=3_750).contains(&now), "lost at {now}");
+}
+
+#[test]
+fn a_client_without_a_tcp_socket_is_not_looked_at_for_its_transfer() {
+    let mut t = tracker(&[("TransportTimeout", "3s"), ("Grace", "0")]);
+    let mut s = server();
+    watch(&mut t, 1, 0);
+    let (_, wake) = turn(&mut t, 0, &[], &mut s);
+    assert_eq!(wake, Some(300));
+    // The probe finds no socket: no more looks.
+    let (_, wake) = turn(&mut t, 300, &[], &mut s);
+    assert_eq!(wake, None);
+    let local = t.default_policy();
+    t.watch(2, info(2, None), local, 400);
+    let (_, wake) = turn(&mut t, 400, &[], &mut s);
+    assert_eq!(wake, None, "a local client has no transfer to look at");
 }

@@ -1,0 +1,271 @@
+//! TransportTimeout's quality of service on real links: Xorg with the module in a lab of
+//! network namespaces, real idle clients (xlogo) on its hosts, packets dropped by nftables in
+//! a host's namespace (the display's kernel sees only silence, as when a switch reboots).
+//!
+//! - A link outage shorter than the tolerance (`min(0.8 T, T - 2 s)`), at any phase of the
+//!   keepalive cycle, convicts nobody; a cut that lasts is found within T.
+//! - A client that reads slowly while the server streams events to it is kept; one that
+//!   stops reading is `lost`/`transport-timeout`.
+
+use lifesign_proto::ByteOrder;
+use lifesign_proto::event::{Body, Event, LostReason};
+use lifesign_tests::net::{Host, Lab};
+use lifesign_tests::{Server, Xorg};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _, PropMode};
+use x11rb::wrapper::ConnectionExt as _;
+
+fn server(lab: &Lab, transport: Duration) -> Server {
+    Xorg::new()
+        .in_lab(lab)
+        .option("Launcher", "none")
+        .option("WatchPeers", "10.211.0.0/16")
+        .option("TransportTimeout", &format!("{}ms", transport.as_millis()))
+        .option("Grace", "0")
+        .start()
+}
+
+/// The module's event for a client of `host`, if any, matching `f`.
+fn event_of(server: &Server, host: &Host, f: impl Fn(&Body) -> bool) -> Option<Event> {
+    let peer = format!("{}:", host.addr);
+    server.events().into_iter().find(|e| {
+        e.body
+            .client()
+            .and_then(|c| c.peer.as_deref())
+            .is_some_and(|p| p.starts_with(&peer))
+            && f(&e.body)
+    })
+}
+
+fn ended(body: &Body) -> bool {
+    matches!(body, Body::Lost { .. } | Body::Gone { .. })
+}
+
+/// Waits until the server's idle connection to `host` is `phase` (0 to 1) of the way
+/// through its keepalive interval of `interval`, as its keepalive timer says.
+fn wait_for_phase(lab: &Lab, host: &Host, interval: Duration, phase: f64) {
+    let due = interval.mul_f64(1.0 - phase);
+    let slack = Duration::from_millis(60);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Some(left) = lab.keepalive_due(host.addr)
+            && left <= due
+            && left + slack >= due
+        {
+            return;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the keepalive timer of {} never came to {due:?}", host.addr);
+}
+
+/// For TransportTimeout `transport`: an idle xlogo on each of six hosts goes through an
+/// outage of each of `outages` at three phases of its keepalive cycle, all at once; a
+/// seventh host is cut for good. Returns when the cut host's client was lost after the cut.
+fn outages_at_three_phases(transport: Duration, outages: [Duration; 2]) {
+    const PHASES: [f64; 3] = [0.25, 0.5, 0.75];
+    let keepalive = lifesign_watchdog::policy::Keepalive::for_timeout(transport.as_millis() as u64);
+    let interval = Duration::from_secs(u64::from(keepalive.idle_s));
+    let lab = Lab::new(7);
+    let server = server(&lab, transport);
+    let hosts: Vec<&Host> = (0..7).map(|i| lab.host(i)).collect();
+    let _clients: Vec<_> = hosts.iter().map(|h| h.spawn(0, "xlogo", &[])).collect();
+    for host in &hosts {
+        assert!(
+            lifesign_tests::windows::wait_until(Duration::from_secs(20), || {
+                event_of(&server, host, |b| matches!(b, Body::Watched { .. })).is_some()
+            })
+            .is_some(),
+            "xlogo of {} is watched",
+            host.addr
+        );
+    }
+    // Idle long enough that the keepalive cycle runs (the first probe comes after idle_s).
+    thread::sleep(interval + Duration::from_millis(500));
+
+    let cut_host = hosts[6];
+    let cut_at = Instant::now();
+    cut_host.drop_packets(100);
+    let trials: Vec<(Duration, f64)> = outages
+        .iter()
+        .flat_map(|&d| PHASES.iter().map(move |&p| (d, p)))
+        .collect();
+    thread::scope(|scope| {
+        for (host, &(outage, phase)) in hosts.iter().zip(&trials) {
+            let lab = &lab;
+            scope.spawn(move || {
+                wait_for_phase(lab, host, interval, phase);
+                host.drop_packets(100);
+                thread::sleep(outage);
+                host.pass_packets();
+            });
+        }
+    });
+    // Every outage is over: wait out a whole timeout after the last of them.
+    thread::sleep(transport + Duration::from_secs(1));
+
+    for (host, (outage, phase)) in hosts.iter().zip(&trials) {
+        let end = event_of(&server, host, ended);
+        assert!(
+            end.is_none(),
+            "TransportTimeout {transport:?}: an outage of {outage:?} at phase {phase} \
+             ended the client of {}: {end:?}",
+            host.addr
+        );
+    }
+    let lost = event_of(&server, cut_host, ended).expect("the cut host's client is lost");
+    assert!(
+        matches!(
+            lost.body,
+            Body::Lost {
+                reason: LostReason::TransportTimeout,
+                ..
+            }
+        ),
+        "{lost:?}"
+    );
+    // The event's time is the server's wall clock; the cut was made `elapsed` ago.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let cut_ms = now_ms - cut_at.elapsed().as_millis() as u64;
+    let took = Duration::from_millis(lost.at_ms.saturating_sub(cut_ms));
+    eprintln!(
+        "TransportTimeout {transport:?}: the cut host's client was lost {took:?} after the cut"
+    );
+    // Within the timeout of its last answer, which came before the cut; the margin is for
+    // the module's look and a loaded machine.
+    assert!(
+        took <= transport + Duration::from_millis(500),
+        "lost {took:?} after the cut"
+    );
+}
+
+#[test]
+fn outages_of_half_a_second_and_a_second_convict_nobody_at_a_transport_timeout_of_3s() {
+    outages_at_three_phases(
+        Duration::from_secs(3),
+        [Duration::from_millis(500), Duration::from_secs(1)],
+    );
+}
+
+#[test]
+fn outages_of_5s_and_7_5s_convict_nobody_at_the_default_transport_timeout() {
+    outages_at_three_phases(
+        Duration::from_secs(10),
+        [Duration::from_secs(5), Duration::from_millis(7500)],
+    );
+}
+
+/// ChangeWindowAttributes(root, event-mask = PropertyChange): the connection gets a
+/// PropertyNotify for every property change on the root window.
+fn select_root_property_changes(s: &mut TcpStream, order: ByteOrder, root: u32) {
+    let mut r = vec![2, 0];
+    r.extend_from_slice(&order.u16_bytes(4));
+    r.extend_from_slice(&order.u32_bytes(root));
+    r.extend_from_slice(&order.u32_bytes(0x800)); // CWEventMask
+    r.extend_from_slice(&order.u32_bytes(0x40_0000)); // PropertyChangeMask
+    s.write_all(&r).unwrap();
+}
+
+#[test]
+fn a_client_that_reads_slowly_is_kept_and_one_that_stops_reading_is_lost() {
+    const TRANSPORT: Duration = Duration::from_secs(3);
+    const SEGMENT: usize = 1448;
+    const EVERY: Duration = Duration::from_millis(300);
+    let lab = Lab::new(2);
+    let server = server(&lab, TRANSPORT);
+    let conn = server.connect();
+    let root = conn.setup().roots[0].root;
+    let order = ByteOrder::native();
+    let (slow_host, stopped_host) = (lab.host(0), lab.host(1));
+    let mut slow = slow_host.connect_raw_x(0, order);
+    let mut stopped = stopped_host.connect_raw_x(0, order);
+    select_root_property_changes(&mut slow, order, root);
+    select_root_property_changes(&mut stopped, order, root);
+
+    // The server streams events to both: a thousand PropertyNotify (32 KB) a second.
+    let stop = Arc::new(AtomicBool::new(false));
+    let streamer = thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let mut n = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                for _ in 0..10 {
+                    n = n.wrapping_add(1);
+                    conn.change_property32(
+                        PropMode::REPLACE,
+                        root,
+                        AtomEnum::CUT_BUFFER0,
+                        AtomEnum::INTEGER,
+                        &[n],
+                    )
+                    .unwrap();
+                }
+                conn.flush().unwrap();
+                thread::sleep(Duration::from_millis(10));
+            }
+            conn.get_input_focus().unwrap().reply().unwrap();
+        }
+    });
+    let start = Instant::now();
+    let limit = Duration::from_millis(lifesign_watchdog::transfer::not_taken_limit(
+        TRANSPORT.as_millis() as u64,
+    ));
+    let run = limit + Duration::from_secs(15);
+    // One segment every 300 ms, for longer than the stopped one is kept.
+    let mut buf = [0u8; SEGMENT];
+    let mut read = 0;
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    while start.elapsed() < run {
+        match slow.read(&mut buf) {
+            Ok(0) => panic!(
+                "the slow reader's connection ended after {:?}",
+                start.elapsed()
+            ),
+            Ok(n) => read += n,
+            Err(e) => panic!(
+                "the slow reader's connection failed after {:?}: {e}",
+                start.elapsed()
+            ),
+        }
+        thread::sleep(EVERY);
+    }
+    stop.store(true, Ordering::Relaxed);
+    streamer.join().unwrap();
+    eprintln!("the slow reader read {read} bytes in {run:?}");
+
+    assert_eq!(
+        event_of(&server, slow_host, ended),
+        None,
+        "the slow reader is kept"
+    );
+    let lost = event_of(&server, stopped_host, ended).expect("the stopped reader's end");
+    assert!(
+        matches!(
+            lost.body,
+            Body::Lost {
+                reason: LostReason::TransportTimeout,
+                ..
+            }
+        ),
+        "{lost:?}"
+    );
+    // Its connection is closed: reading gives what was buffered, then the end.
+    stopped
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let end = stopped.read_to_end(&mut rest);
+    assert!(
+        end.is_ok() || end.is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the stopped reader's connection is closed"
+    );
+}
