@@ -583,3 +583,100 @@ fn a_client_of_the_services_class_on_another_host_does_not_hold_back_the_failove
     // The stranger is still there: it was neither closed nor taken for the service.
     assert_eq!(mapped(&conn, stranger_host, "plant-view").len(), 1);
 }
+
+#[test]
+fn an_application_that_stops_reading_is_lost_by_its_transport_and_failed_over() {
+    // TransportTimeout alone (no idle deadline): the xclock on host 0 is stopped while the
+    // server streams events to it, so its window closes and stays closed, though its host's
+    // kernel answers every probe. The module ends it once it has taken nothing for its limit
+    // (a minute here), as `lost`, and the launcher starts the backup on host 1.
+    const TRANSPORT: Duration = Duration::from_secs(3);
+    let limit = Duration::from_millis(lifesign_watchdog::transfer::not_taken_limit(
+        TRANSPORT.as_millis() as u64,
+    ));
+    let lab = Lab::new(2);
+    let (a, b) = (lab.host(0), lab.host(1));
+    let launcher = launcher(&service("stream-view", a, b, ""));
+    let server = Xorg::new()
+        .in_lab(&lab)
+        .option("WatchPeers", "10.211.0.0/16")
+        .option("TransportTimeout", &format!("{}ms", TRANSPORT.as_millis()))
+        .option("Grace", "500ms")
+        .option("Launcher", launcher.socket().to_str().unwrap())
+        .start();
+    let conn = server.connect();
+    wait_mapped(&conn, a, "stream-view", Duration::from_secs(20))
+        .expect("the launcher starts the primary on host 0");
+    let primary = mapped(&conn, a, "stream-view").remove(0);
+    let window = lifesign_tests::windows::mapped_windows(
+        &conn,
+        lifesign_tests::windows::parse_id(&primary.client.id),
+    )[0];
+    // Only the primary runs yet.
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", "^xclock -update 1 -name stream-view$"])
+        .output()
+        .unwrap();
+    let pid: i32 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("the primary's pid");
+    let pid = rustix::process::Pid::from_raw(pid).unwrap();
+    rustix::process::kill_process(pid, Signal::STOP).unwrap();
+    let stopped = Instant::now();
+
+    // A thousand ClientMessage events a second to its window (32 KB/s).
+    let stop = Arc::new(AtomicBool::new(false));
+    let streamer = thread::spawn({
+        let stop = stop.clone();
+        let conn = server.connect();
+        move || {
+            let event = x11rb::protocol::xproto::ClientMessageEvent::new(
+                32,
+                window,
+                x11rb::protocol::xproto::AtomEnum::STRING,
+                [0u32; 5],
+            );
+            while !stop.load(Ordering::Relaxed) {
+                for _ in 0..10 {
+                    conn.send_event(
+                        false,
+                        window,
+                        x11rb::protocol::xproto::EventMask::NO_EVENT,
+                        event,
+                    )
+                    .unwrap();
+                }
+                conn.flush().unwrap();
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+    });
+    let id = primary.client.id.clone();
+    let lost = server.wait_for_event(
+        limit + Duration::from_secs(30),
+        |e| matches!(&e.body, Body::Lost { client, .. } if client.id == id),
+    );
+    stop.store(true, Ordering::Relaxed);
+    streamer.join().unwrap();
+    let took = stopped.elapsed();
+    let _ = rustix::process::kill_process(pid, Signal::KILL);
+    let lost = lost.unwrap_or_else(|| panic!("the stopped xclock is lost:\n{}", server.log()));
+    eprintln!(
+        "stopped xclock lost {took:?} after it stopped: {:?}",
+        lost.body
+    );
+    assert!(
+        matches!(
+            lost.body,
+            Body::Lost {
+                reason: lifesign_proto::event::LostReason::TransportTimeout,
+                ..
+            }
+        ),
+        "{lost:?}"
+    );
+    assert!(took >= limit, "lost {took:?} after it stopped reading");
+    wait_mapped(&conn, b, "stream-view", Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("the backup from host 1 is mapped:\n{}", launcher.log()));
+}

@@ -10,10 +10,11 @@
 //! - retrying, then reset by the peer before that: `reset` (the peer lost the connection's
 //!   state: a reboot, a NAT or firewall that forgot it);
 //! - the peer's receive window closed with data waiting for it, and nothing sent for the
-//!   transport timeout: `transport-timeout`. The peer's kernel acknowledges the probes, but
-//!   the client takes nothing; TCP_USER_TIMEOUT ends such a connection too (Linux 5.11 and
-//!   later), and clears the probe counters as it does, so the window and the time since data
-//!   last went out are what tell it from the peer's own close.
+//!   transport timeout: `transport-timeout`. A kernel with a user timeout on the socket ends
+//!   such a connection (Linux 5.11 and later) and clears the probe counters as it does, so
+//!   the window and the time since data last went out are what tell it from the peer's own
+//!   close. The module sets no user timeout since issue 17 (it ends such a client itself:
+//!   `transfer`), so this reads only an end some other code's setting caused.
 
 use crate::clock::Millis;
 use lifesign_proto::event::{GoneReason, LostReason};
