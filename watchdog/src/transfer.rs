@@ -56,6 +56,15 @@ pub fn check_interval(timeout: Millis) -> Millis {
     (timeout / 10).clamp(100, 1000)
 }
 
+/// Looks land on multiples of this (watchdog time), so that the looks of many TCP clients
+/// share the module's passes instead of waking the server for each: at most ten extra passes
+/// a second, however many clients; a look is up to this late.
+pub const GRID: Millis = 100;
+
+fn on_grid(t: Millis) -> Millis {
+    t.div_ceil(GRID) * GRID
+}
+
 /// The shortest time a client that answers but takes nothing is kept.
 pub const NOT_TAKEN_MIN: Millis = 60_000;
 
@@ -79,7 +88,7 @@ impl TransferWatch {
     pub fn new(timeout: Millis, now: Millis) -> Self {
         Self {
             timeout,
-            next_check: now + check_interval(timeout),
+            next_check: on_grid(now + check_interval(timeout)),
             acked: 0,
             stalled_since: None,
         }
@@ -96,7 +105,7 @@ impl TransferWatch {
         self.acked = t.acked;
         if !t.waiting {
             self.stalled_since = None;
-            self.next_check = now + every;
+            self.next_check = on_grid(now + every);
             return Ok(());
         }
         if t.unanswered && t.since_ack_ms >= self.timeout {
@@ -122,7 +131,7 @@ impl TransferWatch {
         if t.unanswered {
             next = next.min(now + (self.timeout - t.since_ack_ms));
         }
-        self.next_check = next;
+        self.next_check = on_grid(next);
         Ok(())
     }
 }
@@ -163,7 +172,7 @@ mod tests {
     }
 
     #[test]
-    fn looks_come_a_tenth_of_the_timeout_apart_within_bounds() {
+    fn looks_come_a_tenth_of_the_timeout_apart_within_bounds_on_the_grid() {
         assert_eq!(check_interval(2_000), 200);
         assert_eq!(check_interval(500), 100);
         assert_eq!(check_interval(10_000), 1_000);
@@ -172,6 +181,15 @@ mod tests {
         assert_eq!(w.next_check, 1_000);
         assert_eq!(w.look(1_000, idle(5)), Ok(()));
         assert_eq!(w.next_check, 2_000);
+        // Two clients a few ms apart share their next look.
+        let mut v = TransferWatch::new(T, 7);
+        assert_eq!(v.next_check, 1_100);
+        v.look(1_100, idle(5)).unwrap();
+        w.look(2_000, idle(5)).unwrap();
+        v.look(2_100, idle(5)).unwrap();
+        let mut u = TransferWatch::new(T, 1_093);
+        u.look(2_100, idle(5)).unwrap();
+        assert_eq!(u.next_check, v.next_check);
     }
 
     #[test]
