@@ -70,7 +70,8 @@ fn wait_for_phase(lab: &Lab, host: &Host, interval: Duration, phase: f64) {
 /// seventh host is cut for good. Returns when the cut host's client was lost after the cut.
 fn outages_at_three_phases(transport: Duration, outages: [Duration; 2]) {
     const PHASES: [f64; 3] = [0.25, 0.5, 0.75];
-    let keepalive = lifesign_watchdog::policy::Keepalive::for_timeout(transport.as_millis() as u64);
+    let keepalive =
+        lifesign_watchdog::policy::Keepalive::for_timeout(transport.as_millis() as u64, 15);
     let interval = Duration::from_secs(u64::from(keepalive.idle_s));
     let lab = Lab::new(7);
     let server = server(&lab, transport);
@@ -267,5 +268,111 @@ fn a_client_that_reads_slowly_is_kept_and_one_that_stops_reading_is_lost() {
     assert!(
         end.is_ok() || end.is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
         "the stopped reader's connection is closed"
+    );
+}
+
+/// Reads everything `s` gets until `stop`; returns how many bytes, and the error that ended
+/// it early, if any.
+fn drain(mut s: TcpStream, stop: Arc<AtomicBool>) -> thread::JoinHandle<(usize, Option<String>)> {
+    thread::spawn(move || {
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut buf = [0u8; 65536];
+        let mut read = 0;
+        while !stop.load(Ordering::Relaxed) {
+            match s.read(&mut buf) {
+                Ok(0) => return (read, Some("end of stream".into())),
+                Ok(n) => read += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return (read, Some(e.to_string())),
+            }
+        }
+        (read, None)
+    })
+}
+
+#[test]
+fn a_busy_client_survives_an_outage_of_20s_at_a_transport_timeout_of_30s() {
+    // The server streams events to two clients that read them all; one goes through a 20 s
+    // outage, the other is cut for good. The kernel retries what was in flight; with its
+    // waits between retries capped at a second (Linux 6.15+), it gave up on its own after
+    // 14.4 s whatever the timeout: the cap now grows with the timeout.
+    const TRANSPORT: Duration = Duration::from_secs(30);
+    const OUTAGE: Duration = Duration::from_secs(20);
+    let lab = Lab::new(2);
+    let server = server(&lab, TRANSPORT);
+    let conn = server.connect();
+    let root = conn.setup().roots[0].root;
+    let order = ByteOrder::native();
+    let (outage_host, cut_host) = (lab.host(0), lab.host(1));
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = [outage_host, cut_host]
+        .iter()
+        .map(|h| {
+            let mut s = h.connect_raw_x(0, order);
+            select_root_property_changes(&mut s, order, root);
+            drain(s, stop.clone())
+        })
+        .collect();
+    let streamer = thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let mut n = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                for _ in 0..10 {
+                    n = n.wrapping_add(1);
+                    conn.change_property32(
+                        PropMode::REPLACE,
+                        root,
+                        AtomEnum::CUT_BUFFER0,
+                        AtomEnum::INTEGER,
+                        &[n],
+                    )
+                    .unwrap();
+                }
+                conn.flush().unwrap();
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+    });
+    thread::sleep(Duration::from_secs(2));
+    outage_host.drop_packets(100);
+    cut_host.drop_packets(100);
+    let cut = Instant::now();
+    thread::sleep(OUTAGE);
+    outage_host.pass_packets();
+    // Past the timeout after the cut: the cut client is lost by now, the other kept.
+    let lost = server.wait_for_event(TRANSPORT + Duration::from_secs(5), |e| {
+        matches!(&e.body, Body::Lost { client, .. }
+            if client.peer.as_deref().is_some_and(|p| p.starts_with(&format!("{}:", cut_host.addr))))
+    });
+    let took = cut.elapsed();
+    thread::sleep(Duration::from_secs(3));
+    // Judged before the readers stop: their connections then close.
+    let outage_end = event_of(&server, outage_host, ended);
+    stop.store(true, Ordering::Relaxed);
+    streamer.join().unwrap();
+    let results: Vec<_> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+    eprintln!("after the outage: {results:?}; the cut client lost after {took:?}");
+    assert_eq!(outage_end, None, "the client through the outage is kept");
+    assert_eq!(results[0].1, None, "its connection still works");
+    let lost = lost.expect("the cut client is lost");
+    assert!(
+        matches!(
+            lost.body,
+            Body::Lost {
+                reason: LostReason::TransportTimeout,
+                ..
+            }
+        ),
+        "{lost:?}"
+    );
+    assert!(
+        took <= TRANSPORT + Duration::from_secs(2),
+        "lost {took:?} after the cut"
     );
 }

@@ -158,15 +158,48 @@ pub struct Keepalive {
     pub interval_s: u32,
     /// TCP_KEEPCNT, unanswered probes before the connection is dropped.
     pub count: u32,
-    /// TCP_RTO_MAX_MS: the longest wait between retransmissions (Linux 6.15 and later), so
-    /// that output that waits through an outage goes out again within a second of its end.
+    /// TCP_RTO_MAX_MS (Linux 6.15 and later): the longest wait between retransmissions, and
+    /// between window probes, so that output that waited through an outage goes out again
+    /// soon after its end. See [`rto_max_ms`].
     pub rto_max_ms: u32,
+}
+
+/// Linux's first retransmission timeout and its floor (TCP_RTO_MIN), in ms.
+const RTO_MIN_MS: Millis = 200;
+/// Linux's longest wait between retransmissions (TCP_RTO_MAX), in ms.
+pub const KERNEL_RTO_MAX_MS: u32 = 120_000;
+
+/// How long Linux keeps retransmitting unacknowledged data (or probing a closed window)
+/// before it gives up, with no user timeout: `retries` (the `tcp_retries2` sysctl) tries
+/// whose waits double from 200 ms up to `rto_max_ms` (`tcp_model_timeout`).
+pub fn retry_budget_ms(rto_max_ms: u32, retries: u32) -> Millis {
+    let rto_max = Millis::from(rto_max_ms);
+    let doublings = (rto_max / RTO_MIN_MS).max(1).ilog2();
+    if retries <= doublings {
+        ((2 << retries) - 1) * RTO_MIN_MS
+    } else {
+        ((2 << doublings) - 1) * RTO_MIN_MS + Millis::from(retries - doublings) * rto_max
+    }
+}
+
+/// The longest wait between retries for a transport timeout: as short as leaves the kernel's
+/// own budget (see [`retry_budget_ms`]) longer than the timeout with a margin, so that the
+/// module, not the kernel, ends a connection whose output waits, at the timeout. A cap of a
+/// second gave every busy connection 14.4 s whatever its timeout (`tcp_retries2` 15). Whole
+/// seconds; the kernel's own maximum where no cap leaves the budget.
+pub fn rto_max_ms(timeout: Millis, retries: u32) -> u32 {
+    let wanted = timeout + (timeout / 10).max(2000);
+    (1..KERNEL_RTO_MAX_MS / 1000)
+        .map(|s| s * 1000)
+        .find(|&r| retry_budget_ms(r, retries) >= wanted)
+        .unwrap_or(KERNEL_RTO_MAX_MS)
 }
 
 impl Keepalive {
     /// For a timeout of at least 2 s (the option's lower bound); its part below a second is
-    /// dropped, as the kernel counts keepalive in seconds.
-    pub fn for_timeout(timeout: Millis) -> Self {
+    /// dropped, as the kernel counts keepalive in seconds. `retries`: the kernel's
+    /// `tcp_retries2`.
+    pub fn for_timeout(timeout: Millis, retries: u32) -> Self {
         let total_s = u32::try_from(timeout / 1000).unwrap_or(u32::MAX).max(2);
         // What the idle time and one interval may take from the timeout.
         let slack_s = (total_s / 5).max(2);
@@ -178,7 +211,7 @@ impl Keepalive {
             idle_s: total_s - count * interval_s,
             interval_s,
             count,
-            rto_max_ms: 1000,
+            rto_max_ms: rto_max_ms(Millis::from(total_s) * 1000, retries),
         }
     }
 
@@ -265,7 +298,7 @@ mod tests {
         let mut timeouts: Vec<Millis> = (2..=300).map(|s| s * 1000).collect();
         timeouts.extend([3_500, 3_600_000, 86_400_000]);
         for timeout in timeouts {
-            let k = Keepalive::for_timeout(timeout);
+            let k = Keepalive::for_timeout(timeout, 15);
             assert!(
                 k.idle_s >= 1 && k.interval_s >= 1 && (1..=127).contains(&k.count),
                 "{timeout}: {k:?}"
@@ -279,7 +312,7 @@ mod tests {
                 k.tolerated_outage_ms()
             );
         }
-        let k = |t| Keepalive::for_timeout(t);
+        let k = |t| Keepalive::for_timeout(t, 15);
         assert_eq!(
             (k(3_000).idle_s, k(3_000).tolerated_outage_ms()),
             (1, 1_000)
@@ -292,6 +325,36 @@ mod tests {
             (k(30_000).idle_s, k(30_000).tolerated_outage_ms()),
             (5, 24_000)
         );
+    }
+
+    #[test]
+    fn the_kernel_retries_longer_than_the_timeout_so_that_the_module_decides() {
+        // Linux's own figures: 924.6 s with the defaults, 14.4 s with a cap of a second.
+        assert_eq!(retry_budget_ms(KERNEL_RTO_MAX_MS, 15), 924_600);
+        assert_eq!(retry_budget_ms(1000, 15), 14_400);
+        assert_eq!(retry_budget_ms(1000, 2), 1_400);
+        for retries in [15, 8, 5] {
+            for t in [
+                2_000, 3_000, 10_000, 12_000, 30_000, 60_000, 600_000, 86_400_000,
+            ] {
+                let r = rto_max_ms(t, retries);
+                let budget = retry_budget_ms(r, retries);
+                if r < KERNEL_RTO_MAX_MS {
+                    assert!(
+                        budget > t,
+                        "{t} ms, tcp_retries2 {retries}: {r} -> {budget}"
+                    );
+                    // The smallest such cap: a second less would not do.
+                    let wanted = t + (t / 10).max(2000);
+                    assert!(r == 1000 || retry_budget_ms(r - 1000, retries) < wanted);
+                }
+            }
+        }
+        assert_eq!(rto_max_ms(10_000, 15), 1_000);
+        assert_eq!(rto_max_ms(30_000, 15), 3_000);
+        assert_eq!(rto_max_ms(60_000, 15), 6_000);
+        // Too few retries for any cap: the kernel's own maximum.
+        assert_eq!(rto_max_ms(86_400_000, 15), KERNEL_RTO_MAX_MS);
     }
 
     #[test]

@@ -649,7 +649,7 @@ impl Tracker {
             };
             if let Some(stuck) = stuck {
                 let silent_ms = match stuck {
-                    Stuck::Unanswered { since_ack_ms } => since_ack_ms,
+                    Stuck::Unanswered { for_ms } => for_ms,
                     Stuck::NotTaken { for_ms } => for_ms,
                 };
                 self.lose(

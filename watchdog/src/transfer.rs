@@ -10,9 +10,14 @@
 //! (Linux 6.18, `tests/tests/transport.rs`). So the module sets no user timeout and judges
 //! waiting output itself, looking at the socket every [`check_interval`]:
 //!
-//! - data or a window probe unanswered, and nothing acknowledged for the timeout: the peer is
-//!   gone (a dead host, a cut link); the look is set for the moment the timeout passes since
-//!   the last acknowledgment, so that is when the connection is dropped;
+//! - data in flight, or two window probes in a row, unanswered, and nothing acknowledged for
+//!   the timeout: the peer is gone (a dead host, a cut link); the look is set for the moment
+//!   the timeout passes since the last acknowledgment, so that is when the connection is
+//!   dropped. (One probe out is not enough: on kernels that back window probes off, a probe
+//!   is out for a round trip with the last answer long ago, from a peer that is there.)
+//! - data in flight and no byte of it acknowledged for the timeout, though something comes
+//!   back: the way to the client is cut and the way back is not (its own retransmissions
+//!   refresh the time of the last acknowledgment);
 //! - every probe answered, but no byte taken for [`not_taken_limit`] (the timeout, and at
 //!   least a minute) while data waits: the client stopped reading;
 //! - anything taken within that: it is reading, however slowly.
@@ -30,21 +35,29 @@ use crate::clock::Millis;
 pub struct Transfer {
     /// Data is sent and not acknowledged, or not sent yet.
     pub waiting: bool,
+    /// Data is sent and not acknowledged.
+    pub in_flight: bool,
+    /// Window probes sent since the peer last answered one.
+    pub probes: u32,
     /// Bytes the peer has acknowledged since the connection began.
     pub acked: u64,
     /// Milliseconds since the peer last acknowledged anything (a data ack, a window update,
     /// the answer to a probe).
     pub since_ack_ms: Millis,
-    /// Data in flight or a window probe is not acknowledged yet (an answered probe of a
-    /// closed window is not: the peer is there, it only takes nothing).
-    pub unanswered: bool,
+}
+
+impl Transfer {
+    /// Something sent is known to go unanswered: data in flight, or two probes in a row.
+    fn unanswered(&self) -> bool {
+        self.in_flight || self.probes >= 2
+    }
 }
 
 /// Why a client's transfer is judged lost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stuck {
-    /// Nothing acknowledged for the timeout: the peer is gone.
-    Unanswered { since_ack_ms: Millis },
+    /// What was sent went unacknowledged for the timeout: the peer is gone, or the way to it.
+    Unanswered { for_ms: Millis },
     /// Acknowledged, but nothing taken for the timeout: the client stopped reading.
     NotTaken { for_ms: Millis },
 }
@@ -82,6 +95,9 @@ pub struct TransferWatch {
     acked: u64,
     /// Since when data has waited with no byte taken, as first seen by a look.
     stalled_since: Option<Millis>,
+    /// Since when data has been in flight with no byte of it acknowledged, as first seen by a
+    /// look.
+    in_flight_since: Option<Millis>,
 }
 
 impl TransferWatch {
@@ -91,6 +107,7 @@ impl TransferWatch {
             next_check: on_grid(now + check_interval(timeout)),
             acked: 0,
             stalled_since: None,
+            in_flight_since: None,
         }
     }
 
@@ -103,32 +120,44 @@ impl TransferWatch {
         let every = check_interval(self.timeout);
         let progressed = t.acked != self.acked;
         self.acked = t.acked;
+        // A clock that runs while `on` holds and nothing is taken, from the first look that
+        // saw it.
+        let since = |clock: Option<Millis>, on: bool| match clock {
+            _ if !on => None,
+            Some(since) if !progressed => Some(since),
+            _ => Some(now),
+        };
+        self.stalled_since = since(self.stalled_since, t.waiting);
+        self.in_flight_since = since(self.in_flight_since, t.in_flight);
         if !t.waiting {
-            self.stalled_since = None;
             self.next_check = on_grid(now + every);
             return Ok(());
         }
-        if t.unanswered && t.since_ack_ms >= self.timeout {
+        if t.unanswered() && t.since_ack_ms >= self.timeout {
             return Err(Stuck::Unanswered {
-                since_ack_ms: t.since_ack_ms,
+                for_ms: t.since_ack_ms,
             });
         }
-        let since = match self.stalled_since {
-            Some(since) if !progressed => since,
-            _ => now,
-        };
-        self.stalled_since = Some(since);
-        let stalled_for = now - since;
+        if let Some(since) = self.in_flight_since
+            && now - since >= self.timeout
+        {
+            return Err(Stuck::Unanswered {
+                for_ms: now - since,
+            });
+        }
         let limit = not_taken_limit(self.timeout);
-        if stalled_for >= limit {
+        let stalled = self.stalled_since.unwrap_or(now);
+        if now - stalled >= limit {
             return Err(Stuck::NotTaken {
-                for_ms: stalled_for,
+                for_ms: now - stalled,
             });
         }
-        // The next look: in the usual interval, and exactly when the timeout since the last
-        // acknowledgment (of what is unanswered) or the limit of the stall would pass.
-        let mut next = (now + every).min(since + limit);
-        if t.unanswered {
+        // The next look: in the usual interval, and exactly when a rule's time would pass.
+        let mut next = (now + every).min(stalled + limit);
+        if let Some(since) = self.in_flight_since {
+            next = next.min(since + self.timeout);
+        }
+        if t.unanswered() {
             next = next.min(now + (self.timeout - t.since_ack_ms));
         }
         self.next_check = on_grid(next);
@@ -145,19 +174,21 @@ mod tests {
     fn idle(acked: u64) -> Transfer {
         Transfer {
             waiting: false,
+            in_flight: false,
+            probes: 0,
             acked,
             since_ack_ms: 0,
-            unanswered: false,
         }
     }
 
-    /// Data in flight, unacknowledged since `since_ack_ms`.
+    /// Data in flight, nothing acknowledged for `since_ack_ms`.
     fn waiting(acked: u64, since_ack_ms: Millis) -> Transfer {
         Transfer {
             waiting: true,
+            in_flight: true,
+            probes: 0,
             acked,
             since_ack_ms,
-            unanswered: true,
         }
     }
 
@@ -165,9 +196,10 @@ mod tests {
     fn closed(acked: u64, since_ack_ms: Millis) -> Transfer {
         Transfer {
             waiting: true,
+            in_flight: false,
+            probes: 0,
             acked,
             since_ack_ms,
-            unanswered: false,
         }
     }
 
@@ -214,12 +246,7 @@ mod tests {
                 3_000, 4_000, 5_000, 6_000, 7_000, 8_000, 9_000, 10_000, 11_000, 11_700
             ]
         );
-        assert_eq!(
-            stuck,
-            Stuck::Unanswered {
-                since_ack_ms: 10_000
-            }
-        );
+        assert_eq!(stuck, Stuck::Unanswered { for_ms: 10_000 });
     }
 
     #[test]
@@ -267,5 +294,41 @@ mod tests {
         w.look(61_000, closed(0, 0)).unwrap();
         assert_eq!(w.look(120_000, closed(0, 0)), Ok(()));
         assert!(w.look(121_000, closed(0, 0)).is_err());
+    }
+
+    #[test]
+    fn one_probe_out_long_after_the_last_answer_is_not_a_dead_peer_two_are() {
+        let mut w = TransferWatch::new(T, 0);
+        let probing = |probes, since_ack_ms| Transfer {
+            probes,
+            ..closed(0, since_ack_ms)
+        };
+        // A backed-off probe is out for a round trip, the last answer 12.8 s ago.
+        assert_eq!(w.look(1_000, probing(1, 12_800)), Ok(()));
+        assert_eq!(
+            w.look(2_000, probing(2, 13_800)),
+            Err(Stuck::Unanswered { for_ms: 13_800 })
+        );
+    }
+
+    #[test]
+    fn data_in_flight_that_nobody_takes_is_lost_at_the_timeout_though_acks_come_back() {
+        // The way to the client is cut; its own retransmissions keep acknowledging old data.
+        let mut w = TransferWatch::new(T, 0);
+        w.look(1_000, idle(500)).unwrap();
+        let mut now = 2_000;
+        let stuck = loop {
+            match w.look(now, waiting(500, 300)) {
+                Ok(()) => now = w.next_check,
+                Err(stuck) => break stuck,
+            }
+        };
+        assert_eq!(stuck, Stuck::Unanswered { for_ms: 10_000 });
+        assert_eq!(now, 12_000);
+        // Data that is acknowledged a round trip after each look it is seen in is moving.
+        let mut w = TransferWatch::new(T, 0);
+        for (i, now) in (1_000..120_000).step_by(1_000).enumerate() {
+            assert_eq!(w.look(now, waiting(i as u64 * 100, 5)), Ok(()), "at {now}");
+        }
     }
 }

@@ -106,8 +106,16 @@ fn get_sized<T: Copy>(fd: BorrowedFd<'_>, level: c_int, name: c_int) -> Option<(
 
 /// TCP_RTO_MAX_MS (Linux 6.15): the libc crate does not name it yet.
 const TCP_RTO_MAX_MS: c_int = 44;
-/// The kernel's own longest RTO (TCP_RTO_MAX), what a socket has when nobody set it.
-const KERNEL_RTO_MAX_MS: u32 = 120_000;
+
+/// The kernel's `tcp_retries2` in the server's network namespace: how many retries it makes
+/// before it gives up on unacknowledged data (15 where it cannot be read, Linux's default).
+/// Read once, when the module starts.
+pub fn tcp_retries2() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_retries2")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(15)
+}
 
 /// Keepalive and (where the kernel has it) the longest RTO on the server's socket of a TCP
 /// client, and no user timeout: with one, Linux ends a connection whose peer's receive window
@@ -134,7 +142,7 @@ pub fn set_keepalive(fd: BorrowedFd<'_>, k: Keepalive) -> io::Result<()> {
 pub fn clear_keepalive(fd: BorrowedFd<'_>) -> io::Result<()> {
     set(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 0 as c_int)?;
     set(fd, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, 0 as c_int)?;
-    set_rto_max(fd, KERNEL_RTO_MAX_MS);
+    set_rto_max(fd, lifesign_watchdog::policy::KERNEL_RTO_MAX_MS);
     Ok(())
 }
 
@@ -173,9 +181,10 @@ impl Watch {
         let said = std::mem::offset_of!(libc::tcp_info, tcpi_notsent_bytes) + size_of::<u32>();
         (len >= said).then(|| Transfer {
             waiting: info.tcpi_unacked > 0 || info.tcpi_notsent_bytes > 0,
+            in_flight: info.tcpi_unacked > 0,
+            probes: u32::from(info.tcpi_probes),
             acked: info.tcpi_bytes_acked,
             since_ack_ms: u64::from(info.tcpi_last_ack_recv),
-            unanswered: info.tcpi_unacked > 0 || info.tcpi_probes > 0,
         })
     }
 

@@ -27,7 +27,7 @@ fn joined(client: &mut ClientView<'_>, index: usize) {
         let keepalive = w
             .config
             .transport_timeout
-            .map(|t| Keepalive::for_timeout(t.as_millis() as u64));
+            .map(|t| w.keepalive(t.as_millis() as u64));
         (by_default, keepalive)
     }) else {
         return;
@@ -148,11 +148,11 @@ pub fn opt_in(client: &mut ClientView<'_>, asked: &WatchRequest) -> Result<(), R
         if known.is_some() {
             w.tracker.set_policy(index, policy, service.clone());
         }
-        Ok((policy, known))
+        let keepalive = policy.transport_timeout.map(|t| w.keepalive(t));
+        Ok((policy, known, keepalive))
     })
     .unwrap_or(Err(Refused::Value(0)))?;
-    let (policy, known) = outcome;
-    let keepalive = policy.transport_timeout.map(Keepalive::for_timeout);
+    let (policy, known, keepalive) = outcome;
     let transport_changed = known.is_none_or(|k| k.transport_timeout != policy.transport_timeout);
     if known.is_none() {
         let (transport, peer) = place.unwrap_or_else(|| client.transport());

@@ -27,6 +27,7 @@ use lifesign_proto::event::Transport;
 use lifesign_watchdog::Config;
 use lifesign_watchdog::outbox::Outbox;
 use lifesign_watchdog::pace::Pace;
+use lifesign_watchdog::policy::Keepalive;
 use lifesign_watchdog::sampler::{Cadence, Sampler};
 use lifesign_watchdog::tracker::{Activity, Probe, Tracker};
 use lifesign_watchdog::transfer::Transfer;
@@ -60,6 +61,8 @@ struct Watching {
     joining: HashMap<usize, Joining>,
     /// Duplicates of the sockets of watched TCP clients, read at their end.
     sockets: HashMap<usize, socket::Watch>,
+    /// The kernel's `tcp_retries2`, which the keepalive settings are fitted to.
+    tcp_retries: u32,
     /// Events kept for the launcher until it acknowledges them (`Launcher none`: no outbox,
     /// events are numbered and logged only).
     outbox: Option<Outbox>,
@@ -91,6 +94,7 @@ pub fn start(config: &Config) {
         atoms: None,
         joining: HashMap::new(),
         sockets: HashMap::new(),
+        tcp_retries: socket::tcp_retries2(),
         outbox: config.launcher.is_some().then(Outbox::default),
         seq: 0,
         started_ms: crate::server::time::unix_ms(),
@@ -122,6 +126,11 @@ struct ServerProbe<'a> {
 }
 
 impl Watching {
+    /// The keepalive settings for a transport timeout.
+    fn keepalive(&self, timeout: lifesign_watchdog::clock::Millis) -> Keepalive {
+        Keepalive::for_timeout(timeout, self.tcp_retries)
+    }
+
     /// The tracker, brought to the time `now`, and a probe that samples at that time.
     fn decide_at(
         &mut self,

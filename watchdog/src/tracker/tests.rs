@@ -738,9 +738,10 @@ fn output_that_stops_moving_loses_a_tcp_client_even_through_a_grab() {
         1,
         Transfer {
             waiting: false,
+            in_flight: false,
+            probes: 0,
             acked: 0,
             since_ack_ms: 0,
-            unanswered: false,
         },
     );
     // Looked at every 300 ms while nothing waits.
@@ -759,9 +760,10 @@ fn output_that_stops_moving_loses_a_tcp_client_even_through_a_grab() {
             1,
             Transfer {
                 waiting: true,
+                in_flight: true,
+                probes: 0,
                 acked: 0,
                 since_ack_ms: now - 500,
-                unanswered: true,
             },
         );
         let (a, wake) = turn(&mut t, now, &[], &mut s);
