@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The benchmark: builds the release module and the bench, measures against real servers
-# (x11perf against a stock Xorg, cable cuts in network namespaces), writes docs/benchmarks.md.
-# Not part of the test suite; takes about 25 minutes. Run as root on Debian 12.
+# (x11perf against a stock Xorg, cable cuts and lossy links in network namespaces), writes
+# docs/benchmarks.md.
+# Not part of the test suite; takes about 35 minutes (the transport part alone, `--part
+# transport`, about 11). Run as root on Debian 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

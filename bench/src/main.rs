@@ -20,6 +20,8 @@ mod scale;
 mod scale_report;
 mod stamp;
 mod stats;
+mod transport;
+mod transport_report;
 
 use clap::Parser;
 use std::path::PathBuf;
@@ -33,6 +35,7 @@ enum Part {
     Scale,
     Delivery,
     Faults,
+    Transport,
 }
 
 impl Part {
@@ -70,6 +73,16 @@ struct Args {
     /// Clients silenced one by one at scale, each timed to its `lost`.
     #[arg(long, default_value_t = 50)]
     scale_trials: usize,
+    /// Cuts that last per TransportTimeout of the transport part (its outage sweeps are fixed).
+    #[arg(long, default_value_t = 5)]
+    transport_cuts: usize,
+    /// Minutes of each loss run of the transport part but the target's.
+    #[arg(long, default_value_t = 5.0)]
+    loss_minutes: f64,
+    /// Minutes of the transport part's target loss run (TransportTimeout 10 s, 5% loss: the
+    /// issue asks 10 minutes without a conviction).
+    #[arg(long, default_value_t = 10.0)]
+    loss_target_minutes: f64,
     /// Which part to run (the report then has that part only).
     #[arg(long, value_enum, default_value_t = Part::All)]
     part: Part,
@@ -104,6 +117,14 @@ fn main() {
     });
     let delivery = args.part.runs(Part::Delivery).then(delivery::run);
     let faults = args.part.runs(Part::Faults).then(faults::run);
+    let transport = args.part.runs(Part::Transport).then(|| {
+        let minutes = |m: f64| std::time::Duration::from_secs_f64(m * 60.0);
+        transport::run(
+            args.transport_cuts,
+            minutes(args.loss_minutes),
+            minutes(args.loss_target_minutes),
+        )
+    });
     let text = report::render(
         &command,
         &args.out,
@@ -116,6 +137,11 @@ fn main() {
         + &faults
             .as_ref()
             .map(faults_report::render)
+            .unwrap_or_default();
+    let text = text
+        + &transport
+            .as_ref()
+            .map(transport_report::render)
             .unwrap_or_default();
     std::fs::write(&args.out, &text).expect("write the report");
     print!("{text}");
