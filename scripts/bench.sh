@@ -3,7 +3,7 @@
 # (x11perf against a stock Xorg, cable cuts and lossy links in network namespaces), writes
 # docs/benchmarks.md.
 # Not part of the test suite; takes about 35 minutes (the transport part alone, `--part
-# transport`, about 11). Run as root on Debian 12.
+# transport`, about 10). Run as root on Debian 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
