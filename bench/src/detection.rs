@@ -347,7 +347,7 @@ pub fn transport_timeout(trials: usize) -> Mode {
     run_mode(
         Spec {
             name: "transport-timeout",
-            setting: "TransportTimeout 2s (keepalive 1s + 1 x 1s, TCP_USER_TIMEOUT 2s)".into(),
+            setting: "TransportTimeout 2s (keepalive 1s + 1 x 1s)".into(),
             deadline: "cut + TransportTimeout",
             expected: LostReason::TransportTimeout,
             offset_ms: timeout,

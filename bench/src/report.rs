@@ -424,8 +424,9 @@ fn render_detection(out: &mut String, detection: &Detection, report: &Path) {
     let _ = writeln!(
         out,
         "\nThe request-based modes are timed by the module's \
-         deadline timer (requests seen within a sweep of the request counts, every 10 ms here); transport-timeout is the kernel's keepalive and TCP_USER_TIMEOUT \
-         on the server's socket, which the module sets and whose end it classifies."
+         deadline timer (requests seen within a sweep of the request counts, every 10 ms here); transport-timeout is the kernel's keepalive \
+         on the server's socket, which the module sets and whose end it classifies (an idle client; \
+         the transport part below has busy ones, outages and loss)."
     );
     render_detection_plots(out, modes, &request, report);
     let took: Vec<String> = modes
