@@ -18,6 +18,7 @@ mod plot;
 mod report;
 mod scale;
 mod scale_report;
+mod scale_tcp;
 mod stamp;
 mod stats;
 mod transport;

@@ -23,7 +23,7 @@ pub const OPTIONS: &[(&str, &str)] = &[
     ("IdleTimeout", "10m"),
     ("Launcher", "none"),
 ];
-const MAX_CLIENTS: &[&str] = &["-maxclients", "2048"];
+pub const MAX_CLIENTS: &[&str] = &["-maxclients", "2048"];
 const WARM_UP: Duration = Duration::from_secs(3);
 
 pub struct Memory {
@@ -53,6 +53,8 @@ pub struct Scale {
     pub wrong_reason: usize,
     /// Clients lost that were never silenced: false positives (must be 0).
     pub unexpected_lost: usize,
+    /// The same number of idle TCP clients: what the transport mode costs.
+    pub tcp: crate::scale_tcp::TcpCost,
 }
 
 /// The module built with `handler-timing` (`scripts/bench.sh` builds it into
@@ -245,6 +247,7 @@ pub fn run(windows: usize, window: Duration, trials: usize) -> Scale {
     fleet::raise_fd_limit(16_384);
     let (cpu_pct, stock_memory, module_memory) = side_by_side(windows, window);
     let t = timed(trials);
+    let tcp = crate::scale_tcp::run(windows, window);
     Scale {
         window,
         cpu_pct,
@@ -255,5 +258,6 @@ pub fn run(windows: usize, window: Duration, trials: usize) -> Scale {
         detection_ms: t.detection_ms,
         wrong_reason: t.wrong_reason,
         unexpected_lost: t.unexpected_lost,
+        tcp,
     }
 }

@@ -163,6 +163,49 @@ fn render_scale(out: &mut String, report: &Path, s: &Scale) {
         d.max,
         s.wrong_reason,
     );
+    render_tcp(out, &s.tcp);
+}
+
+/// The transport mode's cost: the same number of idle TCP clients on three servers.
+fn render_tcp(out: &mut String, t: &crate::scale_tcp::TcpCost) {
+    use crate::scale_tcp::SERVERS;
+    let _ = writeln!(
+        out,
+        "### {} idle TCP clients\n\n\
+         The same number of clients, idle and over TCP (loopback), on three Xorg side by side: \
+         stock; the module (the options above) with TransportTimeout 0, whose cost is its sweeps \
+         of request counts; and with TransportTimeout 10s (the default), which adds keepalive on \
+         each socket (kernel work, mostly not the server's) and the module's look at each \
+         socket's TCP_INFO every second (`watchdog/src/transfer.rs`, on a 100 ms grid). Server \
+         CPU, % of a core, per {} s window:\n",
+        scale::CLIENTS,
+        t.window.as_secs()
+    );
+    let _ = writeln!(
+        out,
+        "| window | {} | {} | {} | TransportTimeout 10s less 0 |\n|---|---|---|---|---|",
+        SERVERS[0], SERVERS[1], SERVERS[2]
+    );
+    for (i, w) in t.cpu_pct.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "| {} | {:.2} | {:.2} | {:.2} | {:+.2} |",
+            i + 1,
+            w[0],
+            w[1],
+            w[2],
+            w[2] - w[1]
+        );
+    }
+    let n = t.cpu_pct.len().max(1) as f64;
+    let mean = |i: usize| t.cpu_pct.iter().map(|w| w[i]).sum::<f64>() / n;
+    let _ = writeln!(
+        out,
+        "\nThe transport mode's looks cost **{:+.2}% of a core** at this scale (mean over the \
+         windows), the module in all {:+.2}% over stock.\n",
+        mean(2) - mean(1),
+        mean(2) - mean(0),
+    );
 }
 
 fn render_delivery(out: &mut String, report: &Path, d: &Delivery) {

@@ -219,28 +219,12 @@ impl Host {
     /// An X connection from this host to display `n` over TCP, set up by hand (no client
     /// library reads for the test): the test reads and writes its bytes itself.
     pub fn connect_raw_x(&self, n: u32, order: lifesign_proto::ByteOrder) -> TcpStream {
-        use lifesign_proto::ByteOrder;
-        use std::io::{Read, Write};
         let port = 6000 + u16::try_from(n).expect("a display number");
         let mut s = self
             .ns
             .connect(SocketAddr::from((self.display_addr, port)))
             .unwrap_or_else(|e| panic!("cannot reach the display from {}: {e}", self.ns.name()));
-        let mut setup = vec![
-            match order {
-                ByteOrder::LsbFirst => b'l',
-                ByteOrder::MsbFirst => b'B',
-            },
-            0,
-        ];
-        setup.extend_from_slice(&order.u16_bytes(11));
-        setup.extend_from_slice(&[0; 8]);
-        s.write_all(&setup).expect("send the setup");
-        let mut head = [0u8; 8];
-        s.read_exact(&mut head).expect("the setup reply");
-        let mut rest = vec![0u8; usize::from(order.read_u16([head[6], head[7]])) * 4];
-        s.read_exact(&mut rest).expect("the setup reply");
-        assert_eq!(head[0], 1, "connection refused");
+        crate::raw::set_up(&mut s, order).expect("the connection setup");
         s
     }
 

@@ -20,6 +20,35 @@ pub enum Packet {
     Event(Vec<u8>),
 }
 
+/// Sets up an X connection on `stream` by hand in byte order `order`, with no authorization:
+/// the connection setup and its reply, nothing else read. Returns the resource-id base.
+pub fn set_up(stream: &mut (impl Read + Write), order: ByteOrder) -> io::Result<u32> {
+    let mut setup = vec![
+        match order {
+            ByteOrder::LsbFirst => b'l',
+            ByteOrder::MsbFirst => b'B',
+        },
+        0,
+    ];
+    setup.extend_from_slice(&order.u16_bytes(11));
+    setup.extend_from_slice(&order.u16_bytes(0));
+    setup.extend_from_slice(&[0; 6]); // no authorization
+    stream.write_all(&setup)?;
+    let mut head = [0u8; 8];
+    stream.read_exact(&mut head)?;
+    let extra = usize::from(order.read_u16([head[6], head[7]])) * 4;
+    let mut rest = vec![0u8; extra];
+    stream.read_exact(&mut rest)?;
+    if head[0] != 1 {
+        return Err(io::Error::other(format!(
+            "connection refused: {}",
+            String::from_utf8_lossy(&rest)
+        )));
+    }
+    // The setup reply's body begins with release-number, then resource-id-base.
+    Ok(order.read_u32([rest[4], rest[5], rest[6], rest[7]]))
+}
+
 pub struct RawClient {
     stream: UnixStream,
     order: ByteOrder,
@@ -36,28 +65,7 @@ impl RawClient {
             order,
             resource_id_base: 0,
         };
-        let mut setup = vec![match order {
-            ByteOrder::LsbFirst => b'l',
-            ByteOrder::MsbFirst => b'B',
-        }];
-        setup.push(0);
-        setup.extend_from_slice(&order.u16_bytes(11));
-        setup.extend_from_slice(&order.u16_bytes(0));
-        setup.extend_from_slice(&[0; 6]); // no authorization
-        client.stream.write_all(&setup)?;
-        let mut head = [0u8; 8];
-        client.stream.read_exact(&mut head)?;
-        let extra = usize::from(order.read_u16([head[6], head[7]])) * 4;
-        let mut rest = vec![0u8; extra];
-        client.stream.read_exact(&mut rest)?;
-        if head[0] != 1 {
-            return Err(io::Error::other(format!(
-                "connection refused: {}",
-                String::from_utf8_lossy(&rest)
-            )));
-        }
-        // The setup reply's body begins with release-number, then resource-id-base.
-        client.resource_id_base = order.read_u32([rest[4], rest[5], rest[6], rest[7]]);
+        client.resource_id_base = set_up(&mut client.stream, order)?;
         Ok(client)
     }
 
