@@ -51,6 +51,16 @@ pub enum GoneReason {
     Killed,
 }
 
+impl GoneReason {
+    /// The contract's name, as in the event's `reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Killed => "killed",
+        }
+    }
+}
+
 /// Who a client is, as every event about it says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientInfo {
@@ -395,6 +405,13 @@ mod tests {
             (LostReason::TransportTimeout, "transport-timeout"),
             (LostReason::Reset, "reset"),
             (LostReason::HostPulseLost, "host-pulse-lost"),
+        ] {
+            assert_eq!(serde_json::to_value(reason).unwrap(), json!(text));
+            assert_eq!(reason.as_str(), text);
+        }
+        for (reason, text) in [
+            (GoneReason::Closed, "closed"),
+            (GoneReason::Killed, "killed"),
         ] {
             assert_eq!(serde_json::to_value(reason).unwrap(), json!(text));
             assert_eq!(reason.as_str(), text);

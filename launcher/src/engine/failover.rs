@@ -13,6 +13,8 @@ pub(super) struct Ending<'a> {
     pub client: &'a ClientInfo,
     pub trigger: Trigger,
     pub reason: &'a str,
+    /// The application ended by itself (`gone`, `closed`: an exit, a crash, an OOM kill).
+    pub by_itself: bool,
     /// When a lost client was last heard of (the event's `at_ms - silent_ms`).
     pub active_since: Option<u64>,
 }
@@ -28,6 +30,7 @@ impl Engine {
             client,
             trigger,
             reason,
+            by_itself,
             active_since,
         } = ending;
         // An end older than what is known of the id is an earlier client's: the known one is
@@ -101,12 +104,7 @@ impl Engine {
                 tracing::info!(service = %name, "a client that may have been the service's ended by itself");
                 self.phases[s] = Phase::Down;
             }
-            Phase::Up
-                if !others
-                    && self.services[s].restart
-                    && trigger == Trigger::Gone
-                    && reason == "closed" =>
-            {
+            Phase::Up if !others && self.services[s].restart && by_itself => {
                 // Exited, crashed, OOM-killed: its host is fine, so the same candidate.
                 tracing::warn!(service = %name, client = %describe(&info), "service's application ended by itself; starting it again");
                 let candidate = self.state_of(s).active.unwrap_or(0);

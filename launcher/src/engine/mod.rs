@@ -18,7 +18,7 @@ use crate::config::{Service, Trigger};
 use crate::state::State;
 use clients::Known;
 use failover::Ending;
-use lifesign_proto::event::{Body, ClientInfo, Event, ServerInfo};
+use lifesign_proto::event::{Body, ClientInfo, Event, GoneReason, ServerInfo};
 use std::collections::HashMap;
 
 /// A connection from a server, numbered by the daemon.
@@ -228,18 +228,19 @@ impl Engine {
                     client,
                     trigger: Trigger::Lost,
                     reason: reason.as_str(),
+                    by_itself: false,
                     active_since: Some(event.at_ms.saturating_sub(*silent_ms)),
                 };
                 self.end(ending, now, &mut out);
             }
             Body::Gone { client, reason } => {
-                let reason = format!("{reason:?}").to_lowercase();
-                tracing::info!(seq, client = %describe(client), reason = %reason, "event gone");
+                tracing::info!(seq, client = %describe(client), reason = %reason.as_str(), "event gone");
                 let ending = Ending {
                     seq,
                     client,
                     trigger: Trigger::Gone,
-                    reason: &reason,
+                    reason: reason.as_str(),
+                    by_itself: *reason == GoneReason::Closed,
                     active_since: None,
                 };
                 self.end(ending, now, &mut out);
