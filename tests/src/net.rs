@@ -143,6 +143,18 @@ impl Host {
         self.nft(&script);
     }
 
+    /// Drops every packet that reaches the host, for good, while its own still go out: a link
+    /// cut one way (the display's packets are lost, the host's arrive).
+    pub fn drop_incoming(&self) {
+        self.nft(
+            "table inet lifesign_loss {}\n\
+             delete table inet lifesign_loss\n\
+             table inet lifesign_loss {\n\
+               chain input { type filter hook input priority -300; drop; }\n\
+             }\n",
+        );
+    }
+
     /// Every packet passes again.
     pub fn pass_packets(&self) {
         self.nft("table inet lifesign_loss {}\ndelete table inet lifesign_loss\n");

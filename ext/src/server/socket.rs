@@ -107,14 +107,31 @@ fn get_sized<T: Copy>(fd: BorrowedFd<'_>, level: c_int, name: c_int) -> Option<(
 /// TCP_RTO_MAX_MS (Linux 6.15): the libc crate does not name it yet.
 const TCP_RTO_MAX_MS: c_int = 44;
 
-/// The kernel's `tcp_retries2` in the server's network namespace: how many retries it makes
-/// before it gives up on unacknowledged data (15 where it cannot be read, Linux's default).
+/// The kernel's TCP settings in the server's network namespace that the module's own fit.
 /// Read once, when the module starts.
-pub fn tcp_retries2() -> u32 {
-    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_retries2")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(15)
+#[derive(Clone, Copy, Debug)]
+pub struct KernelTcp {
+    /// `tcp_retries2`: how many retries it makes before it gives up on unacknowledged data
+    /// (15 where it cannot be read, Linux's default).
+    pub retries2: u32,
+    /// `tcp_rto_max_ms` (Linux 6.15+): the longest wait between retries a socket has unless
+    /// set, which an opted-out client gets back (TCP_RTO_MAX, 120 s, where there is none).
+    pub rto_max_ms: u32,
+}
+
+impl KernelTcp {
+    pub fn read() -> Self {
+        let sysctl = |name: &str| {
+            std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+        };
+        Self {
+            retries2: sysctl("tcp_retries2").unwrap_or(15),
+            rto_max_ms: sysctl("tcp_rto_max_ms")
+                .unwrap_or(lifesign_watchdog::policy::KERNEL_RTO_MAX_MS),
+        }
+    }
 }
 
 /// Keepalive and (where the kernel has it) the longest RTO on the server's socket of a TCP
@@ -138,11 +155,12 @@ pub fn set_keepalive(fd: BorrowedFd<'_>, k: Keepalive) -> io::Result<()> {
     Ok(())
 }
 
-/// Keepalive off again (the client opted out, or asked for no transport timeout).
-pub fn clear_keepalive(fd: BorrowedFd<'_>) -> io::Result<()> {
+/// Keepalive off again (the client opted out, or asked for no transport timeout), and the
+/// socket's wait between retries back to the kernel's (`rto_max_ms`).
+pub fn clear_keepalive(fd: BorrowedFd<'_>, rto_max_ms: u32) -> io::Result<()> {
     set(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 0 as c_int)?;
     set(fd, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, 0 as c_int)?;
-    set_rto_max(fd, lifesign_watchdog::policy::KERNEL_RTO_MAX_MS);
+    set_rto_max(fd, rto_max_ms);
     Ok(())
 }
 

@@ -179,7 +179,7 @@ pub fn opt_in(client: &mut ClientView<'_>, asked: &WatchRequest) -> Result<(), R
     {
         let result = match keepalive {
             Some(k) => socket::set_keepalive(fd, k),
-            None => socket::clear_keepalive(fd),
+            None => socket::clear_keepalive(fd, kernel_rto_max()),
         };
         if let Err(e) = result {
             tracing::warn!(
@@ -202,8 +202,13 @@ pub fn opt_out(client: &mut ClientView<'_>) {
     if was == Some(true)
         && let Some(fd) = client.socket()
     {
-        let _ = socket::clear_keepalive(fd);
+        let _ = socket::clear_keepalive(fd, kernel_rto_max());
     }
+}
+
+/// The kernel's own longest wait between retries, which a socket gets back.
+fn kernel_rto_max() -> u32 {
+    with(|w| w.tcp.rto_max_ms).unwrap_or(lifesign_watchdog::policy::KERNEL_RTO_MAX_MS)
 }
 
 /// The connection is closed (Gone, or Retained with its resources kept).

@@ -61,8 +61,8 @@ struct Watching {
     joining: HashMap<usize, Joining>,
     /// Duplicates of the sockets of watched TCP clients, read at their end.
     sockets: HashMap<usize, socket::Watch>,
-    /// The kernel's `tcp_retries2`, which the keepalive settings are fitted to.
-    tcp_retries: u32,
+    /// The kernel's settings the keepalive settings are fitted to.
+    tcp: socket::KernelTcp,
     /// Events kept for the launcher until it acknowledges them (`Launcher none`: no outbox,
     /// events are numbered and logged only).
     outbox: Option<Outbox>,
@@ -94,7 +94,7 @@ pub fn start(config: &Config) {
         atoms: None,
         joining: HashMap::new(),
         sockets: HashMap::new(),
-        tcp_retries: socket::tcp_retries2(),
+        tcp: socket::KernelTcp::read(),
         outbox: config.launcher.is_some().then(Outbox::default),
         seq: 0,
         started_ms: crate::server::time::unix_ms(),
@@ -128,7 +128,7 @@ struct ServerProbe<'a> {
 impl Watching {
     /// The keepalive settings for a transport timeout.
     fn keepalive(&self, timeout: lifesign_watchdog::clock::Millis) -> Keepalive {
-        Keepalive::for_timeout(timeout, self.tcp_retries)
+        Keepalive::for_timeout(timeout, self.tcp.retries2)
     }
 
     /// The tracker, brought to the time `now`, and a probe that samples at that time.
