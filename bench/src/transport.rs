@@ -21,7 +21,6 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -306,24 +305,6 @@ fn watched(events: &[Event], host: &Host) -> bool {
         .any(|e| peer_ip(e) == Some(host.addr) && matches!(e.body, Body::Watched { .. }))
 }
 
-/// An X client on `host` against display `n`, killed on drop. GTK is told not to look for
-/// the accessibility bus (none is there).
-fn spawn(host: &Host, n: u32, program: &str, args: &[&str]) -> Proc {
-    let child = host
-        .ns
-        .command(program)
-        .args(args)
-        .env("DISPLAY", host.display(n))
-        .env("NO_AT_BRIDGE", "1")
-        .env_remove("XAUTHORITY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {program} on {}: {e}", host.ns.name()));
-    Proc(child)
-}
-
 /// A cut that lasts: from its moment to the client's end.
 pub struct Cut {
     /// Where in the keepalive cycle it came (`None`: it never came to its phase).
@@ -399,7 +380,7 @@ pub fn timeout_run(timeout_ms: u64, cuts: usize) -> Timeout {
     let server = server(&lab, timeout_ms);
     let n = server.display_number();
     let hosts: Vec<&Host> = (0..trials.len()).map(|i| lab.host(i)).collect();
-    let _clients: Vec<Proc> = hosts.iter().map(|h| spawn(h, n, "xlogo", &[])).collect();
+    let _clients: Vec<Proc> = hosts.iter().map(|h| h.spawn(n, "xlogo", &[])).collect();
     let all_watched = lifesign_tests::windows::wait_until(Duration::from_secs(60), || {
         let events = server.events();
         hosts.iter().all(|h| watched(&events, h))
@@ -639,7 +620,7 @@ pub fn loss_run(timeout_ms: u64, loss_pct: u32, run: Duration) -> LossRun {
     let lab = Lab::new(kinds.len() * PER_KIND);
     let server = server(&lab, timeout_ms);
     let n = server.display_number();
-    let start = |host: &Host, kind: usize| spawn(host, n, kinds[kind].program, kinds[kind].args);
+    let start = |host: &Host, kind: usize| host.spawn(n, kinds[kind].program, kinds[kind].args);
     let mut slots: Vec<Slot> = (0..kinds.len() * PER_KIND)
         .map(|i| {
             let (host, kind) = (lab.host(i), i / PER_KIND);

@@ -240,13 +240,15 @@ impl Host {
         s
     }
 
-    /// Starts an X client on this host, against display number `n`; killed on drop.
+    /// Starts an X client on this host, against display number `n`; killed on drop. GTK is
+    /// told not to look for the accessibility bus (none is there).
     pub fn spawn(&self, n: u32, program: &str, args: &[&str]) -> Proc {
         let child = self
             .ns
             .command(program)
             .args(args)
             .env("DISPLAY", self.display(n))
+            .env("NO_AT_BRIDGE", "1")
             .env_remove("XAUTHORITY")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -969,6 +969,18 @@ mod impersonation {
         (e, stranger)
     }
 
+    /// [`running_with_an_impersonator`], then the launcher restarted and told of both by the
+    /// replay: the primary (returned) and the stranger, neither of a start of this run.
+    fn restarted_with_both_replayed() -> (Engine, ClientInfo) {
+        let (e, stranger) = running_with_an_impersonator();
+        let mut e = restarted(&e, 8000);
+        e.hello(1, &SERVER, 8000);
+        let primary = client(1, "10.211.1.2", Some("xclock"));
+        e.feed(1, &watched(5, &primary, true), 8001);
+        e.feed(1, &watched(6, &stranger, true), 8001);
+        (e, primary)
+    }
+
     #[test]
     fn a_same_class_client_from_another_host_does_not_hold_back_the_failover() {
         let (mut e, _) = running_with_an_impersonator();
@@ -978,12 +990,7 @@ mod impersonation {
 
     #[test]
     fn nor_after_a_launcher_restart_that_replays_both() {
-        let (e, stranger) = running_with_an_impersonator();
-        let mut e = restarted(&e, 8000);
-        e.hello(1, &SERVER, 8000);
-        let primary = client(1, "10.211.1.2", Some("xclock"));
-        e.feed(1, &watched(5, &primary, true), 8001);
-        e.feed(1, &watched(6, &stranger, true), 8001);
+        let (mut e, primary) = restarted_with_both_replayed();
         assert!(starts(&e.tick(8000 + SETTLE_MS)).is_empty(), "view is up");
         let out = e.feed(1, &lost(7, &primary), 9000);
         assert_eq!(starts(&out), [(VIEW, 1)], "{out:?}");
@@ -1076,12 +1083,8 @@ mod impersonation {
 
     #[test]
     fn a_same_class_client_from_another_host_does_not_make_a_failover_up() {
-        let (e, stranger) = running_with_an_impersonator();
-        let mut e = restarted(&e, 8000);
-        e.hello(1, &SERVER, 8000);
-        let primary = client(1, "10.211.1.2", Some("xclock"));
-        e.feed(1, &watched(5, &primary, true), 8001);
-        e.feed(1, &watched(6, &stranger, true), 8001);
+        let (mut e, primary) = restarted_with_both_replayed();
+        let stranger = client(2, "10.211.2.2", Some("xclock"));
         e.tick(8000 + SETTLE_MS);
         assert_eq!(starts(&e.feed(1, &lost(7, &primary), 9000)), [(VIEW, 1)]);
         // The stranger, replayed (when it connected is not known) and last heard of after
