@@ -7,7 +7,7 @@
 //! closed, it times the zero-window probes from the first one and resets that clock only when
 //! the whole head of the send queue fits the window, which a reader that takes a segment at a
 //! time never opens. It closed a client reading 1448 bytes every 300 ms within the timeout
-//! (Linux 6.18, `tests/tests/transport.rs`). So the module sets no user timeout and judges
+//! (Linux 6.18; `tests/tests/transport.rs` keeps such a client now). So the module sets no user timeout and judges
 //! waiting output itself, looking at the socket every [`check_interval`]:
 //!
 //! - data in flight, or two window probes in a row, unanswered, and nothing acknowledged for
@@ -109,10 +109,6 @@ impl TransferWatch {
             stalled_since: None,
             in_flight_since: None,
         }
-    }
-
-    pub fn timeout(&self) -> Millis {
-        self.timeout
     }
 
     /// A look at `now`: the transfer is lost, or the next look is set.
