@@ -18,3 +18,5 @@ mod generated {
 }
 
 pub use generated::*;
+
+include!(concat!(env!("OUT_DIR"), "/imports.rs"));

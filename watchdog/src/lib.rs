@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod pace;
 pub mod policy;
 pub mod sampler;
+pub mod server_id;
 pub mod tracker;
 pub mod transfer;
 

@@ -4,12 +4,13 @@
 //! function at the start of every generation.
 
 use super::hooks::{Options, module};
-use super::{guard, log};
+use super::{guard, identity, log};
 use lifesign_proto::ext::EXTENSION_NAME_C;
 use lifesign_sys as sys;
 use std::ffi::{CStr, OsString, c_int, c_void};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::ptr::NonNull;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 #[repr(transparent)]
@@ -66,6 +67,37 @@ static mut DISABLED_ON_COMMAND_LINE: sys::Bool = 0;
 
 static REGISTERED: AtomicBool = AtomicBool::new(false);
 
+/// Whether this build may run in this server: judged once, at the first setup, before the
+/// module touches anything of the server; a refusal is one `(EE)` line.
+fn may_run() -> bool {
+    static VERDICT: OnceLock<bool> = OnceLock::new();
+    *VERDICT.get_or_init(|| {
+        guard::entry(
+            "server check",
+            || false,
+            || {
+                let (found, built) = (identity::found(), identity::built());
+                match lifesign_watchdog::server_id::judge(&found, &built) {
+                    Ok(()) => {
+                        if let Some(release) = found.release {
+                            tracing::info!(
+                                "in X.Org {release}; built for X.Org {} (against {})",
+                                built.release.series(),
+                                built.release
+                            );
+                        }
+                        true
+                    }
+                    Err(line) => {
+                        tracing::error!("{line}");
+                        false
+                    }
+                }
+            },
+        )
+    })
+}
+
 /// Puts the extension in the server's list, once per process however often we are set up.
 fn register_once() {
     if REGISTERED.swap(true, Ordering::Relaxed) {
@@ -95,6 +127,10 @@ unsafe extern "C" fn setup(
     _errmin: *mut c_int,
 ) -> *mut c_void {
     log::init(log::Sink::LogFile);
+    if !may_run() {
+        // Loaded, but inert: no extension, no hook; the server starts as if without us.
+        return NonNull::<c_void>::dangling().as_ptr();
+    }
     // SAFETY: the loader passes the option list of the module's SubSection, or NULL; the
     // config parser keeps it alive for the server's life.
     let pairs = unsafe { option_pairs(options.cast()) };
@@ -150,6 +186,9 @@ fn preload() {
         }
     }
     log::init(log::Sink::Stderr);
+    if !may_run() {
+        return;
+    }
     let options = std::env::var("LIFESIGN_OPTIONS").unwrap_or_default();
     guard::entry(
         "preload setup",

@@ -15,6 +15,7 @@ pub mod clients;
 pub mod extension;
 pub mod guard;
 pub mod hooks;
+pub mod identity;
 pub mod loader;
 pub mod log;
 pub mod notify;
