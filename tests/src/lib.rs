@@ -2,6 +2,7 @@
 //!
 //! - [`server`]: starts Xorg (dummy driver, module from the build tree), or Xvfb and Xephyr
 //!   (preload mode), waits until it answers, kills it on drop and prints its log if the test failed.
+//! - [`release`]: the servers of other Debian releases, from their chroots.
 //! - [`raw`]: a raw X connection for what a real client library will not send (malformed
 //!   requests, the other byte order).
 //! - [`lifesign`]: the extension's requests over x11rb, through `lifesign-proto`.
@@ -22,13 +23,15 @@ pub mod logfile;
 pub mod net;
 pub mod prober;
 pub mod raw;
+pub mod release;
 pub mod server;
 pub mod usage;
 pub mod valgrind;
 pub mod windows;
 
 pub use launcher::Launcher;
-pub use server::{Server, Xephyr, Xorg, Xvfb};
+pub use release::Release;
+pub use server::{Server, Xephyr, Xorg, Xtigervnc, Xvfb};
 
 /// What timing assertions allow on top of a deadline: generous on purpose, since the tests
 /// must hold on a loaded 2-core machine. The benchmark reports the real figures.

@@ -1,6 +1,7 @@
 //! Real X servers for tests.
 
 use crate::logfile::LogFile;
+use crate::release::Release;
 use lifesign_proto::event::Event;
 use std::fmt::Write as _;
 use std::fs;
@@ -208,10 +209,6 @@ impl Server {
             .unwrap_or_else(|e| panic!("cannot start {program}: {e}"))
     }
 
-    fn start(command: Command, kind: &'static str, log: PathBuf, dir: TempDir) -> Self {
-        Self::start_in(command, kind, log, dir, None, false)
-    }
-
     fn start_in(
         mut command: Command,
         kind: &'static str,
@@ -311,6 +308,7 @@ pub struct Xorg {
     abstract_socket: bool,
     installed: bool,
     args: Vec<String>,
+    release: Release,
 }
 
 impl Default for Xorg {
@@ -334,7 +332,15 @@ impl Xorg {
             abstract_socket: false,
             installed: false,
             args: Vec::new(),
+            release: Release::default(),
         }
+    }
+
+    /// Runs the Xorg of another Debian release, from its chroot, with the module built for
+    /// its series.
+    pub fn release(mut self, release: Release) -> Self {
+        self.release = release;
+        self
     }
 
     /// More arguments on the server's command line (e.g. `-maxclients 2048`).
@@ -430,7 +436,10 @@ impl Xorg {
         .expect("config dir file");
         // A directory of its own, so only this one liblifesign.so is found.
         if !self.installed {
-            let module = self.module_file.clone().unwrap_or_else(module_path);
+            let module = self
+                .module_file
+                .clone()
+                .unwrap_or_else(|| self.release.module());
             fs::copy(module, modules.join("liblifesign.so")).expect("copy the module");
         }
         let module_section = self.module_section.clone().unwrap_or_else(|| {
@@ -462,17 +471,16 @@ impl Xorg {
         fs::write(&config, text).expect("write xorg.conf");
         let log = dir.path().join("Xorg.log");
         let mut command = match (&self.netns, self.wrapper.split_first()) {
-            (Some(ns), _) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, "Xorg"]);
-                c
-            }
             (None, Some((program, args))) => {
+                assert!(
+                    self.release.is_this_machine(),
+                    "wrapped servers are this machine's"
+                );
                 let mut c = Command::new(program);
                 c.args(args).arg("/usr/lib/xorg/Xorg");
                 c
             }
-            (None, None) => Command::new("Xorg"),
+            (netns, _) => self.release.command("Xorg", netns.as_deref(), None),
         };
         command
             .arg("-config")
@@ -523,6 +531,8 @@ pub struct Xvfb {
     env: Vec<(String, String)>,
     resets: bool,
     user: Option<(u32, u32)>,
+    release: Release,
+    netns: Option<String>,
 }
 
 impl Xvfb {
@@ -542,7 +552,23 @@ impl Xvfb {
             env: Vec::new(),
             resets: false,
             user: None,
+            release: Release::default(),
+            netns: None,
         }
+    }
+
+    /// Runs the Xvfb of another Debian release, from its chroot, with the module built for
+    /// its series.
+    pub fn release(mut self, release: Release) -> Self {
+        self.release = release;
+        self
+    }
+
+    /// Runs the server in the lab's display namespace, listening on TCP there only, with
+    /// host access control off (only the lab's hosts can reach it).
+    pub fn in_lab(mut self, lab: &crate::net::Lab) -> Self {
+        self.netns = Some(lab.display_ns().name().to_owned());
+        self
     }
 
     /// Runs the server under `wrapper` (a program and its options, e.g. a valgrind tool:
@@ -574,15 +600,26 @@ impl Xvfb {
         use std::os::unix::process::CommandExt as _;
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("Xvfb.log");
+        let module = preload_file(self.release, dir.path(), self.options.is_some());
         let mut command = match self.wrapper.split_first() {
             Some((program, args)) => {
+                assert!(
+                    self.release.is_this_machine(),
+                    "wrapped servers are this machine's"
+                );
                 let mut c = Command::new(program);
                 c.args(args).arg("Xvfb");
+                if let Some(module) = &module {
+                    c.env("LD_PRELOAD", module);
+                }
                 c
             }
-            None => Command::new("Xvfb"),
+            None => self
+                .release
+                .command("Xvfb", self.netns.as_deref(), module.as_deref()),
         };
-        command.args(["-displayfd", "1", "-nolisten", "tcp"]);
+        command.args(["-displayfd", "1"]);
+        lab_listening(&mut command, self.netns.is_some());
         if !self.resets {
             command.arg("-noreset");
         }
@@ -594,51 +631,156 @@ impl Xvfb {
             command.uid(uid).gid(gid);
         }
         let wrapped = !self.wrapper.is_empty();
-        Server::start_in(command, "Xvfb", log, dir, None, wrapped)
+        let netns = self.netns.map(crate::net::NetnsName);
+        Server::start_in(command, "Xvfb", log, dir, netns, wrapped)
     }
 }
 
 /// Xephyr, a nested server shown in a window of `host`, with the module preloaded.
 pub struct Xephyr {
     options: String,
+    release: Release,
+    netns: Option<String>,
 }
 
 impl Xephyr {
     pub fn with_options(options: &str) -> Self {
         Self {
             options: options.to_owned(),
+            release: Release::default(),
+            netns: None,
         }
+    }
+
+    /// Runs the Xephyr of another Debian release, from its chroot, with the module built for
+    /// its series.
+    pub fn release(mut self, release: Release) -> Self {
+        self.release = release;
+        self
+    }
+
+    /// Runs the server in the lab's display namespace, listening on TCP there only; its own
+    /// window still goes to `host`'s display, by that server's Unix socket.
+    pub fn in_lab(mut self, lab: &crate::net::Lab) -> Self {
+        self.netns = Some(lab.display_ns().name().to_owned());
+        self
     }
 
     pub fn start_on(self, host: &Server) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("Xephyr.log");
-        let mut command = Command::new("Xephyr");
+        let module = preload_file(self.release, dir.path(), true);
+        let mut command = self
+            .release
+            .command("Xephyr", self.netns.as_deref(), module.as_deref());
+        lab_listening(&mut command, self.netns.is_some());
         command
-            .args([
-                "-displayfd",
-                "1",
-                "-nolisten",
-                "tcp",
-                "-noreset",
-                "-screen",
-                "800x600",
-            ])
+            .args(["-displayfd", "1", "-noreset", "-screen", "800x600"])
             .env("DISPLAY", host.display());
         preload(&mut command, Some(&self.options), &log);
-        Server::start(command, "Xephyr", log, dir)
+        let netns = self.netns.map(crate::net::NetnsName);
+        Server::start_in(command, "Xephyr", log, dir, netns, false)
     }
 }
 
-/// Preload mode: the module by `LD_PRELOAD` (unless `options` is `None`), its options in
-/// `LIFESIGN_OPTIONS`, stderr (the server's only log) into `log`.
+/// Xtigervnc (TigerVNC's X server, a whole X server with a VNC front end), with the module
+/// preloaded. Its VNC side listens nowhere (`-rfbport -1`): the tests are X clients.
+pub struct Xtigervnc {
+    options: String,
+    release: Release,
+    netns: Option<String>,
+}
+
+impl Xtigervnc {
+    pub fn with_options(options: &str) -> Self {
+        Self {
+            options: options.to_owned(),
+            release: Release::default(),
+            netns: None,
+        }
+    }
+
+    /// Runs the Xtigervnc of another Debian release, from its chroot, with the module built
+    /// for its series.
+    pub fn release(mut self, release: Release) -> Self {
+        self.release = release;
+        self
+    }
+
+    /// Runs the server in the lab's display namespace, listening on TCP there only.
+    pub fn in_lab(mut self, lab: &crate::net::Lab) -> Self {
+        self.netns = Some(lab.display_ns().name().to_owned());
+        self
+    }
+
+    pub fn start(self) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("Xtigervnc.log");
+        let module = preload_file(self.release, dir.path(), true);
+        let mut command =
+            self.release
+                .command("Xtigervnc", self.netns.as_deref(), module.as_deref());
+        command.args([
+            "-displayfd",
+            "1",
+            "-noreset",
+            "-geometry",
+            "1024x768",
+            "-SecurityTypes",
+            "None",
+            "-rfbport",
+            "-1",
+        ]);
+        lab_listening(&mut command, self.netns.is_some());
+        preload(&mut command, Some(&self.options), &log);
+        let netns = self.netns.map(crate::net::NetnsName);
+        Server::start_in(command, "Xtigervnc", log, dir, netns, false)
+    }
+}
+
+/// How a preloaded server listens: in a lab, on TCP only (alone in its namespace, every lab's
+/// server can be display 0: no lock file or socket path is shared with other tests), with
+/// host access control off; else on its Unix socket only.
+fn lab_listening(command: &mut Command, in_lab: bool) {
+    if in_lab {
+        command.args([
+            "-listen",
+            "tcp",
+            "-ac",
+            "-nolock",
+            "-nolisten",
+            "unix",
+            "-nolisten",
+            "local",
+        ]);
+    } else {
+        command.args(["-nolisten", "tcp"]);
+    }
+}
+
+/// The module file a preloaded server of `release` loads, if it loads one: this workspace's
+/// build as it is for this machine's servers; a copy in the server's own directory (under
+/// /tmp, which a chroot shares) of the series build for another release's.
+fn preload_file(release: Release, dir: &Path, loads: bool) -> Option<PathBuf> {
+    if !loads {
+        return None;
+    }
+    if release.is_this_machine() {
+        return Some(module_path());
+    }
+    let copy = dir.join("liblifesign.so");
+    fs::copy(release.module(), &copy).expect("copy the module");
+    Some(copy)
+}
+
+/// Preload mode: the module's options in `LIFESIGN_OPTIONS` (unless `options` is `None`: a
+/// stock server), stderr (the server's only log) into `log`. The module itself is in the
+/// command's `LD_PRELOAD` already ([`preload_file`], [`Release::command`]).
 fn preload(command: &mut Command, options: Option<&str>, log: &Path) {
     let stderr = fs::File::create(log).expect("server log file");
-    command.stderr(stderr).env_remove("LD_PRELOAD");
+    command.stderr(stderr);
     if let Some(options) = options {
-        command
-            .env("LD_PRELOAD", module_path())
-            .env("LIFESIGN_OPTIONS", options);
+        command.env("LIFESIGN_OPTIONS", options);
     }
 }
 
