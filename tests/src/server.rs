@@ -641,6 +641,7 @@ pub struct Xephyr {
     options: String,
     release: Release,
     netns: Option<String>,
+    resets: bool,
 }
 
 impl Xephyr {
@@ -649,7 +650,14 @@ impl Xephyr {
             options: options.to_owned(),
             release: Release::default(),
             netns: None,
+            resets: false,
         }
+    }
+
+    /// Let the server reset when its last client leaves (no `-noreset`).
+    pub fn resets(mut self) -> Self {
+        self.resets = true;
+        self
     }
 
     /// Runs the Xephyr of another Debian release, from its chroot, with the module built for
@@ -674,8 +682,11 @@ impl Xephyr {
             .release
             .command("Xephyr", self.netns.as_deref(), module.as_deref());
         lab_listening(&mut command, self.netns.is_some());
+        if !self.resets {
+            command.arg("-noreset");
+        }
         command
-            .args(["-displayfd", "1", "-noreset", "-screen", "800x600"])
+            .args(["-displayfd", "1", "-screen", "800x600"])
             .env("DISPLAY", host.display());
         preload(&mut command, Some(&self.options), &log);
         let netns = self.netns.map(crate::net::NetnsName);
@@ -689,6 +700,7 @@ pub struct Xtigervnc {
     options: String,
     release: Release,
     netns: Option<String>,
+    resets: bool,
 }
 
 impl Xtigervnc {
@@ -697,7 +709,14 @@ impl Xtigervnc {
             options: options.to_owned(),
             release: Release::default(),
             netns: None,
+            resets: false,
         }
+    }
+
+    /// Let the server reset when its last client leaves (no `-noreset`).
+    pub fn resets(mut self) -> Self {
+        self.resets = true;
+        self
     }
 
     /// Runs the Xtigervnc of another Debian release, from its chroot, with the module built
@@ -720,10 +739,12 @@ impl Xtigervnc {
         let mut command =
             self.release
                 .command("Xtigervnc", self.netns.as_deref(), module.as_deref());
+        if !self.resets {
+            command.arg("-noreset");
+        }
         command.args([
             "-displayfd",
             "1",
-            "-noreset",
             "-geometry",
             "1024x768",
             "-SecurityTypes",
