@@ -6,8 +6,10 @@ set -euo pipefail
 PACKAGES=(
     # build: bindgen reads the server SDK through pkg-config and libclang
     xserver-xorg-dev libclang-dev pkg-config
-    # servers: headless Xorg on the dummy driver; Xvfb and Xephyr for preload mode
-    xserver-xorg-core xserver-xorg-video-dummy xvfb xserver-xephyr
+    # servers: headless Xorg on the dummy driver; Xvfb, Xephyr and Xtigervnc for preload mode
+    xserver-xorg-core xserver-xorg-video-dummy xvfb xserver-xephyr tigervnc-standalone-server
+    # the other Debian releases' servers, in chroots (scripts/releases.sh)
+    debootstrap
     # real clients the tests and the demo run
     x11-apps x11-utils xterm zenity
     # network namespaces and veth for network faults; nftables drops packets in them

@@ -10,15 +10,27 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
+# The other Debian releases' servers (cached chroots, made once) and the module built for
+# each X.Org series in Debian 11's chroot: the support matrix (tests/tests/matrix.rs).
+bash scripts/releases.sh >/dev/null
+bash scripts/series.sh --module-only >/dev/null
 cargo build --locked -p lifesign-ext -p lifesign-launcher -p lifesign -p lifesign-demo -p lifesign-robust
 # The same module with fault injection, for the tests of the panic guard.
 cargo build --locked -p lifesign-ext --features fault-injection --target-dir target/fault-injection
 cargo clippy --locked --workspace --all-targets -- -D warnings
 # The benchmark's handler-timing build of the module must stay clean too.
 cargo clippy --locked -p lifesign-ext --features handler-timing -- -D warnings
+rm -rf target/matrix
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --locked --workspace --no-fail-fast "$@"
+    cargo nextest run --locked --workspace --no-fail-fast "$@" || status=$?
 else
     echo "cargo-nextest not found; running with cargo test"
-    cargo test --locked --workspace --no-fail-fast "$@"
+    cargo test --locked --workspace --no-fail-fast "$@" || status=$?
 fi
+# Each matrix test that passed left a line naming its cell and the server's version.
+if compgen -G "target/matrix/*.txt" >/dev/null; then
+    echo "support matrix, scenarios passed per server:"
+    sort target/matrix/*.txt | sed 's/^/  /'
+fi
+exit $status

@@ -3,6 +3,7 @@
 //! - [`server`]: starts Xorg (dummy driver, module from the build tree), or Xvfb and Xephyr
 //!   (preload mode), waits until it answers, kills it on drop and prints its log if the test failed.
 //! - [`release`]: the servers of other Debian releases, from their chroots.
+//! - [`malformed`]: malformed LIFESIGN requests, and the server still serving.
 //! - [`raw`]: a raw X connection for what a real client library will not send (malformed
 //!   requests, the other byte order).
 //! - [`lifesign`]: the extension's requests over x11rb, through `lifesign-proto`.
@@ -20,6 +21,7 @@ pub mod launcher;
 pub mod lifesign;
 pub mod listener;
 pub mod logfile;
+pub mod malformed;
 pub mod net;
 pub mod prober;
 pub mod raw;

@@ -100,18 +100,27 @@ impl Release {
     /// as its `LD_PRELOAD`. The preloaded file must be where the chroot sees it (under /tmp).
     pub fn command(&self, program: &str, netns: Option<&str>, preload: Option<&Path>) -> Command {
         let Some(root) = self.root() else {
-            let mut c = match netns {
-                Some(ns) => {
+            return match (netns, preload) {
+                // `ip` must not load the module: only the server gets LD_PRELOAD.
+                (Some(ns), Some(preload)) => {
+                    let mut c = Command::new("ip");
+                    c.args(["netns", "exec", ns, "/usr/bin/env"])
+                        .arg(format!("LD_PRELOAD={}", preload.display()))
+                        .arg(program);
+                    c
+                }
+                (Some(ns), None) => {
                     let mut c = Command::new("ip");
                     c.args(["netns", "exec", ns, program]);
                     c
                 }
-                None => Command::new(program),
+                (None, Some(preload)) => {
+                    let mut c = Command::new(program);
+                    c.env("LD_PRELOAD", preload);
+                    c
+                }
+                (None, None) => Command::new(program),
             };
-            if let Some(preload) = preload {
-                c.env("LD_PRELOAD", preload);
-            }
-            return c;
         };
         let mut c = match netns {
             Some(ns) => {

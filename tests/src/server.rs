@@ -165,6 +165,20 @@ impl Server {
         }
     }
 
+    /// Waits up to `timeout` for the server to exit by itself; its status, or `None`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// True while the server process runs.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -533,6 +547,7 @@ pub struct Xvfb {
     user: Option<(u32, u32)>,
     release: Release,
     netns: Option<String>,
+    module_file: Option<PathBuf>,
 }
 
 impl Xvfb {
@@ -554,7 +569,14 @@ impl Xvfb {
             user: None,
             release: Release::default(),
             netns: None,
+            module_file: None,
         }
+    }
+
+    /// Preloads this `liblifesign.so` instead of the one built for the release's series.
+    pub fn module_file(mut self, path: PathBuf) -> Self {
+        self.module_file = Some(path);
+        self
     }
 
     /// Runs the Xvfb of another Debian release, from its chroot, with the module built for
@@ -600,7 +622,14 @@ impl Xvfb {
         use std::os::unix::process::CommandExt as _;
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("Xvfb.log");
-        let module = preload_file(self.release, dir.path(), self.options.is_some());
+        let module = match &self.module_file {
+            Some(file) if self.options.is_some() => {
+                let copy = dir.path().join("liblifesign.so");
+                fs::copy(file, &copy).expect("copy the module");
+                Some(copy)
+            }
+            _ => preload_file(self.release, dir.path(), self.options.is_some()),
+        };
         let mut command = match self.wrapper.split_first() {
             Some((program, args)) => {
                 assert!(
@@ -695,7 +724,8 @@ impl Xephyr {
 }
 
 /// Xtigervnc (TigerVNC's X server, a whole X server with a VNC front end), with the module
-/// preloaded. Its VNC side listens nowhere (`-rfbport -1`): the tests are X clients.
+/// preloaded. Its VNC side listens on a Unix socket of its own, on no TCP port: the tests are
+/// X clients.
 pub struct Xtigervnc {
     options: String,
     release: Release,
@@ -749,9 +779,8 @@ impl Xtigervnc {
             "1024x768",
             "-SecurityTypes",
             "None",
-            "-rfbport",
-            "-1",
         ]);
+        command.arg("-rfbunixpath").arg(dir.path().join("vnc.sock"));
         lab_listening(&mut command, self.netns.is_some());
         preload(&mut command, Some(&self.options), &log);
         let netns = self.netns.map(crate::net::NetnsName);
