@@ -99,3 +99,31 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Inst
         thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Whether `event` is about a client from `addr`.
+pub fn peer_is(event: &lifesign_proto::event::Event, addr: std::net::Ipv4Addr) -> bool {
+    event
+        .client()
+        .and_then(|c| c.peer.as_deref())
+        .is_some_and(|p| p.starts_with(&format!("{addr}:")))
+}
+
+/// Waits for the TCP client from `addr` to be watched and to map a window; returns its id
+/// base.
+pub fn watched_and_mapped(server: &crate::Server, addr: std::net::Ipv4Addr) -> u32 {
+    use lifesign_proto::event::{Body, Transport};
+    let watched = server
+        .wait_for_event(Duration::from_secs(30), |e| {
+            matches!(e.body, Body::Watched { .. }) && peer_is(e, addr)
+        })
+        .expect("the client from the host is watched");
+    let client = watched.client().expect("a watched event names its client");
+    assert_eq!(client.transport, Transport::Tcp);
+    let base = parse_id(&client.id);
+    let observer = server.connect();
+    wait_until(Duration::from_secs(30), || {
+        !mapped_windows(&observer, base).is_empty()
+    })
+    .expect("the client maps a window");
+    base
+}

@@ -1,37 +1,11 @@
 //! Cable cuts: a watched client's host loses its network; its windows are gone within the
 //! deadline, for the right reason, and no socket of it is left on the server.
 
-use lifesign_proto::event::{Body, Event, LostReason, Transport};
+use lifesign_proto::event::{Body, Event, LostReason};
 use lifesign_tests::net::Lab;
-use lifesign_tests::windows::{mapped_windows, parse_id, wait_until};
+use lifesign_tests::windows::{mapped_windows, peer_is, wait_until, watched_and_mapped};
 use lifesign_tests::{LOAD_MARGIN, Server, Xorg};
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
-
-fn peer_is(event: &Event, addr: Ipv4Addr) -> bool {
-    event
-        .client()
-        .and_then(|c| c.peer.as_deref())
-        .is_some_and(|p| p.starts_with(&format!("{addr}:")))
-}
-
-/// Waits for the client from `addr` to be watched and to map a window; returns its id base.
-fn watched_and_mapped(server: &Server, addr: Ipv4Addr) -> u32 {
-    let watched = server
-        .wait_for_event(Duration::from_secs(30), |e| {
-            matches!(e.body, Body::Watched { .. }) && peer_is(e, addr)
-        })
-        .expect("the client from the host is watched");
-    let client = watched.client().unwrap();
-    assert_eq!(client.transport, Transport::Tcp);
-    let base = parse_id(&client.id);
-    let observer = server.connect();
-    wait_until(Duration::from_secs(30), || {
-        !mapped_windows(&observer, base).is_empty()
-    })
-    .expect("the client maps a window");
-    base
-}
 
 /// Cuts the host's cable and returns when that happened and when the client's windows were
 /// gone, with the lost event.

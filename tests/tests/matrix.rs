@@ -7,11 +7,11 @@
 //! Each test writes one line, naming its cell with the server's version, to
 //! `target/matrix/`; the test command prints them after the run.
 
-use lifesign_proto::event::{Body, Event, LostReason};
+use lifesign_proto::event::{Body, LostReason};
 use lifesign_tests::launcher::toml_argv;
 use lifesign_tests::net::{DISPLAY_ADDR, Host, Lab};
 use lifesign_tests::release::{BOOKWORM, BULLSEYE, Release, TRIXIE, series_module};
-use lifesign_tests::windows::{mapped_from, mapped_windows, parse_id, wait_until};
+use lifesign_tests::windows::{mapped_from, peer_is, wait_until, watched_and_mapped};
 use lifesign_tests::{
     LOAD_MARGIN, Launcher, Server, Xephyr, Xorg, Xtigervnc, Xvfb, lifesign, malformed,
 };
@@ -156,29 +156,6 @@ impl Cell {
         );
         let _ = std::fs::write(dir.join(file), format!("{line}\n"));
     }
-}
-
-fn peer_is(event: &Event, addr: Ipv4Addr) -> bool {
-    event
-        .client()
-        .and_then(|c| c.peer.as_deref())
-        .is_some_and(|p| p.starts_with(&format!("{addr}:")))
-}
-
-/// Waits for the client from `addr` to be watched and to map a window; returns its id base.
-fn watched_and_mapped(server: &Server, addr: Ipv4Addr) -> u32 {
-    let watched = server
-        .wait_for_event(Duration::from_secs(30), |e| {
-            matches!(e.body, Body::Watched { .. }) && peer_is(e, addr)
-        })
-        .expect("the client from the host is watched");
-    let base = parse_id(&watched.client().unwrap().id);
-    let observer = server.connect();
-    wait_until(Duration::from_secs(30), || {
-        !mapped_windows(&observer, base).is_empty()
-    })
-    .expect("the client maps a window");
-    base
 }
 
 /// Waits for the `lost` event of the client from `addr`; its reason and the time since `from`.
