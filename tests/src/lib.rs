@@ -3,6 +3,7 @@
 //! - [`server`]: starts Xorg (dummy driver, module from the build tree), or Xvfb and Xephyr
 //!   (preload mode), waits until it answers, kills it on drop and prints its log if the test failed.
 //! - [`release`]: the servers of other Debian releases, from their chroots.
+//! - [`overlay`]: a copy of a release's chroot that a test may change (install packages in).
 //! - [`raw`]: a raw X connection for what a real client library will not send (malformed
 //!   requests, the other byte order).
 //! - [`lifesign`]: the extension's requests over x11rb, through `lifesign-proto`.
@@ -21,6 +22,7 @@ pub mod lifesign;
 pub mod listener;
 pub mod logfile;
 pub mod net;
+pub mod overlay;
 pub mod prober;
 pub mod raw;
 pub mod release;
