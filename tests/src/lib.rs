@@ -4,6 +4,7 @@
 //!   (preload mode), waits until it answers, kills it on drop and prints its log if the test failed.
 //! - [`release`]: the servers of other Debian releases, from their chroots.
 //! - [`malformed`]: malformed LIFESIGN requests, and the server still serving.
+//! - [`overlay`]: a copy of a release's chroot that a test may change (install packages in).
 //! - [`raw`]: a raw X connection for what a real client library will not send (malformed
 //!   requests, the other byte order).
 //! - [`lifesign`]: the extension's requests over x11rb, through `lifesign-proto`.
@@ -23,6 +24,7 @@ pub mod listener;
 pub mod logfile;
 pub mod malformed;
 pub mod net;
+pub mod overlay;
 pub mod prober;
 pub mod raw;
 pub mod release;

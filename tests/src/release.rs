@@ -19,22 +19,27 @@ pub struct Release {
     pub codename: &'static str,
     /// The X.Org series of its servers, and of the module build they need.
     pub series: &'static str,
+    /// Another root for the release's chroot than the cached one ([`Release::with_root`]).
+    root: Option<&'static Path>,
 }
 
 pub const BULLSEYE: Release = Release {
     name: "Debian 11",
     codename: "bullseye",
     series: "1.20",
+    root: None,
 };
 pub const BOOKWORM: Release = Release {
     name: "Debian 12",
     codename: "bookworm",
     series: "21.1",
+    root: None,
 };
 pub const TRIXIE: Release = Release {
     name: "Debian 13",
     codename: "trixie",
     series: "21.1",
+    root: None,
 };
 
 impl Default for Release {
@@ -67,8 +72,21 @@ impl Release {
         format!("{} ({})", self.name, self.codename)
     }
 
+    /// The same release in the chroot at `root` (a copy of its cached one, such as a
+    /// [`crate::overlay::Overlay`]), whose servers and packages the tests then run and query.
+    /// `'static` keeps a `Release` `Copy`, as the server builders take it.
+    pub fn with_root(self, root: &'static Path) -> Self {
+        Self {
+            root: Some(root),
+            ..self
+        }
+    }
+
     /// The release's chroot; `None` for this machine's.
     pub fn root(&self) -> Option<PathBuf> {
+        if let Some(root) = self.root {
+            return Some(root.to_owned());
+        }
         if self.is_this_machine() {
             return None;
         }
