@@ -54,7 +54,9 @@ struct Args {
 }
 
 fn default_out() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/compatibility.md")
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace = manifest.parent().unwrap_or(manifest);
+    workspace.join("docs/compatibility.md")
 }
 
 fn main() -> ExitCode {

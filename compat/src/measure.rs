@@ -139,7 +139,7 @@ fn look_at(
         .wait_mapped(server, &observer.conn, settings.start_timeout)
         .map_err(|e| format!("{}: {e}", toolkit.app))?;
     let lists_ping = observer.lists_ping(&mapped.windows);
-    let ping = if observer.ping_first(&mapped.windows, PING_TIMEOUT) {
+    let ping = if observer.ping_windows(&mapped.windows, PING_TIMEOUT) {
         PingAnswer::Answered
     } else if matches!(
         first_end(&server.events(), &mapped.clients),

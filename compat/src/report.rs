@@ -53,6 +53,23 @@ impl Row {
             .find_map(|(_, r)| r.as_ref().ok().map(|o| o.facts))
     }
 
+    /// A window fact as each mode's instance showed it: once if they agree, else per mode.
+    fn fact_cell(&self, cell: impl Fn(WindowFacts) -> &'static str) -> String {
+        let seen: Vec<(&str, &str)> = self
+            .results
+            .iter()
+            .filter_map(|(m, r)| r.as_ref().ok().map(|o| (m.name, cell(o.facts))))
+            .collect();
+        match seen.first() {
+            None => "not measured".into(),
+            Some((_, first)) if seen.iter().all(|(_, c)| c == first) => (*first).into(),
+            Some(_) => {
+                let each: Vec<String> = seen.iter().map(|(m, c)| format!("{c} ({m})")).collect();
+                each.join(", ")
+            }
+        }
+    }
+
     fn result(&self, mode: &Mode) -> Option<&Result<Observed, String>> {
         self.results.iter().find(|(m, _)| m == mode).map(|(_, r)| r)
     }
@@ -166,7 +183,10 @@ fn method(modes: &[Mode], idle: &str) -> String {
          the event; a second instance, started after that, has its top-level windows read \
          (`WM_PROTOCOLS`), gets one `_NET_WM_PING` sent to its window as a window manager \
          sends it, and is then left idle for {idle}, timed from its window's mapping. No \
-         window manager runs.\n"
+         window manager runs. Times are from the SIGSTOP to the `lost` event: under \
+         `WmPing` at most the interval plus the timeout; under `IdleTimeout` the timeout \
+         after the program's last request, but never sooner than `Grace` plus the timeout \
+         after it connected, which is why some pass 3 s.\n"
     );
     out
 }
@@ -188,17 +208,12 @@ fn table(modes: &[Mode], rows: &[Row], idle: &str) -> String {
     );
     let mut out = format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
     for row in rows {
-        let facts = row.facts();
         let mut cells = vec![
             row.toolkit.name.to_owned(),
             row.packages.join(", "),
             format!("`{}`", row.toolkit.app),
-            facts
-                .map_or("not measured", |f| yes_no(f.lists_ping))
-                .to_owned(),
-            facts
-                .map_or("not measured", |f| ping_cell(f.ping))
-                .to_owned(),
+            row.fact_cell(|f| yes_no(f.lists_ping)),
+            row.fact_cell(|f| ping_cell(f.ping)),
             row.answers_server(),
         ];
         for mode in modes {
@@ -411,5 +426,24 @@ mod tests {
             page.contains("- Tk under IdleTimeout: wish: no window mapped within 60s"),
             "{page}"
         );
+    }
+
+    #[test]
+    fn facts_that_differ_between_modes_are_shown_per_mode() {
+        let kept = Idle::Kept(Duration::from_secs(60));
+        let missed = Hung::NotCaught(Duration::from_secs(8));
+        let row = Row {
+            toolkit: find("GNUstep").unwrap(),
+            packages: vec![],
+            results: vec![
+                (WM_PING, Ok(observed(false, kept, missed))),
+                (IDLE_TIMEOUT, Ok(observed(true, kept, missed))),
+            ],
+        };
+        assert_eq!(
+            row.fact_cell(|f| yes_no(f.lists_ping)),
+            "no (WmPing), yes (IdleTimeout)"
+        );
+        assert_eq!(row.fact_cell(|f| ping_cell(f.ping)), "yes");
     }
 }

@@ -77,7 +77,7 @@ pub const TOOLKITS: &[Toolkit] = &[
         launch: Launch::Program(&["xlogo"]),
     },
     Toolkit {
-        name: "Athena (Xt), redrawing each second",
+        name: "Athena (Xt) redrawing every second",
         packages: &["libxaw7", "x11-apps"],
         app: "xclock -update 1",
         launch: Launch::Program(&["xclock", "-update", "1"]),

@@ -88,33 +88,44 @@ impl<C: Connection> Observer<C> {
             .any(|&w| self.protocols(w).contains(&self.net_wm_ping))
     }
 
-    /// Pings the first of `windows` that has `WM_PROTOCOLS` (or the first of all): answered
-    /// within `timeout`?
-    pub fn ping_first(&self, windows: &[Window], timeout: Duration) -> bool {
-        let target = windows
+    /// Pings each of `windows` that has `WM_PROTOCOLS` (all of them if none has), as a
+    /// window manager pings the windows it manages: is one answered within `timeout`? Some
+    /// programs map several top-levels (GNUstep: its menu, its icon, its window), and the
+    /// order the server lists them in is not theirs.
+    pub fn ping_windows(&self, windows: &[Window], timeout: Duration) -> bool {
+        let managed: Vec<Window> = windows
             .iter()
             .copied()
-            .find(|&w| !self.protocols(w).is_empty())
-            .or_else(|| windows.first().copied());
-        target.is_some_and(|w| self.ping(w, timeout))
+            .filter(|&w| !self.protocols(w).is_empty())
+            .collect();
+        let targets = if managed.is_empty() {
+            windows
+        } else {
+            &managed
+        };
+        self.ping(targets, timeout)
     }
 
-    /// Sends `_NET_WM_PING` to `window` as a window manager does (to the window itself, no
-    /// event mask), and waits for the answer the specification asks for: the same message
-    /// sent back to the root window.
-    fn ping(&self, window: Window, timeout: Duration) -> bool {
-        let message = ClientMessageEvent::new(
-            32,
-            window,
-            self.wm_protocols,
-            [self.net_wm_ping, PING_TIMESTAMP, window, 0, 0],
-        );
-        if self
-            .conn
-            .send_event(false, window, EventMask::NO_EVENT, message)
-            .is_err()
-            || self.conn.flush().is_err()
-        {
+    /// Sends `_NET_WM_PING` to each of `windows` as a window manager does (to the window
+    /// itself, no event mask), and waits for the answer the specification asks for: the
+    /// same message sent back to the root window.
+    fn ping(&self, windows: &[Window], timeout: Duration) -> bool {
+        for &window in windows {
+            let message = ClientMessageEvent::new(
+                32,
+                window,
+                self.wm_protocols,
+                [self.net_wm_ping, PING_TIMESTAMP, window, 0, 0],
+            );
+            if self
+                .conn
+                .send_event(false, window, EventMask::NO_EVENT, message)
+                .is_err()
+            {
+                return false;
+            }
+        }
+        if self.conn.flush().is_err() {
             return false;
         }
         let deadline = Instant::now() + timeout;
