@@ -8,10 +8,12 @@ PACKAGES=(
     xserver-xorg-dev libclang-dev pkg-config
     # servers: headless Xorg on the dummy driver; Xvfb, Xephyr and Xtigervnc for preload mode
     xserver-xorg-core xserver-xorg-video-dummy xvfb xserver-xephyr tigervnc-standalone-server
-    # the other Debian releases' servers, in chroots (scripts/releases.sh)
-    debootstrap
-    # real clients the tests and the demo run
-    x11-apps x11-utils xterm zenity
+    # the other Debian releases' servers, in chroots (scripts/releases.sh); objdump, for the
+    # packages' check of the C library versions they need (scripts/package.sh)
+    debootstrap binutils
+    # real clients the tests and the demo run (tk: wish, a toolkit that does not list
+    # _NET_WM_PING, for the compatibility table's test)
+    x11-apps x11-utils xterm zenity tk
     # network namespaces and veth for network faults; nftables drops packets in them
     iproute2 nftables
     # systemd-analyze, to verify the launcher's unit

@@ -10,10 +10,11 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-# The other Debian releases' servers (cached chroots, made once) and the module built for
-# each X.Org series in Debian 11's chroot: the support matrix (tests/tests/matrix.rs).
+# The other Debian releases' servers (cached chroots, made once) and lifesign built for each
+# X.Org series in Debian 11's chroot: the support matrix (tests/tests/matrix.rs) and the
+# per-series packages (tests/tests/package.rs).
 bash scripts/releases.sh >/dev/null
-bash scripts/series.sh --module-only >/dev/null
+bash scripts/series.sh >/dev/null
 cargo build --locked -p lifesign-ext -p lifesign-launcher -p lifesign -p lifesign-demo -p lifesign-robust
 # The same module with fault injection, for the tests of the panic guard.
 cargo build --locked -p lifesign-ext --features fault-injection --target-dir target/fault-injection

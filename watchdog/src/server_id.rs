@@ -46,6 +46,13 @@ impl Release {
         }
     }
 
+    /// A development snapshot or release candidate: X.Org numbers those of the next series
+    /// as the last one's patch 99 (1.20.99.901 was a 21.1 candidate), so they belong to
+    /// neither.
+    pub const fn is_development(&self) -> bool {
+        self.patch >= 99
+    }
+
     /// The series: releases of one series share the structures the module reads.
     pub const fn series(&self) -> Series {
         Series {
@@ -143,6 +150,9 @@ pub fn judge(found: &Found, built: &Built) -> Result<(), String> {
         .map(|abi| format!(", extension ABI {abi}"))
         .unwrap_or_default();
     let this = format!("this server is X.Org {release}{abi}");
+    if release.is_development() {
+        return refuse(format!("{this}, a snapshot on the way to the next series"));
+    }
     if release.series() != series {
         return refuse(this);
     }
@@ -231,6 +241,17 @@ mod tests {
             ..built()
         };
         assert!(judge(&found(Some(V21_1_7), Some(10 << 16 | 1)), &older_minor).is_err());
+    }
+
+    #[test]
+    fn a_snapshot_of_the_next_series_is_refused() {
+        let built_120 = Built {
+            release: Release::from_number(V1_20_11),
+            ..built()
+        };
+        let line = judge(&found(Some(12_099_901), None), &built_120).unwrap_err();
+        assert!(line.contains("X.Org 1.20.99.901, a snapshot"), "{line}");
+        assert!(judge(&found(Some(12_101_099), None), &built()).is_err());
     }
 
     #[test]
