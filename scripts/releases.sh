@@ -66,6 +66,20 @@ in_chroot() {
     ' sh "$dir" "$@"
 }
 
+# The servers' packages must be at the archive's current version; only others (an SDK the
+# archive lists but no longer serves) may stay behind.
+UPGRADE='apt-get update -qq && { apt-get upgrade -y -qq --fix-missing || true; } && apt-get check -qq &&
+    for p in xserver-xorg-core xvfb xserver-xephyr tigervnc-standalone-server; do
+        have=$(dpkg-query -W -f="\${Version}" $p) &&
+        want=$(apt-cache policy $p | sed -n "s/^ *Candidate: //p") &&
+        if [ "$have" != "$want" ]; then echo "$p is at $have, not $want" >&2; exit 1; fi
+    done'
+
+# One run at a time per cache: a second one waits, then finds the chroots made.
+mkdir -p "$root_dir"
+exec 9>"$root_dir/.lock"
+flock 9
+
 for release in "${releases[@]}"; do
     dir=$root_dir/$release
     packages=$(packages_of "$release")
@@ -73,14 +87,13 @@ for release in "${releases[@]}"; do
     if [ -f "$dir/.lifesign-release" ] && [ "$(cat "$dir/.lifesign-release")" = "$stamp" ]; then
         if [ $refresh -eq 1 ]; then
             echo "upgrading the $release chroot"
-            in_chroot "$dir" sh -c 'apt-get update -qq && { apt-get upgrade -y -qq --fix-missing || true; } && apt-get check -qq' >/dev/null
+            in_chroot "$dir" sh -c "$UPGRADE" >/dev/null
         fi
         echo "$dir"
         continue
     fi
     echo "making the $release chroot (its X servers, from $archive) in $dir" >&2
     rm -rf "$dir.new"
-    mkdir -p "$root_dir"
     debootstrap --variant=minbase --include="$packages" "$release" "$dir.new" "$archive" \
         >"$root_dir/$release.debootstrap.log" 2>&1 ||
         { tail -20 "$root_dir/$release.debootstrap.log" >&2; exit 1; }
@@ -92,8 +105,7 @@ for release in "${releases[@]}"; do
     # The release's current packages, security updates included: what its users run. An
     # archive past its support may list updates it no longer serves (bullseye's security
     # archive lists xserver-xorg-dev updates it answers 404 for): those stay at the release's.
-    in_chroot "$dir.new" sh -c 'apt-get update -qq && { apt-get upgrade -y -qq --fix-missing || true; } &&
-        apt-get check -qq && apt-get clean' \
+    in_chroot "$dir.new" sh -c "$UPGRADE && apt-get clean" \
         >>"$root_dir/$release.debootstrap.log" 2>&1 ||
         { tail -20 "$root_dir/$release.debootstrap.log" >&2; exit 1; }
     echo "$stamp" >"$dir.new/.lifesign-release"

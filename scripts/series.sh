@@ -62,6 +62,6 @@ for series in "${series_list[@]}"; do
     ' sh "$bullseye" "$repo" "$rust_home" "$rustup_home" "$host_sdk" \
         env -i HOME="$HOME" PATH="$rust_home/bin:/usr/bin:/bin" CARGO_HOME="$rust_home" \
         RUSTUP_HOME="$rustup_home" CARGO_TARGET_DIR="$out" "${sdk_env[@]}" \
-        sh -c "cd '$repo' && cargo build --locked --offline -q ${flags[*]} ${packages[*]}"
+        sh -c 'cd "$0" && exec cargo build --locked --offline -q "$@"' "$repo" "${flags[@]}" "${packages[@]}"
     echo "$out/$profile"
 done

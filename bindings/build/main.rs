@@ -130,24 +130,10 @@ fn main() {
         ))
     });
 
-    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let out = out_dir.join("bindings.rs");
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("bindings.rs");
     bindings
         .write_to_file(&out)
         .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", out.display())));
-
-    // The server's functions the module may call, for its check at load time that the server
-    // it is in exports each of them (a missing one would end the server at its first call).
-    let names: String = FUNCTIONS
-        .iter()
-        .map(|f| format!("    c\"{f}\",\n"))
-        .collect();
-    let imports = out_dir.join("imports.rs");
-    std::fs::write(
-        &imports,
-        format!("/// Every server function the bindings declare.\npub const IMPORTED_FUNCTIONS: &[&core::ffi::CStr] = &[\n{names}];\n"),
-    )
-    .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", imports.display())));
 }
 
 /// Include directories of the SDK: the override first, else pkg-config.

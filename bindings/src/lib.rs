@@ -18,5 +18,3 @@ mod generated {
 }
 
 pub use generated::*;
-
-include!(concat!(env!("OUT_DIR"), "/imports.rs"));

@@ -129,7 +129,8 @@ impl Release {
                 }
                 (Some(ns), None) => {
                     let mut c = Command::new("ip");
-                    c.args(["netns", "exec", ns, program]);
+                    c.args(["netns", "exec", ns, program])
+                        .env_remove("LD_PRELOAD");
                     c
                 }
                 (None, Some(preload)) => {
@@ -137,7 +138,11 @@ impl Release {
                     c.env("LD_PRELOAD", preload);
                     c
                 }
-                (None, None) => Command::new(program),
+                (None, None) => {
+                    let mut c = Command::new(program);
+                    c.env_remove("LD_PRELOAD");
+                    c
+                }
             };
         };
         let mut c = match netns {
@@ -190,7 +195,7 @@ impl Release {
 pub fn series_module(series: &str) -> PathBuf {
     let path = match std::env::var_os("LIFESIGN_SERIES_DIR") {
         Some(dir) => PathBuf::from(dir).join(series).join("liblifesign.so"),
-        None => crate::server::target_dir()
+        None => crate::server::scripts_target_dir()
             .join("series")
             .join(series)
             .join("debug/liblifesign.so"),

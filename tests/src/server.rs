@@ -24,6 +24,12 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
+/// The clone's own `target/`, where the scripts write (`scripts/series.sh`, the matrix
+/// report `scripts/test.sh` prints), whatever `CARGO_TARGET_DIR` says.
+pub fn scripts_target_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target")
+}
+
 /// The program `name` as built in this workspace (`target/debug`), or `$<env>`.
 pub fn built_binary(name: &str, env: &str) -> PathBuf {
     if let Some(path) = std::env::var_os(env) {
@@ -622,14 +628,12 @@ impl Xvfb {
         use std::os::unix::process::CommandExt as _;
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("Xvfb.log");
-        let module = match &self.module_file {
-            Some(file) if self.options.is_some() => {
-                let copy = dir.path().join("liblifesign.so");
-                fs::copy(file, &copy).expect("copy the module");
-                Some(copy)
-            }
-            _ => preload_file(self.release, dir.path(), self.options.is_some()),
-        };
+        let module = preload_file(
+            self.release,
+            dir.path(),
+            self.options.is_some(),
+            self.module_file.as_deref(),
+        );
         let mut command = match self.wrapper.split_first() {
             Some((program, args)) => {
                 assert!(
@@ -671,6 +675,7 @@ pub struct Xephyr {
     release: Release,
     netns: Option<String>,
     resets: bool,
+    module_file: Option<PathBuf>,
 }
 
 impl Xephyr {
@@ -680,7 +685,14 @@ impl Xephyr {
             release: Release::default(),
             netns: None,
             resets: false,
+            module_file: None,
         }
+    }
+
+    /// Preloads this `liblifesign.so` instead of the one built for the release's series.
+    pub fn module_file(mut self, path: PathBuf) -> Self {
+        self.module_file = Some(path);
+        self
     }
 
     /// Let the server reset when its last client leaves (no `-noreset`).
@@ -706,7 +718,7 @@ impl Xephyr {
     pub fn start_on(self, host: &Server) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("Xephyr.log");
-        let module = preload_file(self.release, dir.path(), true);
+        let module = preload_file(self.release, dir.path(), true, self.module_file.as_deref());
         let mut command = self
             .release
             .command("Xephyr", self.netns.as_deref(), module.as_deref());
@@ -731,6 +743,7 @@ pub struct Xtigervnc {
     release: Release,
     netns: Option<String>,
     resets: bool,
+    module_file: Option<PathBuf>,
 }
 
 impl Xtigervnc {
@@ -740,7 +753,14 @@ impl Xtigervnc {
             release: Release::default(),
             netns: None,
             resets: false,
+            module_file: None,
         }
+    }
+
+    /// Preloads this `liblifesign.so` instead of the one built for the release's series.
+    pub fn module_file(mut self, path: PathBuf) -> Self {
+        self.module_file = Some(path);
+        self
     }
 
     /// Let the server reset when its last client leaves (no `-noreset`).
@@ -765,7 +785,7 @@ impl Xtigervnc {
     pub fn start(self) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("Xtigervnc.log");
-        let module = preload_file(self.release, dir.path(), true);
+        let module = preload_file(self.release, dir.path(), true, self.module_file.as_deref());
         let mut command =
             self.release
                 .command("Xtigervnc", self.netns.as_deref(), module.as_deref());
@@ -811,15 +831,18 @@ fn lab_listening(command: &mut Command, in_lab: bool) {
 /// The module file a preloaded server of `release` loads, if it loads one: this workspace's
 /// build as it is for this machine's servers; a copy in the server's own directory (under
 /// /tmp, which a chroot shares) of the series build for another release's.
-fn preload_file(release: Release, dir: &Path, loads: bool) -> Option<PathBuf> {
+/// `file` instead, when given, is copied there too.
+fn preload_file(release: Release, dir: &Path, loads: bool, file: Option<&Path>) -> Option<PathBuf> {
     if !loads {
+        assert!(file.is_none(), "a module file for a server that loads none");
         return None;
     }
-    if release.is_this_machine() {
+    if release.is_this_machine() && file.is_none() {
         return Some(module_path());
     }
     let copy = dir.join("liblifesign.so");
-    fs::copy(release.module(), &copy).expect("copy the module");
+    let source = file.map_or_else(|| release.module(), Path::to_path_buf);
+    fs::copy(source, &copy).expect("copy the module");
     Some(copy)
 }
 

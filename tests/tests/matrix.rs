@@ -69,9 +69,12 @@ impl Cell {
             .map(|(n, v)| format!("{n}={v}"))
             .collect::<Vec<_>>()
             .join(";");
+        // The build each release's package ships (linked in Debian 11's chroot), also on
+        // this machine, whose other tests use the faster build of this machine.
+        let module = series_module(self.release.series);
         let (server, parent) = match self.kind {
             Kind::Xorg => {
-                let mut b = Xorg::new().release(self.release);
+                let mut b = Xorg::new().release(self.release).module_file(module);
                 for (n, v) in options {
                     b = b.option(n, v);
                 }
@@ -84,7 +87,9 @@ impl Cell {
                 (b.start(), None)
             }
             Kind::Xvfb => {
-                let mut b = Xvfb::with_options(&preload).release(self.release);
+                let mut b = Xvfb::with_options(&preload)
+                    .release(self.release)
+                    .module_file(module);
                 if let Some(lab) = lab {
                     b = b.in_lab(lab);
                 }
@@ -95,7 +100,9 @@ impl Cell {
             }
             Kind::Xephyr => {
                 let parent = Xvfb::stock().start();
-                let mut b = Xephyr::with_options(&preload).release(self.release);
+                let mut b = Xephyr::with_options(&preload)
+                    .release(self.release)
+                    .module_file(module);
                 if let Some(lab) = lab {
                     b = b.in_lab(lab);
                 }
@@ -105,7 +112,9 @@ impl Cell {
                 (b.start_on(&parent), Some(parent))
             }
             Kind::Xtigervnc => {
-                let mut b = Xtigervnc::with_options(&preload).release(self.release);
+                let mut b = Xtigervnc::with_options(&preload)
+                    .release(self.release)
+                    .module_file(module);
                 if let Some(lab) = lab {
                     b = b.in_lab(lab);
                 }
@@ -124,11 +133,14 @@ impl Cell {
     /// "Debian 11 (bullseye) Xvfb, X.Org 1.20.11 (xvfb 2:1.20.11-1+deb11u18)": the release as
     /// the module read it, the package as the release's dpkg knows it.
     fn describe(self, server: &Server) -> String {
-        let read = server
-            .log_lines("lifesign: in X.Org ")
-            .first()
-            .and_then(|l| l.split("in X.Org ").nth(1))
-            .and_then(|rest| rest.split(';').next())
+        // What the module read: its start line, or its refusal.
+        let read = ["lifesign: in X.Org ", "lifesign: this server is X.Org "]
+            .iter()
+            .find_map(|needle| {
+                let line = server.log_lines(needle).into_iter().next()?;
+                let rest = line.split(needle).nth(1)?.to_owned();
+                rest.split([';', ',']).next().map(str::to_owned)
+            })
             .map_or_else(|| "release unread".to_owned(), |r| format!("X.Org {r}"));
         let package = self.kind.package();
         let version = self
@@ -146,15 +158,14 @@ impl Cell {
     fn report(self, server: &Server, scenario: &str, detail: &str) {
         let line = format!("{}: {scenario}: {detail}", self.describe(server));
         eprintln!("matrix: {line}");
-        let dir = lifesign_tests::server::target_dir().join("matrix");
-        let _ = std::fs::create_dir_all(&dir);
-        let file = format!(
-            "{}-{}-{}.txt",
-            self.release.codename,
-            self.kind.name(),
-            scenario.replace(' ', "-")
-        );
-        let _ = std::fs::write(dir.join(file), format!("{line}\n"));
+        let dir = lifesign_tests::server::scripts_target_dir().join("matrix");
+        std::fs::create_dir_all(&dir).expect("the matrix report's directory");
+        let name: String = format!("{}-{}-{scenario}", self.release.codename, self.kind.name())
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        std::fs::write(dir.join(format!("{name}.txt")), format!("{line}\n"))
+            .expect("the matrix report's line");
     }
 }
 
@@ -238,9 +249,10 @@ fn a_cut_cable_is_lost_at_idle_timeout(cell: Cell) {
     host.cut();
     let (reason, took) = lost(server, host.addr, cut, IDLE);
     assert_eq!(reason, LostReason::IdleTimeout);
-    // xclock's last request came at most a second before the cut.
+    // xclock draws every second, so its last request came up to a second before the cut (a
+    // little more on a loaded machine); a loss much sooner would be a conviction too early.
     assert!(
-        took >= IDLE - Duration::from_millis(1100),
+        took >= IDLE - Duration::from_millis(1500),
         "too early: {took:?}"
     );
     assert!(
@@ -312,8 +324,9 @@ fn a_hung_gtk_client_is_lost_by_wm_ping(cell: Cell) {
     let (reason, took) = lost(server, host.addr, stopped, Duration::from_secs(3));
     zenity.signal(Signal::CONT);
     assert_eq!(reason, LostReason::WmPingTimeout);
+    // Interval plus timeout, plus the pass that sees it and a loaded machine's delays.
     assert!(
-        took <= Duration::from_secs(3) + LOAD_MARGIN,
+        took <= Duration::from_secs(4) + LOAD_MARGIN,
         "too late: {took:?}"
     );
     cell.report(
@@ -383,41 +396,15 @@ fn the_launcher_fails_over(cell: Cell) {
     );
 }
 
-/// The server resets (its last client left; SIGHUP for Xtigervnc) and the module is there
-/// again in the next generation, watching.
-const TERMINATES: &str = "does not support -reset, terminating instead";
-
+/// The server resets and the module is there again in the next generation, watching: after
+/// its last client left; for Xtigervnc by SIGHUP once no client is left (TigerVNC ends,
+/// exit status 0, instead of resetting when its last client leaves, and on a SIGHUP while a
+/// client is connected: "VNC extension does not support -reset, terminating instead").
 fn survives_regeneration(cell: Cell) {
-    // TigerVNC's server terminates, instead of resetting, when its last client leaves (its
-    // own warning says so) unless started with -noreset; SIGHUP, the operator's reset,
-    // regenerates it as any X server.
-    // TigerVNC before 1.15 (Debian 11, 12) terminates on SIGHUP too: there, the test is that
-    // it ends cleanly, the module's end of generation included.
     let vnc = matches!(cell.kind, Kind::Xtigervnc);
-    let mut running = cell.start(&[("Watch", "all"), ("IdleTimeout", "1h")], None, !vnc);
-    let server = &mut running.server;
+    let running = cell.start(&[("Watch", "all"), ("IdleTimeout", "1h")], None, !vnc);
+    let server = &running.server;
     for generation in 1..=2 {
-        let next = format!("lifesign: generation {generation}: extension LIFESIGN");
-        let ends = wait_until(Duration::from_secs(15), || {
-            !server.log_lines(&next).is_empty() || !server.log_lines(TERMINATES).is_empty()
-        });
-        if vnc && ends.is_some() && !server.log_lines(TERMINATES).is_empty() {
-            let status = server
-                .wait_exit(Duration::from_secs(10))
-                .expect("the server ends");
-            assert!(status.success(), "{status:?}\n{}", server.log());
-            assert!(
-                server.log_lines("(EE) lifesign").is_empty(),
-                "{}",
-                server.log()
-            );
-            cell.report(
-                server,
-                "regeneration",
-                "none: this TigerVNC ends on SIGHUP, cleanly",
-            );
-            return;
-        }
         assert!(
             server.wait_for_log(
                 &format!("lifesign: generation {generation}: extension LIFESIGN"),
@@ -436,10 +423,14 @@ fn survives_regeneration(cell: Cell) {
         );
         drop(conn);
         if vnc && generation == 1 {
+            // The server has seen the client go before it is told to reset.
+            let gone = |e: &lifesign_proto::event::Event| matches!(e.body, Body::Gone { .. });
+            server
+                .wait_for_event(Duration::from_secs(10), gone)
+                .expect("the client's end is seen");
             server.signal(Signal::HUP);
         }
     }
-    // Its own Xephyr parent aside, nothing else holds the server: each reset was real.
     assert!(
         server.log_lines("(EE) lifesign").is_empty(),
         "{}",
@@ -507,7 +498,11 @@ fn refuses_the_other_series(release: Release, kind: Kind) {
             .release(release)
             .module_file(module)
             .start(),
-        _ => unreachable!("Xorg for module mode, Xvfb for preload mode"),
+        Kind::Xtigervnc => Xtigervnc::with_options("IdleTimeout=3s")
+            .release(release)
+            .module_file(module)
+            .start(),
+        Kind::Xephyr => unreachable!("Xephyr reads its release as Xvfb does"),
     };
     let refusals = server.log_lines("(EE) lifesign: this server is X.Org ");
     assert_eq!(refusals.len(), 1, "{}", server.log());
@@ -570,4 +565,16 @@ fn debian13_xorg_refuses_the_1_20_build() {
 #[test]
 fn debian13_xvfb_refuses_the_1_20_build() {
     refuses_the_other_series(TRIXIE, Kind::Xvfb);
+}
+
+#[test]
+fn debian12_xvfb_refuses_the_1_20_build() {
+    refuses_the_other_series(BOOKWORM, Kind::Xvfb);
+}
+
+#[test]
+fn xtigervnc_of_each_release_refuses_the_other_series() {
+    for release in [BULLSEYE, BOOKWORM, TRIXIE] {
+        refuses_the_other_series(release, Kind::Xtigervnc);
+    }
 }

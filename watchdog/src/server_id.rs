@@ -114,8 +114,6 @@ pub struct Found {
     pub release: Option<Release>,
     /// The extension ABI, from Xorg's loader (servers without a loader have none).
     pub extension_abi: Option<Abi>,
-    /// Functions this build calls that the server does not export.
-    pub missing: Vec<String>,
 }
 
 /// What this build was built against.
@@ -162,12 +160,6 @@ pub fn judge(found: &Found, built: &Built) -> Result<(), String> {
             return refuse(this);
         }
     }
-    if !found.missing.is_empty() {
-        return refuse(format!(
-            "{this} but lacks {}, which this build calls",
-            found.missing.join(", ")
-        ));
-    }
     Ok(())
 }
 
@@ -189,7 +181,6 @@ mod tests {
         Found {
             release: number.map(Release::from_number),
             extension_abi: abi.map(Abi::from_packed),
-            missing: Vec::new(),
         }
     }
 
@@ -259,17 +250,6 @@ mod tests {
         let line = judge(&found(None, None), &built()).unwrap_err();
         assert!(
             line.starts_with("cannot tell which X.Org release"),
-            "{line}"
-        );
-    }
-
-    #[test]
-    fn a_server_that_lacks_a_function_is_refused_by_name() {
-        let mut f = found(Some(V21_1_7), None);
-        f.missing = vec!["GetClientFd".into(), "SetNotifyFd".into()];
-        let line = judge(&f, &built()).unwrap_err();
-        assert!(
-            line.contains("but lacks GetClientFd, SetNotifyFd, which this build calls"),
             "{line}"
         );
     }

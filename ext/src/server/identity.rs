@@ -1,8 +1,8 @@
 //! Which server the module was loaded into, read before anything of the server is touched
 //! (the rules: `lifesign_watchdog::server_id`).
 //!
-//! Every lookup goes through `dlsym`, never a link-time reference, so that a server lacking a
-//! symbol is an answer here rather than a failed load:
+//! Each lookup goes through `dlsym`, never a link-time reference, so that a server lacking
+//! one of these is an answer here rather than a failed load:
 //! - Xorg: `xorgGetVersion()` (its `XORG_VERSION_CURRENT`) and the loader's extension ABI
 //!   (`LoaderGetABIVersion`).
 //! - Servers without a loader (Xvfb, Xephyr, Xtigervnc): their release number lives in the
@@ -11,6 +11,12 @@
 //!   read at the address that store names (checked in Debian 11, 12 and 13's servers). Another
 //!   instruction sequence, or another architecture, reads as "cannot tell", and the build
 //!   refuses to run.
+//!
+//! The server functions and variables the module links to are another matter: the library is
+//! linked with full RELRO (BIND_NOW), so each must exist for it to load at all. They exist in
+//! every 1.20 and 21.1 server (the support matrix); a server without them (Xwayland exports
+//! none) fails to load the module, under Xorg with its loader's error, in preload mode before
+//! `main`: that is why such servers are not supported, not something this check can soften.
 
 use lifesign_sys as sys;
 use lifesign_watchdog::server_id::{Abi, Built, Found, Release};
@@ -26,18 +32,11 @@ pub fn built() -> Built {
 
 /// The server the process is.
 pub fn found() -> Found {
-    let release = xorg_version()
-        .or_else(vendor_release)
-        .map(Release::from_number);
-    let missing = sys::IMPORTED_FUNCTIONS
-        .iter()
-        .filter(|name| symbol(name).is_none())
-        .map(|name| name.to_string_lossy().into_owned())
-        .collect();
     Found {
-        release,
+        release: xorg_version()
+            .or_else(vendor_release)
+            .map(Release::from_number),
         extension_abi: extension_abi(),
-        missing,
     }
 }
 
@@ -101,8 +100,13 @@ fn vendor_release() -> Option<u32> {
         .wrapping_add(at + 6)
         .wrapping_offset(displacement as isize)
         .cast::<u32>();
-    // SAFETY: a RIP-relative store target of the server's own code: its `VendorRelease`, an
-    // aligned int of its data segment, mapped and readable for the process's life.
+    // An int the compiler placed is aligned; anything else is not the variable we look for.
+    if !target.is_aligned() {
+        return None;
+    }
+    // SAFETY: the RIP-relative target of the server's own store of its argument: its
+    // `VendorRelease`, an aligned int of its data segment, mapped and readable for the
+    // process's life.
     Some(unsafe { target.read_volatile() })
 }
 
