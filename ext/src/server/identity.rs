@@ -46,7 +46,7 @@ fn symbol(name: &CStr) -> Option<*mut c_void> {
     (!address.is_null()).then_some(address)
 }
 
-/// Xorg's `int xorgGetVersion(void)`.
+/// Xorg's `CARD32 xorgGetVersion(void)`.
 fn xorg_version() -> Option<u32> {
     let address = symbol(c"xorgGetVersion")?;
     // SAFETY: Xorg defines xorgGetVersion as `CARD32 xorgGetVersion(void)` (xorgHelper.c),
