@@ -84,6 +84,19 @@ impl Policy {
         self
     }
 
+    /// The repaint probe's interval for this client (LIFESIGN 1.1: a 1.0 server answers
+    /// such a Watch with BadLength).
+    pub fn repaint_probe(mut self, d: Duration) -> Self {
+        self.0.repaint_probe_ms = ms(d);
+        self
+    }
+
+    /// How long this client has to answer a repaint probe (LIFESIGN 1.1).
+    pub fn repaint_probe_timeout(mut self, d: Duration) -> Self {
+        self.0.repaint_probe_timeout_ms = ms(d);
+        self
+    }
+
     /// The heartbeat stands for the whole host: when it stops, every watched client from
     /// the same peer address is lost (`host-pulse-lost`).
     pub fn host_scope(mut self) -> Self {

@@ -11,6 +11,8 @@ pub mod opcode {
 }
 
 const CLIENT_MESSAGE: u8 = 33;
+/// The core Expose event code.
+const EXPOSE: u8 = 12;
 const SEND_EVENT_LEN: usize = 44;
 
 /// A `_NET_WM_PING` sent to `window`, with `timestamp` for the client to echo.
@@ -36,6 +38,28 @@ impl WmPing {
         e[12..16].copy_from_slice(&order.u32_bytes(self.net_wm_ping));
         e[16..20].copy_from_slice(&order.u32_bytes(self.timestamp));
         e[20..24].copy_from_slice(&order.u32_bytes(self.window));
+        e
+    }
+}
+
+/// The repaint probe: an Expose of one pixel at the window's top-left corner, the last of
+/// its series (count 0), as the server itself sends when part of a window is exposed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RepaintProbe {
+    pub window: u32,
+}
+
+impl RepaintProbe {
+    /// The Expose event, as 32 bytes in `order` (the server's own order for
+    /// WriteEventsToClient, which swaps for swapped clients itself).
+    pub fn event(&self, sequence: u16, order: ByteOrder) -> [u8; 32] {
+        let mut e = [0u8; 32];
+        e[0] = EXPOSE;
+        e[2..4].copy_from_slice(&order.u16_bytes(sequence));
+        e[4..8].copy_from_slice(&order.u32_bytes(self.window));
+        // x, y: 0, 0; width, height: 1, 1; count: 0.
+        e[12..14].copy_from_slice(&order.u16_bytes(1));
+        e[14..16].copy_from_slice(&order.u16_bytes(1));
         e
     }
 }
@@ -87,6 +111,19 @@ mod tests {
     use super::*;
 
     const ORDERS: [ByteOrder; 2] = [ByteOrder::LsbFirst, ByteOrder::MsbFirst];
+
+    #[test]
+    fn the_repaint_probe_is_an_expose_of_one_pixel_at_the_corner() {
+        for order in ORDERS {
+            let e = RepaintProbe { window: 0x40_0007 }.event(0x1234, order);
+            assert_eq!(e[0], 12, "Expose, not marked as sent by a client");
+            assert_eq!(order.read_u16([e[2], e[3]]), 0x1234);
+            assert_eq!(order.read_u32([e[4], e[5], e[6], e[7]]), 0x40_0007);
+            let field = |i: usize| order.read_u16([e[i], e[i + 1]]);
+            assert_eq!((field(8), field(10), field(12), field(14)), (0, 0, 1, 1));
+            assert_eq!(field(16), 0, "count 0: the last of its series");
+        }
+    }
 
     /// A SendEvent request as a client answering the ping writes it: the event sent back to
     /// the root window, everything else unchanged.

@@ -23,6 +23,7 @@ pub enum LostReason {
     IdleTimeout,
     NoopMissed,
     WmPingTimeout,
+    RepaintTimeout,
     TransportTimeout,
     Reset,
     HostPulseLost,
@@ -34,6 +35,7 @@ impl LostReason {
             Self::IdleTimeout => "idle-timeout",
             Self::NoopMissed => "noop-missed",
             Self::WmPingTimeout => "wm-ping-timeout",
+            Self::RepaintTimeout => "repaint-timeout",
             Self::TransportTimeout => "transport-timeout",
             Self::Reset => "reset",
             Self::HostPulseLost => "host-pulse-lost",
@@ -266,6 +268,9 @@ pub struct PolicyInfo {
     pub expect_noop_ms: u64,
     pub wm_ping_ms: u64,
     pub transport_timeout_ms: u64,
+    /// Added with the repaint probe (LIFESIGN 1.1); 0 from a server without it.
+    #[serde(default)]
+    pub repaint_probe_ms: u64,
 }
 
 /// Where a watched client stands.
@@ -402,6 +407,7 @@ mod tests {
             (LostReason::IdleTimeout, "idle-timeout"),
             (LostReason::NoopMissed, "noop-missed"),
             (LostReason::WmPingTimeout, "wm-ping-timeout"),
+            (LostReason::RepaintTimeout, "repaint-timeout"),
             (LostReason::TransportTimeout, "transport-timeout"),
             (LostReason::Reset, "reset"),
             (LostReason::HostPulseLost, "host-pulse-lost"),

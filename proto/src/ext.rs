@@ -13,7 +13,7 @@ pub const EXTENSION_NAME: &str = "LIFESIGN";
 pub const EXTENSION_NAME_C: &CStr = c"LIFESIGN";
 /// The protocol version this crate speaks.
 pub const MAJOR_VERSION: u32 = 1;
-pub const MINOR_VERSION: u32 = 0;
+pub const MINOR_VERSION: u32 = 1;
 
 /// Minor opcodes.
 pub mod opcode {
@@ -45,6 +45,10 @@ pub struct WatchRequest {
     pub flags: u32,
     /// The service name, UTF-8, at most [`MAX_SERVICE_LEN`] bytes; empty for none.
     pub service: String,
+    /// Version 1.1: the repaint probe's interval and timeout. A 1.0 Watch has neither: both
+    /// are then [`DEFAULT`], and its encoding is the 1.0 one as long as both are.
+    pub repaint_probe_ms: u32,
+    pub repaint_probe_timeout_ms: u32,
 }
 
 impl WatchRequest {
@@ -57,7 +61,14 @@ impl WatchRequest {
             transport_timeout_ms: DEFAULT,
             flags: 0,
             service: String::new(),
+            repaint_probe_ms: DEFAULT,
+            repaint_probe_timeout_ms: DEFAULT,
         }
+    }
+
+    /// Whether it needs the 1.1 layout (a repaint probe value of its own).
+    fn has_repaint(&self) -> bool {
+        self.repaint_probe_ms != DEFAULT || self.repaint_probe_timeout_ms != DEFAULT
     }
 }
 
@@ -96,6 +107,8 @@ pub enum RequestError {
 
 const QUERY_VERSION_LEN: usize = 12;
 const WATCH_FIXED_LEN: usize = 28;
+/// A 1.1 Watch: the 1.0 fixed part, then the repaint probe's interval and timeout.
+const WATCH_1_1_FIXED_LEN: usize = 36;
 const EMPTY_LEN: usize = 4;
 
 impl Request {
@@ -120,11 +133,18 @@ impl Request {
                     });
                 }
                 let name_len = usize::from(order.read_u16([bytes[24], bytes[25]]));
-                exact(minor, bytes, WATCH_FIXED_LEN + padded(name_len))?;
+                // The length tells the layout: 1.0's, or 1.1's with two words more before
+                // the name (the two differ by 8 bytes for the same name, never equal).
+                let fixed = if bytes.len() == WATCH_1_1_FIXED_LEN + padded(name_len) {
+                    WATCH_1_1_FIXED_LEN
+                } else {
+                    exact(minor, bytes, WATCH_FIXED_LEN + padded(name_len))?;
+                    WATCH_FIXED_LEN
+                };
                 if name_len > MAX_SERVICE_LEN {
                     return Err(RequestError::Value(name_len as u32));
                 }
-                let name = &bytes[WATCH_FIXED_LEN..WATCH_FIXED_LEN + name_len];
+                let name = &bytes[fixed..fixed + name_len];
                 let service = std::str::from_utf8(name)
                     .map_err(|_| RequestError::Value(name_len as u32))?
                     .to_owned();
@@ -135,6 +155,16 @@ impl Request {
                     transport_timeout_ms: order.read_u32(word(bytes, 16)),
                     flags: order.read_u32(word(bytes, 20)),
                     service,
+                    repaint_probe_ms: if fixed == WATCH_1_1_FIXED_LEN {
+                        order.read_u32(word(bytes, 28))
+                    } else {
+                        DEFAULT
+                    },
+                    repaint_probe_timeout_ms: if fixed == WATCH_1_1_FIXED_LEN {
+                        order.read_u32(word(bytes, 32))
+                    } else {
+                        DEFAULT
+                    },
                 }))
             }
             opcode::UNWATCH => exact(minor, bytes, EMPTY_LEN).map(|_| Self::Unwatch),
@@ -162,7 +192,12 @@ impl Request {
             }
             Self::Watch(ref w) => {
                 let name = w.service.as_bytes();
-                let len = WATCH_FIXED_LEN + padded(name.len());
+                let fixed = if w.has_repaint() {
+                    WATCH_1_1_FIXED_LEN
+                } else {
+                    WATCH_FIXED_LEN
+                };
+                let len = fixed + padded(name.len());
                 let mut out = header(major_opcode, opcode::WATCH, len, order);
                 for value in [
                     w.idle_timeout_ms,
@@ -175,6 +210,10 @@ impl Request {
                 }
                 out.extend_from_slice(&order.u16_bytes(name.len() as u16));
                 out.extend_from_slice(&[0, 0]);
+                if w.has_repaint() {
+                    out.extend_from_slice(&order.u32_bytes(w.repaint_probe_ms));
+                    out.extend_from_slice(&order.u32_bytes(w.repaint_probe_timeout_ms));
+                }
                 out.extend_from_slice(name);
                 out.resize(len, 0);
                 out
@@ -364,17 +403,27 @@ mod tests {
     fn watch_round_trips_in_both_orders() {
         for order in ORDERS {
             for service in ["", "plant-view", "a", "abcd", "ünïcode"] {
-                let req = Request::Watch(WatchRequest {
-                    idle_timeout_ms: 3000,
-                    expect_noop_ms: 0,
-                    wm_ping_ms: DEFAULT,
-                    transport_timeout_ms: 10_000,
-                    flags: flags::HOST_SCOPE,
-                    service: service.into(),
-                });
-                let bytes = req.encode(140, order);
-                assert_eq!(bytes.len() % 4, 0);
-                assert_eq!(Request::parse(opcode::WATCH, &bytes, order), Ok(req));
+                for (repaint, timeout) in [(DEFAULT, DEFAULT), (1000, DEFAULT), (0, 2500)] {
+                    let req = Request::Watch(WatchRequest {
+                        idle_timeout_ms: 3000,
+                        expect_noop_ms: 0,
+                        wm_ping_ms: DEFAULT,
+                        transport_timeout_ms: 10_000,
+                        flags: flags::HOST_SCOPE,
+                        service: service.into(),
+                        repaint_probe_ms: repaint,
+                        repaint_probe_timeout_ms: timeout,
+                    });
+                    let bytes = req.encode(140, order);
+                    assert_eq!(bytes.len() % 4, 0);
+                    let fixed = if repaint == DEFAULT && timeout == DEFAULT {
+                        28
+                    } else {
+                        36
+                    };
+                    assert_eq!(bytes.len(), fixed + service.len().div_ceil(4) * 4);
+                    assert_eq!(Request::parse(opcode::WATCH, &bytes, order), Ok(req));
+                }
             }
         }
     }

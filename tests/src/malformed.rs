@@ -52,7 +52,10 @@ pub fn check(server: &Server) {
         match client.read_packet().unwrap() {
             Packet::Reply(bytes) => assert_eq!(
                 QueryVersionReply::parse(&bytes, order),
-                Ok(QueryVersionReply { major: 1, minor: 0 })
+                Ok(QueryVersionReply {
+                    major: ext::MAJOR_VERSION,
+                    minor: ext::MINOR_VERSION
+                })
             ),
             other => panic!("expected a reply, got {other:?}"),
         }

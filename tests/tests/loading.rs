@@ -1,5 +1,5 @@
 //! The module loads into a real Xorg (from xorg.conf) and a real Xvfb (LD_PRELOAD), registers
-//! LIFESIGN 1.0, and real clients work against it.
+//! LIFESIGN 1.1, and real clients work against it.
 
 use lifesign_tests::{Xephyr, Xorg, Xvfb, lifesign};
 use std::time::Duration;
@@ -24,7 +24,7 @@ fn xorg_loads_the_module_from_its_config() {
 
     let conn = server.connect();
     let version = lifesign::query_version(&conn);
-    assert_eq!((version.major, version.minor), (1, 0));
+    assert_eq!((version.major, version.minor), (1, 1));
 
     let enabled = server.log_lines("(II) lifesign: enabled, options from xorg.conf");
     assert_eq!(enabled.len(), 1, "{enabled:?}");
@@ -59,7 +59,7 @@ fn xvfb_loads_the_module_by_preload() {
 
     let conn = server.connect();
     let version = lifesign::query_version(&conn);
-    assert_eq!((version.major, version.minor), (1, 0));
+    assert_eq!((version.major, version.minor), (1, 1));
     let enabled = server.log_lines("(II) lifesign: enabled, options from LIFESIGN_OPTIONS");
     assert_eq!(enabled.len(), 1, "{}", server.log());
     assert!(enabled[0].contains("IdleTimeout=3s") && enabled[0].contains("Watch=all"));
@@ -84,7 +84,7 @@ fn xephyr_loads_the_module_by_preload() {
         "xdpyinfo -queryExtensions lacks LIFESIGN"
     );
     let version = lifesign::query_version(&nested.connect());
-    assert_eq!((version.major, version.minor), (1, 0));
+    assert_eq!((version.major, version.minor), (1, 1));
     assert_eq!(
         nested.log_lines("lifesign: enabled").len(),
         1,

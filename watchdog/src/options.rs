@@ -65,6 +65,8 @@ pub struct Config {
     pub expect_noop: Option<Duration>,
     pub wm_ping: Option<Duration>,
     pub wm_ping_timeout: Duration,
+    pub repaint_probe: Option<Duration>,
+    pub repaint_probe_timeout: Duration,
     pub grace: Duration,
     pub stall_guard: Option<Duration>,
     pub on_lost: OnLost,
@@ -86,6 +88,8 @@ impl Default for Config {
             expect_noop: None,
             wm_ping: None,
             wm_ping_timeout: Duration::from_secs(2),
+            repaint_probe: None,
+            repaint_probe_timeout: Duration::from_secs(2),
             grace: Duration::from_secs(10),
             stall_guard: Some(Duration::from_secs(1)),
             on_lost: OnLost::Close,
@@ -175,6 +179,14 @@ const OPTIONS: &[(&str, Setter)] = &[
     }),
     ("WmPingTimeout", |c, v| {
         c.wm_ping_timeout = required(v, MIN_DEADLINE)?;
+        Ok(())
+    }),
+    ("RepaintProbe", |c, v| {
+        c.repaint_probe = optional(v, MIN_DEADLINE)?;
+        Ok(())
+    }),
+    ("RepaintProbeTimeout", |c, v| {
+        c.repaint_probe_timeout = required(v, MIN_DEADLINE)?;
         Ok(())
     }),
     ("Grace", |c, v| {
@@ -271,8 +283,8 @@ impl Config {
         let peers: Vec<String> = self.watch_peers.iter().map(ToString::to_string).collect();
         format!(
             "Watch={} WatchPeers={} TransportTimeout={} IdleTimeout={} ExpectNoOperation={} \
-             WmPing={} WmPingTimeout={} Grace={} StallGuard={} OnLost={} Launcher={} ListClients={} \
-             HostScope={}",
+             WmPing={} WmPingTimeout={} RepaintProbe={} RepaintProbeTimeout={} Grace={} StallGuard={} \
+             OnLost={} Launcher={} ListClients={} HostScope={}",
             format!("{:?}", self.watch).to_ascii_lowercase(),
             if peers.is_empty() {
                 "(any)".to_owned()
@@ -284,6 +296,8 @@ impl Config {
             off(self.expect_noop),
             off(self.wm_ping),
             duration::display(self.wm_ping_timeout),
+            off(self.repaint_probe),
+            duration::display(self.repaint_probe_timeout),
             duration::display(self.grace),
             off(self.stall_guard),
             format!("{:?}", self.on_lost).to_ascii_lowercase(),
@@ -390,6 +404,8 @@ mod tests {
         assert_eq!(c.expect_noop, None);
         assert_eq!(c.wm_ping, None);
         assert_eq!(c.wm_ping_timeout, Duration::from_secs(2));
+        assert_eq!(c.repaint_probe, None);
+        assert_eq!(c.repaint_probe_timeout, Duration::from_secs(2));
         assert_eq!(c.grace, Duration::from_secs(10));
         assert_eq!(c.stall_guard, Some(Duration::from_secs(1)));
         assert_eq!(c.on_lost, OnLost::Close);
@@ -421,6 +437,8 @@ mod tests {
             ("ExpectNoOperation", "500ms"),
             ("WmPing", "2m"),
             ("WmPingTimeout", "750"),
+            ("RepaintProbe", "1s"),
+            ("RepaintProbeTimeout", "1.5s"),
             ("Grace", "0"),
             ("StallGuard", "0"),
             ("OnLost", "notify"),
@@ -435,6 +453,8 @@ mod tests {
         assert_eq!(c.expect_noop, Some(Duration::from_millis(500)));
         assert_eq!(c.wm_ping, Some(Duration::from_secs(120)));
         assert_eq!(c.wm_ping_timeout, Duration::from_millis(750));
+        assert_eq!(c.repaint_probe, Some(Duration::from_secs(1)));
+        assert_eq!(c.repaint_probe_timeout, Duration::from_millis(1500));
         assert_eq!(c.grace, Duration::ZERO);
         assert_eq!(c.stall_guard, None);
         assert_eq!(c.on_lost, OnLost::Notify);
@@ -474,6 +494,7 @@ mod tests {
             ("IdleTimeout", "5"),
             ("TransportTimeout", "1s"),
             ("WmPingTimeout", "0"),
+            ("RepaintProbeTimeout", "0"),
             ("Grace", "-1"),
             ("StallGuard", "99999999999999999999"),
         ] {

@@ -17,6 +17,11 @@ pub struct Policy {
     pub expect_noop: Option<Millis>,
     pub wm_ping: Option<Millis>,
     pub wm_ping_timeout: Millis,
+    /// The repaint probe: how long a quiet client may go unprobed, and how long it has to
+    /// answer. With `wm_ping` on, a client with a window listing `_NET_WM_PING` is pinged
+    /// instead.
+    pub repaint_probe: Option<Millis>,
+    pub repaint_probe_timeout: Millis,
     pub transport_timeout: Option<Millis>,
     /// This client's NoOperation pulse stands for its whole host (peer address).
     pub host_scope: bool,
@@ -34,6 +39,8 @@ impl Policy {
             expect_noop: ms(config.expect_noop),
             wm_ping: ms(config.wm_ping),
             wm_ping_timeout: config.wm_ping_timeout.as_millis() as Millis,
+            repaint_probe: ms(config.repaint_probe),
+            repaint_probe_timeout: config.repaint_probe_timeout.as_millis() as Millis,
             transport_timeout: ms(config.transport_timeout),
             host_scope: false,
         }
@@ -58,6 +65,14 @@ impl Policy {
             expect_noop: pick(req.expect_noop_ms, defaults.expect_noop, MIN_DEADLINE)?,
             wm_ping: pick(req.wm_ping_ms, defaults.wm_ping, MIN_DEADLINE)?,
             wm_ping_timeout: defaults.wm_ping_timeout,
+            repaint_probe: pick(req.repaint_probe_ms, defaults.repaint_probe, MIN_DEADLINE)?,
+            // 0 cannot turn a timeout off: it is the server's then, as for DEFAULT.
+            repaint_probe_timeout: pick(
+                req.repaint_probe_timeout_ms,
+                Some(defaults.repaint_probe_timeout),
+                MIN_DEADLINE,
+            )?
+            .unwrap_or(defaults.repaint_probe_timeout),
             transport_timeout: pick(
                 req.transport_timeout_ms,
                 defaults.transport_timeout,
@@ -74,12 +89,16 @@ impl Policy {
             expect_noop_ms: self.expect_noop.unwrap_or(0),
             wm_ping_ms: self.wm_ping.unwrap_or(0),
             transport_timeout_ms: self.transport_timeout.unwrap_or(0),
+            repaint_probe_ms: self.repaint_probe.unwrap_or(0),
         }
     }
 
     /// True if a request-based deadline applies (anything the block handler must time).
     pub fn has_deadlines(&self) -> bool {
-        self.idle_timeout.is_some() || self.expect_noop.is_some() || self.wm_ping.is_some()
+        self.idle_timeout.is_some()
+            || self.expect_noop.is_some()
+            || self.wm_ping.is_some()
+            || self.repaint_probe.is_some()
     }
 }
 
@@ -367,12 +386,16 @@ mod tests {
             transport_timeout_ms: ext::DEFAULT,
             flags: ext::flags::HOST_SCOPE,
             service: "pulse".into(),
+            repaint_probe_ms: 1500,
+            repaint_probe_timeout_ms: 0,
         };
         let p = Policy::from_request(&defaults, &asked).unwrap();
         assert_eq!(p.idle_timeout, None);
         assert_eq!(p.expect_noop, Some(1000));
         assert_eq!(p.wm_ping, None);
         assert_eq!(p.transport_timeout, Some(10_000));
+        assert_eq!(p.repaint_probe, Some(1500));
+        assert_eq!(p.repaint_probe_timeout, 2000, "0 is the server's timeout");
         assert!(p.host_scope);
         let bad = |f: fn(&mut WatchRequest)| {
             let mut r = WatchRequest::defaults();
@@ -383,6 +406,8 @@ mod tests {
         assert_eq!(bad(|r| r.idle_timeout_ms = 90_000_000), Err(90_000_000));
         assert_eq!(bad(|r| r.transport_timeout_ms = 1000), Err(1000));
         assert_eq!(bad(|r| r.flags = 6), Err(6));
+        assert_eq!(bad(|r| r.repaint_probe_ms = 50), Err(50));
+        assert_eq!(bad(|r| r.repaint_probe_timeout_ms = 99), Err(99));
         assert_eq!(
             Policy::from_request(&defaults, &WatchRequest::defaults()).unwrap(),
             defaults

@@ -50,6 +50,9 @@ pub trait Probe {
     fn held(&mut self, index: usize) -> bool;
     /// A top-level window of the client whose WM_PROTOCOLS lists `_NET_WM_PING`.
     fn ping_window(&mut self, index: usize) -> Option<u32>;
+    /// A viewable window of the client on which it selected exposures, for the repaint
+    /// probe; `None` if it has none (iconified, unmapped, never asked for Expose).
+    fn repaint_window(&mut self, index: usize) -> Option<u32>;
     /// What the client's TCP socket says of the output waiting for it; `None` where there is
     /// no such socket (then its transfer is not looked at again).
     fn transfer(&mut self, index: usize) -> Option<Transfer>;
@@ -72,6 +75,8 @@ pub enum Action {
         window: u32,
         timestamp: u32,
     },
+    /// Send the repaint probe, a 1x1 Expose, to `window` of client `index`.
+    Repaint { index: usize, window: u32 },
 }
 
 /// A watched client as `lifesign status` shows it.
@@ -129,9 +134,15 @@ struct Watched {
     request_held: Millis,
     noop_held: Millis,
     ping_held: Millis,
+    repaint_held: Millis,
     /// An unanswered ping: its timestamp and when it was sent.
     ping_out: Option<(u32, Millis)>,
     ping_next: Millis,
+    /// An unanswered repaint probe: when it was sent. Any request seen after it answers it.
+    repaint_out: Option<Millis>,
+    /// No repaint probe before then (a client without a window to probe is asked again an
+    /// interval later).
+    repaint_next: Millis,
     /// The suspect events already sent: for each deadline (by its reason), the reference
     /// time of the silence it was sent for. One per deadline: two deadlines past their
     /// half-way points at once are each reported once.
@@ -179,7 +190,14 @@ impl Watched {
                 LostReason::WmPingTimeout,
             )
         });
-        idle.into_iter().chain(noop).chain(ping)
+        let repaint = self.repaint_out.map(|sent| {
+            (
+                sent,
+                self.base(sent, self.repaint_held) + p.repaint_probe_timeout,
+                LostReason::RepaintTimeout,
+            )
+        });
+        idle.into_iter().chain(noop).chain(ping).chain(repaint)
     }
 
     /// The deadline's half-way point, where the client becomes suspect.
@@ -189,11 +207,24 @@ impl Watched {
             LostReason::IdleTimeout => p.idle_timeout,
             LostReason::NoopMissed => p.expect_noop,
             LostReason::WmPingTimeout => Some(p.wm_ping_timeout),
+            LostReason::RepaintTimeout => Some(p.repaint_probe_timeout),
             _ => None,
         };
         let length = length.unwrap_or(0).min(deadline);
         let start = deadline - length;
         start + length / 2
+    }
+
+    /// When the next repaint probe is due: a quiet interval after the client's last request
+    /// (a client active meanwhile needs none), not before `repaint_next`, and never while one
+    /// is out.
+    fn repaint_due(&self) -> Option<Millis> {
+        let interval = self.policy.repaint_probe?;
+        if self.repaint_out.is_some() {
+            return None;
+        }
+        let quiet = self.base(self.last_request, self.request_held) + interval;
+        Some(quiet.max(self.repaint_next))
     }
 
     fn next_due(&self) -> Option<Millis> {
@@ -207,6 +238,9 @@ impl Watched {
         }
         if self.policy.wm_ping.is_some() && self.ping_out.is_none() {
             consider(self.ping_next);
+        }
+        if let Some(due) = self.repaint_due() {
+            consider(due);
         }
         if let Some(t) = &self.transfer {
             consider(t.next_check);
@@ -373,8 +407,11 @@ impl Tracker {
             request_held: 0,
             noop_held: 0,
             ping_held: 0,
+            repaint_held: 0,
             ping_out: None,
             ping_next: grace_end,
+            repaint_out: None,
+            repaint_next: grace_end,
             suspect: Vec::new(),
             host_lost: false,
             transfer,
@@ -402,6 +439,7 @@ impl Tracker {
                 }
                 w.policy = policy;
                 w.ping_out = None;
+                w.repaint_out = None;
                 w.suspect.clear();
             }
         }
@@ -464,6 +502,12 @@ impl Tracker {
         if activity.request > w.last_request {
             w.last_request = activity.request;
             w.request_held = w.held_ms;
+        }
+        // A request stamped after the probe went out answers it: the stamp is the time of
+        // the look that first saw it, and the look that sent the probe saw the requests
+        // before it.
+        if w.repaint_out.is_some_and(|sent| w.last_request > sent) {
+            w.repaint_out = None;
         }
         if activity.no_operation > w.last_noop {
             w.last_noop = activity.no_operation;
@@ -712,6 +756,21 @@ impl Tracker {
                     window,
                     timestamp,
                 });
+            }
+        }
+        let Some(w) = self.slot(index) else { return };
+        if let Some(due) = w.repaint_due()
+            && vnow >= due
+        {
+            let interval = w.policy.repaint_probe.unwrap_or(0);
+            w.repaint_next = vnow + interval;
+            // A client that answers _NET_WM_PING is pinged instead.
+            let pinged = w.policy.wm_ping.is_some() && probe.ping_window(index).is_some();
+            if !pinged && let Some(window) = probe.repaint_window(index) {
+                let w = self.slot(index).expect("looked up above");
+                w.repaint_out = Some(vnow);
+                w.repaint_held = w.held_ms;
+                actions.push(Action::Repaint { index, window });
             }
         }
         self.schedule(index);

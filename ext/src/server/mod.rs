@@ -19,6 +19,7 @@ pub mod identity;
 pub mod loader;
 pub mod log;
 pub mod notify;
+pub mod repaint;
 pub mod socket;
 pub mod time;
 pub mod timer;

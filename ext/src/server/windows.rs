@@ -32,7 +32,7 @@ impl Atoms {
 }
 
 /// The client index a resource ID belongs to (CLIENT_ID in resource.h).
-fn owner(id: u32) -> usize {
+pub(super) fn owner(id: u32) -> usize {
     // SAFETY: a pure function of the server's client limit.
     let bits = unsafe { sys::ResourceClientBits() } as u32;
     let offset = 29 - bits;
@@ -42,7 +42,7 @@ fn owner(id: u32) -> usize {
 /// At most this many of a client's windows are looked at, and at most `MOST_TOP_LEVELS`
 /// top-level ones kept: what any application has, and a bound on what one with half a million
 /// windows can make every look at it (its class in ListClients, in events) cost.
-const MOST_WINDOWS: usize = 4096;
+pub(super) const MOST_WINDOWS: usize = 4096;
 const MOST_TOP_LEVELS: usize = 64;
 
 /// The top-level windows of client `index`: its windows that are children of a root, or
@@ -50,7 +50,7 @@ const MOST_TOP_LEVELS: usize = 64;
 /// Found among the client's own resources (the server's table of them), so the cost is the
 /// client's own windows, at most `MOST_WINDOWS` of them, whatever other clients have made.
 /// Lowest resource ID (first created) first.
-fn top_levels(index: usize) -> Vec<sys::WindowPtr> {
+pub(super) fn top_levels(index: usize) -> Vec<sys::WindowPtr> {
     let Some(client) = super::clients::record(index) else {
         return Vec::new();
     };

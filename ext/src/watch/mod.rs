@@ -164,6 +164,10 @@ impl Probe for ServerProbe<'_> {
         windows::ping_window(index, self.atoms?)
     }
 
+    fn repaint_window(&mut self, index: usize) -> Option<u32> {
+        crate::server::repaint::repaint_window(index)
+    }
+
     fn transfer(&mut self, index: usize) -> Option<Transfer> {
         self.sockets.get(&index)?.transfer()
     }

@@ -16,7 +16,7 @@ use super::{Watching, with};
 use crate::link;
 use crate::server::client::ClientView;
 use crate::server::hooks::Grab;
-use crate::server::{clients, time, timer, windows};
+use crate::server::{clients, repaint, time, timer, windows};
 use lifesign_proto::ByteOrder;
 use lifesign_proto::core::{self as core_proto, WmPing};
 use lifesign_watchdog::clock::{Millis, Stall};
@@ -189,6 +189,9 @@ fn act(actions: Vec<Action>, atoms: Option<windows::Atoms>) {
                     net_wm_ping: atoms.net_wm_ping,
                 };
                 clients::with(index, |client| windows::send_ping(client, ping));
+            }
+            Action::Repaint { index, window } => {
+                clients::with(index, |client| repaint::send(client, window));
             }
         }
     }

@@ -104,6 +104,8 @@ fn as_options(config: &Config) -> Vec<(&'static str, String)> {
         expect_noop,
         wm_ping,
         wm_ping_timeout,
+        repaint_probe,
+        repaint_probe_timeout,
         grace,
         stall_guard,
         on_lost,
@@ -130,6 +132,8 @@ fn as_options(config: &Config) -> Vec<(&'static str, String)> {
         ("ExpectNoOperation", off(expect_noop)),
         ("WmPing", off(wm_ping)),
         ("WmPingTimeout", display(*wm_ping_timeout)),
+        ("RepaintProbe", off(repaint_probe)),
+        ("RepaintProbeTimeout", display(*repaint_probe_timeout)),
         ("Grace", display(*grace)),
         ("StallGuard", off(stall_guard)),
         (

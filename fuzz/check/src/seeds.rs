@@ -47,6 +47,8 @@ fn ext_request() -> Vec<Vec<u8>> {
             transport_timeout_ms: 10_000,
             flags: 0,
             service: "plant-view".into(),
+            repaint_probe_ms: 1000,
+            repaint_probe_timeout_ms: 2000,
         },
         WatchRequest {
             expect_noop_ms: 1500,
@@ -93,6 +95,7 @@ fn status_entry() -> StatusEntry {
             expect_noop_ms: 0,
             wm_ping_ms: 5000,
             transport_timeout_ms: 10_000,
+            repaint_probe_ms: 0,
         },
     }
 }

@@ -190,7 +190,10 @@ fn big_requests(client: &mut RawClient, opcode: u8) {
     let answer = reply(client, &big(query(), 0));
     assert_eq!(
         QueryVersionReply::parse(&answer, order),
-        Ok(QueryVersionReply { major: 1, minor: 0 })
+        Ok(QueryVersionReply {
+            major: ext::MAJOR_VERSION,
+            minor: ext::MINOR_VERSION
+        })
     );
     list(client, &big(ext::Request::ListClients, 0));
     expect_error(client, &big(query(), 1), BAD_LENGTH, opcode, 0);

@@ -4,6 +4,8 @@ use lifesign_proto::event::{GoneReason, Transport};
 struct FakeServer {
     held: Vec<usize>,
     windows: Vec<(usize, u32)>,
+    /// Windows the repaint probe may go to.
+    repaint: Vec<(usize, u32)>,
     activity: std::collections::HashMap<usize, Activity>,
     /// What the TCP sockets say; a client not here has none.
     transfers: std::collections::HashMap<usize, crate::transfer::Transfer>,
@@ -33,6 +35,12 @@ impl Probe for FakeServer {
             .find(|(i, _)| *i == index)
             .map(|(_, w)| *w)
     }
+    fn repaint_window(&mut self, index: usize) -> Option<u32> {
+        self.repaint
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, w)| *w)
+    }
     fn transfer(&mut self, index: usize) -> Option<crate::transfer::Transfer> {
         self.transfers.get(&index).copied()
     }
@@ -42,6 +50,7 @@ fn server() -> FakeServer {
     FakeServer {
         held: vec![],
         windows: vec![],
+        repaint: vec![],
         activity: Default::default(),
         transfers: Default::default(),
     }
@@ -793,4 +802,151 @@ fn a_client_without_a_tcp_socket_is_not_looked_at_for_its_transfer() {
     t.watch(2, info(2, None), local, 400);
     let (_, wake) = turn(&mut t, 400, &[], &mut s);
     assert_eq!(wake, None, "a local client has no transfer to look at");
+}
+
+fn repaints(actions: &[Action]) -> Vec<(usize, u32)> {
+    actions
+        .iter()
+        .filter_map(|a| match *a {
+            Action::Repaint { index, window } => Some((index, window)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_quiet_client_is_probed_and_any_request_answers_the_probe() {
+    let mut t = tracker(&[
+        ("RepaintProbe", "1s"),
+        ("RepaintProbeTimeout", "2s"),
+        ("Grace", "500ms"),
+    ]);
+    let mut s = server();
+    s.repaint.push((1, 0x40_0005));
+    watch(&mut t, 1, 0);
+    let (a, wake) = turn(&mut t, 0, &[], &mut s);
+    assert!(a.is_empty());
+    assert_eq!(wake, Some(1500), "grace, then a quiet interval");
+    let (a, _) = turn(&mut t, 1500, &[], &mut s);
+    assert_eq!(repaints(&a), [(1, 0x40_0005)]);
+    // Its repaint, a request after the probe, answers it; the next probe comes a quiet
+    // interval after that request.
+    let (a, _) = turn(&mut t, 1600, &[1], &mut s);
+    assert!(a.is_empty(), "{a:?}");
+    let (a, _) = turn(&mut t, 2599, &[], &mut s);
+    assert!(a.is_empty(), "{a:?}");
+    let (a, _) = turn(&mut t, 2600, &[], &mut s);
+    assert_eq!(repaints(&a), [(1, 0x40_0005)]);
+    // Unanswered: suspect half-way, lost at the timeout.
+    let (a, _) = turn(&mut t, 3600, &[], &mut s);
+    assert!(matches!(
+        a[..],
+        [Action::Report(Body::Suspect {
+            reason: LostReason::RepaintTimeout,
+            ..
+        })]
+    ));
+    let (a, _) = turn(&mut t, 4599, &[], &mut s);
+    assert!(lost(&a).is_empty(), "{a:?}");
+    let (a, _) = turn(&mut t, 4600, &[], &mut s);
+    assert_eq!(lost(&a), [(1, LostReason::RepaintTimeout)]);
+}
+
+#[test]
+fn a_request_in_the_pass_that_probes_does_not_answer_the_probe() {
+    let mut t = tracker(&[("RepaintProbe", "1s"), ("Grace", "0")]);
+    let mut s = server();
+    s.repaint.push((1, 7));
+    watch(&mut t, 1, 0);
+    turn(&mut t, 0, &[], &mut s);
+    let (a, _) = turn(&mut t, 1000, &[], &mut s);
+    assert_eq!(repaints(&a), [(1, 7)]);
+    // A request seen by the look that sent the probe came before it.
+    t.after_sleep(1000);
+    let (a, _) = t.before_sleep(1000, &mut s);
+    assert!(a.is_empty());
+    let (a, _) = turn(&mut t, 3000, &[], &mut s);
+    assert_eq!(lost(&a), [(1, LostReason::RepaintTimeout)]);
+}
+
+#[test]
+fn a_client_active_within_the_interval_is_never_probed() {
+    let mut t = tracker(&[("RepaintProbe", "1s"), ("Grace", "0")]);
+    let mut s = server();
+    s.repaint.push((1, 7));
+    watch(&mut t, 1, 0);
+    for now in (0..20_000).step_by(900) {
+        let (a, _) = turn(&mut t, now, &[1], &mut s);
+        assert!(a.is_empty(), "at {now}: {a:?}");
+    }
+}
+
+#[test]
+fn a_client_with_no_window_to_probe_is_neither_probed_nor_convicted() {
+    let mut t = tracker(&[("RepaintProbe", "1s"), ("Grace", "0")]);
+    let mut s = server();
+    watch(&mut t, 1, 0);
+    for now in (0..10_000).step_by(500) {
+        let (a, _) = turn(&mut t, now, &[], &mut s);
+        assert!(a.is_empty(), "at {now}: {a:?}");
+    }
+    // Its window appears (mapped, exposures selected): the next due probe goes to it.
+    s.repaint.push((1, 9));
+    let (a, _) = turn(&mut t, 10_000, &[], &mut s);
+    assert_eq!(repaints(&a), [(1, 9)]);
+}
+
+#[test]
+fn with_wm_ping_on_a_client_that_lists_the_ping_is_pinged_and_the_others_probed() {
+    let mut t = tracker(&[("WmPing", "1s"), ("RepaintProbe", "1s"), ("Grace", "0")]);
+    let mut s = server();
+    s.windows.push((1, 0x20_0001));
+    s.repaint.push((1, 0x20_0002));
+    s.repaint.push((2, 0x40_0002));
+    watch(&mut t, 1, 0);
+    watch(&mut t, 2, 0);
+    let (mut a, _) = turn(&mut t, 0, &[], &mut s);
+    a.extend(turn(&mut t, 1000, &[], &mut s).0);
+    assert!(
+        a.iter().any(|a| matches!(a, Action::Ping { index: 1, .. })),
+        "{a:?}"
+    );
+    assert_eq!(repaints(&a), [(2, 0x40_0002)]);
+}
+
+#[test]
+fn a_held_client_is_not_probed_and_the_hold_moves_its_deadline() {
+    let mut t = tracker(&[
+        ("RepaintProbe", "1s"),
+        ("RepaintProbeTimeout", "2s"),
+        ("Grace", "0"),
+    ]);
+    let mut s = server();
+    s.repaint.push((1, 7));
+    watch(&mut t, 1, 0);
+    turn(&mut t, 0, &[], &mut s);
+    s.held.push(1);
+    for now in (1000..5000).step_by(250) {
+        let (a, _) = turn(&mut t, now, &[], &mut s);
+        assert!(a.is_empty(), "at {now}: {a:?}");
+    }
+    s.held.clear();
+    // Its quiet interval had passed when the hold began: the probe goes out at the first look
+    // after it.
+    let (a, _) = turn(&mut t, 5000, &[], &mut s);
+    assert_eq!(repaints(&a), [(1, 7)]);
+    // Held again while the probe is out, from its first look after the probe (its half-way
+    // point, 6000) to the first that does not see it held (8000): the deadline moves 2 s.
+    s.held.push(1);
+    for now in (6000..8000).step_by(250) {
+        let (a, _) = turn(&mut t, now, &[], &mut s);
+        assert!(a.is_empty(), "at {now}: {a:?}");
+    }
+    s.held.clear();
+    let (a, _) = turn(&mut t, 8000, &[], &mut s);
+    assert!(lost(&a).is_empty(), "{a:?}");
+    let (a, _) = turn(&mut t, 8999, &[], &mut s);
+    assert!(lost(&a).is_empty(), "{a:?}");
+    let (a, _) = turn(&mut t, 9000, &[], &mut s);
+    assert_eq!(lost(&a), [(1, LostReason::RepaintTimeout)]);
 }

@@ -123,6 +123,7 @@ mod tests {
                 expect_noop_ms: 0,
                 wm_ping_ms: 0,
                 transport_timeout_ms: 10_000,
+                repaint_probe_ms: 0,
             },
         }
     }
