@@ -42,10 +42,11 @@ fn row(e: &StatusEntry) -> [String; 8] {
     };
     let p = &e.policy;
     let policy = format!(
-        "idle={} noop={} wmping={} transport={}",
+        "idle={} noop={} wmping={} repaint={} transport={}",
         off(p.idle_timeout_ms),
         off(p.expect_noop_ms),
         off(p.wm_ping_ms),
+        off(p.repaint_probe_ms),
         off(p.transport_timeout_ms)
     );
     [
@@ -139,7 +140,7 @@ mod tests {
         assert!(lines[0].starts_with("CLIENT"));
         assert!(lines[1].contains("10.211.1.2:40000") && lines[1].contains("suspect"));
         assert!(
-            lines[1].contains("idle=3.0s noop=off wmping=off transport=10.0s"),
+            lines[1].contains("idle=3.0s noop=off wmping=off repaint=off transport=10.0s"),
             "{text}"
         );
         assert!(
