@@ -336,6 +336,51 @@ fn a_hung_gtk_client_is_lost_by_wm_ping(cell: Cell) {
     );
 }
 
+/// An Athena client (xlogo), which lists no `_NET_WM_PING`: kept while idle and answering the
+/// repaint probe, lost by it once stopped (the probe walks the client's windows, whose layout
+/// is the series').
+fn a_hung_athena_client_is_lost_by_the_repaint_probe(cell: Cell) {
+    let lab = Lab::new(1);
+    let running = cell.start(
+        &[
+            ("RepaintProbe", "1s"),
+            ("RepaintProbeTimeout", "2s"),
+            ("TransportTimeout", "0"),
+            ("Grace", "1s"),
+        ],
+        Some(&lab),
+        false,
+    );
+    let server = &running.server;
+    let host = lab.host(0);
+    let xlogo = host.spawn(server.display_number(), "xlogo", &[]);
+    watched_and_mapped(server, host.addr);
+    // Idle and probed every second after Grace: it repaints and stays.
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        !server
+            .events()
+            .iter()
+            .any(|e| matches!(e.body, Body::Lost { .. })),
+        "a healthy xlogo was convicted"
+    );
+    let stopped = Instant::now();
+    xlogo.signal(Signal::STOP);
+    let (reason, took) = lost(server, host.addr, stopped, Duration::from_secs(3));
+    xlogo.signal(Signal::CONT);
+    assert_eq!(reason, LostReason::RepaintTimeout);
+    // Interval plus timeout, plus the pass that sees it and a loaded machine's delays.
+    assert!(
+        took <= Duration::from_secs(4) + LOAD_MARGIN,
+        "too late: {took:?}"
+    );
+    cell.report(
+        server,
+        "hung Athena client lost by RepaintProbe 1s/2s",
+        &format!("repaint-timeout {took:.1?} after SIGSTOP"),
+    );
+}
+
 fn xclock(host: &Host, name: &str) -> Vec<String> {
     host.argv(&["xclock", "-update", "1", "-name", name])
 }
@@ -458,6 +503,10 @@ macro_rules! cells {
             fn a_cut_is_lost_at_transport_timeout() { super::a_cut_is_lost_at_transport_timeout(CELL) }
             #[test]
             fn a_hung_gtk_client_is_lost_by_wm_ping() { super::a_hung_gtk_client_is_lost_by_wm_ping(CELL) }
+            #[test]
+            fn a_hung_athena_client_is_lost_by_the_repaint_probe() {
+                super::a_hung_athena_client_is_lost_by_the_repaint_probe(CELL)
+            }
             #[test]
             fn the_launcher_fails_over() { super::the_launcher_fails_over(CELL) }
             #[test]
