@@ -102,6 +102,36 @@ fn a_client_opts_in_with_its_own_policy_and_service() {
     assert!(lifesign::list_clients(&viewer).is_empty());
 }
 
+/// LIFESIGN 1.1: a client asks for its own repaint probe in its Watch; a 1.0 Watch (without the
+/// two words) still means what it meant.
+#[test]
+fn a_client_asks_for_its_own_repaint_probe() {
+    let server = Xorg::new()
+        .option("Watch", "none")
+        .option("RepaintProbe", "5s")
+        .start();
+    let viewer = server.connect();
+    assert_eq!(lifesign::query_version(&viewer).minor, 1);
+    let app = server.connect();
+    let asked = WatchRequest {
+        repaint_probe_ms: 1500,
+        repaint_probe_timeout_ms: 3000,
+        ..WatchRequest::defaults()
+    };
+    lifesign::watch(&app, asked).check().expect("a 1.1 Watch");
+    let listed = lifesign::list_clients(&viewer);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].policy.repaint_probe_ms, 1500);
+    // The 1.0 layout: the option's probe.
+    lifesign::watch(&app, WatchRequest::defaults())
+        .check()
+        .expect("a 1.0 Watch");
+    assert_eq!(
+        lifesign::list_clients(&viewer)[0].policy.repaint_probe_ms,
+        5000
+    );
+}
+
 #[test]
 fn unwatch_ends_watching() {
     let server = Xorg::new()
@@ -145,6 +175,14 @@ fn watch_values_out_of_range_are_bad_values() {
         },
         WatchRequest {
             flags: 0x80,
+            ..WatchRequest::defaults()
+        },
+        WatchRequest {
+            repaint_probe_ms: 50,
+            ..WatchRequest::defaults()
+        },
+        WatchRequest {
+            repaint_probe_timeout_ms: 24 * 3600 * 1000 + 1,
             ..WatchRequest::defaults()
         },
     ] {
