@@ -190,9 +190,11 @@ impl Watched {
                 LostReason::WmPingTimeout,
             )
         });
+        // Any request answers a probe, so the client has sent none since before it: its
+        // silence (`silent_ms`) counts from its last request, not from the probe.
         let repaint = self.repaint_out.map(|sent| {
             (
-                sent,
+                self.last_request,
                 self.base(sent, self.repaint_held) + p.repaint_probe_timeout,
                 LostReason::RepaintTimeout,
             )

@@ -850,6 +850,14 @@ fn a_quiet_client_is_probed_and_any_request_answers_the_probe() {
     assert!(lost(&a).is_empty(), "{a:?}");
     let (a, _) = turn(&mut t, 4600, &[], &mut s);
     assert_eq!(lost(&a), [(1, LostReason::RepaintTimeout)]);
+    let Some(Action::Lose {
+        event: Body::Lost { silent_ms, .. },
+        ..
+    }) = a.first()
+    else {
+        unreachable!()
+    };
+    assert_eq!(*silent_ms, 3000, "silent since its last request, at 1600");
 }
 
 #[test]
