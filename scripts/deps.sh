@@ -14,6 +14,10 @@ PACKAGES=(
     # real clients the tests and the demo run (tk: wish, a toolkit that does not list
     # _NET_WM_PING, for the compatibility table's test)
     x11-apps x11-utils xterm zenity tk
+    # the repaint probe's test (tests/tests/repaint.rs): a real application of each toolkit
+    # that answers no _NET_WM_PING (Motif: nedit; Java Swing: the JRE runs compat/apps/Swing.java,
+    # javac compiles it) and of Qt 5 (featherpad)
+    nedit featherpad openjdk-17-jre openjdk-17-jdk-headless
     # network namespaces and veth for network faults; nftables drops packets in them
     iproute2 nftables
     # systemd-analyze, to verify the launcher's unit

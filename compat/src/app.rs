@@ -1,12 +1,15 @@
-//! One running instance of a toolkit's program on a server: its X clients (found by its
-//! pid in the module's `watched` events), its mapped top-level windows, and SIGSTOP.
+//! One running instance of a toolkit's program on a server: its X clients (found in the
+//! module's `watched` events by its pid, or by its host's address for a program run on a
+//! test host), its mapped top-level windows, and SIGSTOP.
 
 use crate::toolkits::{Context, Toolkit};
 use lifesign_proto::event::{Body, Event};
 use lifesign_tests::Server;
+use lifesign_tests::net::{Host, Netns};
 use lifesign_tests::windows::{mapped_windows, parse_id};
 use rustix::process::{Pid, Signal, kill_process};
-use std::process::{Child, Stdio};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 use x11rb::connection::Connection as X11Connection;
@@ -39,6 +42,9 @@ pub struct Mapped {
 /// and reaped on drop.
 pub struct Instance {
     child: Child,
+    /// The test host it runs on, whose address names its connections (a TCP client has no
+    /// pid in the events); `None` for a local program, known by its pid.
+    host: Option<Ipv4Addr>,
 }
 
 impl Instance {
@@ -46,9 +52,44 @@ impl Instance {
     /// accessibility bus, no session bus (each instance its own application, never handed to
     /// the other), output thrown away.
     pub fn start(server: &Server, toolkit: &Toolkit, context: &Context) -> Result<Self, String> {
-        let child = context
-            .command(&toolkit.launch)
-            .env("DISPLAY", server.display())
+        let mut command = context.command(&toolkit.launch);
+        command.env("DISPLAY", server.display());
+        Self::spawn(command, toolkit, None)
+    }
+
+    /// Starts `toolkit`'s program on `host` (a network namespace of a lab), against the
+    /// server at display number `display` there, over TCP. Its connections are told apart
+    /// from other programs' by the host's address: one program per host.
+    pub fn start_on(
+        host: &Host,
+        display: u32,
+        toolkit: &Toolkit,
+        context: &Context,
+    ) -> Result<Self, String> {
+        let mut command = in_namespace(&host.ns, toolkit, context)?;
+        command.env("DISPLAY", host.display(display));
+        Self::spawn(command, toolkit, Some(host.addr))
+    }
+
+    /// Starts `toolkit`'s program in namespace `ns` as a local client of the server at
+    /// display number `display` that runs there (on the namespace's own abstract socket).
+    pub fn start_local_in(
+        ns: &Netns,
+        display: u32,
+        toolkit: &Toolkit,
+        context: &Context,
+    ) -> Result<Self, String> {
+        let mut command = in_namespace(ns, toolkit, context)?;
+        command.env("DISPLAY", format!(":{display}"));
+        Self::spawn(command, toolkit, None)
+    }
+
+    fn spawn(
+        mut command: Command,
+        toolkit: &Toolkit,
+        host: Option<Ipv4Addr>,
+    ) -> Result<Self, String> {
+        let child = command
             .env("NO_AT_BRIDGE", "1")
             .env_remove("DBUS_SESSION_BUS_ADDRESS")
             .env_remove("XAUTHORITY")
@@ -57,11 +98,24 @@ impl Instance {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", toolkit.app))?;
-        Ok(Self { child })
+        Ok(Self { child, host })
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// True if `client` is a connection of this program: by its pid, or by its host's
+    /// address.
+    fn owns(&self, client: &lifesign_proto::event::ClientInfo) -> bool {
+        match self.host {
+            None => client.pid == Some(self.pid()),
+            Some(addr) => client
+                .peer
+                .as_deref()
+                .and_then(|p| p.parse::<SocketAddr>().ok())
+                .is_some_and(|p| p.ip() == IpAddr::V4(addr)),
+        }
     }
 
     /// The connections of this process that the module watches now. Ended ones are left
@@ -71,7 +125,7 @@ impl Instance {
         let mut found: Vec<Connection> = Vec::new();
         for e in events {
             match &e.body {
-                Body::Watched { client, .. } if client.pid == Some(self.pid()) => {
+                Body::Watched { client, .. } if self.owns(client) => {
                     found.push(Connection {
                         id: client.id.clone(),
                         watched_seq: e.seq,
@@ -126,6 +180,19 @@ impl Instance {
             let _ = kill_process(pid, signal);
         }
     }
+}
+
+/// `toolkit`'s program run in network namespace `ns` (`ip netns exec`, which execs it: the
+/// child's pid is the program's).
+fn in_namespace(ns: &Netns, toolkit: &Toolkit, context: &Context) -> Result<Command, String> {
+    let local = context.command(&toolkit.launch);
+    let program = local
+        .get_program()
+        .to_str()
+        .ok_or_else(|| format!("{}: a program name that is not UTF-8", toolkit.app))?;
+    let mut command = ns.command(program);
+    command.args(local.get_args());
+    Ok(command)
 }
 
 impl Drop for Instance {
