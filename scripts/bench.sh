@@ -2,7 +2,7 @@
 # The benchmark: builds the release module and the bench, measures against real servers
 # (x11perf against a stock Xorg, cable cuts and lossy links in network namespaces), writes
 # docs/benchmarks.md.
-# Not part of the test suite; takes about 35 minutes (the transport part alone, `--part
+# Not part of the test suite; takes about 38 minutes (the transport part alone, `--part
 # transport`, about 10). Run as root on Debian 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."

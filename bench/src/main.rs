@@ -15,6 +15,8 @@ mod instructions;
 mod maps;
 mod overhead;
 mod plot;
+mod repaint;
+mod repaint_report;
 mod report;
 mod scale;
 mod scale_report;
@@ -37,6 +39,7 @@ enum Part {
     Delivery,
     Faults,
     Transport,
+    Repaint,
 }
 
 impl Part {
@@ -84,6 +87,15 @@ struct Args {
     /// issue asks 10 minutes without a conviction).
     #[arg(long, default_value_t = 10.0)]
     loss_target_minutes: f64,
+    /// Applications stopped per toolkit in the repaint part, each timed to its `lost`.
+    #[arg(long, default_value_t = 50)]
+    repaint_trials: usize,
+    /// Measuring windows of the repaint part's cost at 2000 clients (three servers side by side).
+    #[arg(long, default_value_t = 3)]
+    repaint_windows: usize,
+    /// Seconds per measuring window of the repaint part's cost.
+    #[arg(long, default_value_t = 20)]
+    repaint_seconds: u64,
     /// Which part to run (the report then has that part only).
     #[arg(long, value_enum, default_value_t = Part::All)]
     part: Part,
@@ -126,6 +138,13 @@ fn main() {
             minutes(args.loss_target_minutes),
         )
     });
+    let repaint = args.part.runs(Part::Repaint).then(|| {
+        repaint::run(
+            args.repaint_trials,
+            args.repaint_windows,
+            std::time::Duration::from_secs(args.repaint_seconds),
+        )
+    });
     let text = report::render(
         &command,
         &args.out,
@@ -143,6 +162,11 @@ fn main() {
         + &transport
             .as_ref()
             .map(transport_report::render)
+            .unwrap_or_default();
+    let text = text
+        + &repaint
+            .as_ref()
+            .map(|r| repaint_report::render(r, &args.out))
             .unwrap_or_default();
     std::fs::write(&args.out, &text).expect("write the report");
     print!("{text}");

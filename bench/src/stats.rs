@@ -4,6 +4,7 @@ pub struct Summary {
     pub n: usize,
     pub min: f64,
     pub median: f64,
+    pub p90: f64,
     pub p99: f64,
     pub max: f64,
 }
@@ -21,6 +22,7 @@ pub fn summarize(values: &[f64]) -> Summary {
         n: sorted.len(),
         min: sorted[0],
         median: quantile(&sorted, 0.5),
+        p90: quantile(&sorted, 0.9),
         p99: quantile(&sorted, 0.99),
         max: sorted[sorted.len() - 1],
     }
