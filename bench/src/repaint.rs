@@ -87,11 +87,13 @@ pub const TOOLKITS: [Toolkit; 2] = [
 pub struct Trial {
     /// The stop to the module's `lost`, ms.
     pub latency_ms: f64,
-    /// When the probe that went unanswered was sent, after the stop (`at_ms` less the
-    /// event's `silent_ms`, which counts from it): where in its probe cycle the stop fell.
-    /// Negative: the probe was already out when the client stopped.
+    /// When the probe that went unanswered was sent, after the stop: an interval after the
+    /// client's last request (`at_ms` less the event's `silent_ms`, which counts from that
+    /// request), to the module's sweep: where in its probe cycle the stop fell. Negative: the
+    /// probe was already out when the client stopped.
     pub probe_after_ms: f64,
-    /// The event's `silent_ms` less the timeout: how late after its deadline the loss came.
+    /// The event's `silent_ms` less the interval and the timeout: how late after its deadline
+    /// the loss came.
     pub late_ms: f64,
     pub reason: LostReason,
 }
@@ -225,8 +227,9 @@ fn trial(server: &Server, conn: &RustConnection, toolkit: &Toolkit, delay_ms: u6
         return Outcome::NotLost;
     };
     let latency_ms = at_ms as f64 - stopped as f64;
-    let probe_after_ms = at_ms as f64 - silent_ms as f64 - stopped as f64;
-    let late_ms = silent_ms as f64 - TIMEOUT_MS as f64;
+    // `silent_ms` counts from the client's last request; the probe went out an interval later.
+    let probe_after_ms = at_ms as f64 - silent_ms as f64 + INTERVAL_MS as f64 - stopped as f64;
+    let late_ms = silent_ms as f64 - INTERVAL_MS as f64 - TIMEOUT_MS as f64;
     eprintln!(
         "repaint: {} {id}: lost ({}) {latency_ms:.0} ms after the stop, its probe sent {probe_after_ms:.0} ms after the stop, {late_ms:+.0} ms past its deadline",
         toolkit.app,

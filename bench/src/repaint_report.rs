@@ -110,10 +110,11 @@ fn render_detection(out: &mut String, r: &Repaint, report: &Path) {
     }
     let _ = writeln!(
         out,
-        "\n\"Past its deadline\" is the event's `silent_ms` (counted from the unanswered \
-         probe's sending) minus the timeout: how late after the module's own deadline the loss \
-         came (its deadline timer sweeps every 10 ms). \"The unanswered probe sent after the \
-         stop\" is `at_ms` − `silent_ms` − the stop: where in the probe cycle the stop fell, \
+        "\n\"Past its deadline\" is the event's `silent_ms` (counted from the client's last \
+         request, the probe going out an interval after it) minus the interval and the \
+         timeout: how late after the module's own deadline the loss came (its deadline timer \
+         sweeps every 10 ms). \"The unanswered probe sent after the stop\" is `at_ms` − \
+         `silent_ms` + the interval − the stop: where in the probe cycle the stop fell, \
          from a probe going out just after it (the stop came at the end of a quiet interval) \
          to one going out a whole interval later (the stop came just after the answer to the \
          previous probe); negative, a probe was already out. The p99 is by nearest rank: below \
