@@ -5,8 +5,9 @@
 //! send-event bit: the server's own exposures of a whole window are never 1x1 at the origin),
 //! and each GetImage of the measurement's camera. So, without touching the program:
 //!
-//! - the requests (and bytes) it sends from one probe to the next: a probe goes only to a
-//!   client quiet for the interval, so what it sends in between is its answer;
+//! - the requests (and bytes) it sends in the half second after each probe, by the server's
+//!   clock (a probe goes only to a client quiet for the interval, and a repaint takes
+//!   milliseconds), so that a program drawing by itself a second later is not counted;
 //! - its windows' pixels, read every half second from the root window, before the first
 //!   probe and after each: identical pixels, no visible change.
 
@@ -24,11 +25,24 @@ use x11rb::rust_connection::RustConnection;
 /// One thing the server did, as RECORD saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Element {
-    /// A request of the client whose resource-ID base is `client`.
-    Request { client: u32, opcode: u8, bytes: u32 },
-    /// A repaint probe written to `client`.
-    Probe { client: u32 },
+    /// A request of the client whose resource-ID base is `client`, received at `at` (the
+    /// server's milliseconds).
+    Request {
+        client: u32,
+        opcode: u8,
+        bytes: u32,
+        at: u32,
+    },
+    /// A repaint probe written to `client` at `at`.
+    Probe { client: u32, at: u32 },
 }
+
+/// What a probe's answer is: the program's requests this long after it.
+pub const ANSWER_WITHIN: u32 = 500;
+
+/// Each recorded element is preceded by the server's time (XRecordFromServerTime and
+/// XRecordFromClientTime).
+const TIMES: u8 = 0x01 | 0x02;
 
 /// RECORD's categories (record.h).
 const FROM_SERVER: u8 = 0;
@@ -36,7 +50,8 @@ const FROM_CLIENT: u8 = 1;
 const START_OF_DATA: u8 = 4;
 const END_OF_DATA: u8 = 5;
 
-/// The elements of one block of recorded data, from the client whose base is `client`.
+/// The elements of one block of recorded data, from the client whose base is `client`, each
+/// after its time.
 pub fn parse(category: u8, client: u32, data: &[u8]) -> Vec<Element> {
     let word = |at: usize| -> Option<u32> {
         Some(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?))
@@ -48,7 +63,8 @@ pub fn parse(category: u8, client: u32, data: &[u8]) -> Vec<Element> {
     let mut at = 0;
     match category {
         FROM_CLIENT => {
-            while let Some(length) = half(at + 2) {
+            while let (Some(time), Some(length)) = (word(at), half(at + 6)) {
+                at += 4;
                 // 0: BIG-REQUESTS, the length in the next word.
                 let words = if length == 0 {
                     word(at + 4).unwrap_or(0)
@@ -63,20 +79,22 @@ pub fn parse(category: u8, client: u32, data: &[u8]) -> Vec<Element> {
                     client,
                     opcode: data[at],
                     bytes,
+                    at: time,
                 });
                 at += bytes as usize;
             }
         }
         FROM_SERVER => {
             // Only Expose is recorded: 32-byte events.
-            while let Some(event) = data.get(at..at + 32) {
+            while let (Some(time), Some(event)) = (word(at), data.get(at + 4..at + 36)) {
+                at += 4;
                 let area = [half(at + 8), half(at + 10), half(at + 12), half(at + 14)];
                 let count = half(at + 16);
                 if event[0] == xproto::EXPOSE_EVENT
                     && area == [Some(0), Some(0), Some(1), Some(1)]
                     && count == Some(0)
                 {
-                    out.push(Element::Probe { client });
+                    out.push(Element::Probe { client, at: time });
                 }
                 at += 32;
             }
@@ -140,7 +158,7 @@ impl Recording {
         };
         let all = [record::CS::ALL_CLIENTS.into()];
         control
-            .record_create_context(context, 0, &all, &[range])
+            .record_create_context(context, TIMES, &all, &[range])
             .map_err(|e| err(&e))?
             .check()
             .map_err(|e| err(&e))?;
@@ -284,10 +302,13 @@ pub enum Visible {
 pub struct Cost {
     /// The probes the module wrote to it.
     pub probes: usize,
-    /// From one probe to the next: the least, median and most requests it sent, and the
-    /// median bytes; `None` with fewer than two probes.
+    /// In the [`ANSWER_WITHIN`] after each probe: the least, median and most requests it
+    /// sent, and the median bytes; `None` without a probe.
     pub requests: Option<(u32, u32, u32)>,
     pub bytes: Option<u32>,
+    /// Requests after the first probe that answered none: it draws by itself (a clock), so
+    /// a change of its pixels may be its own.
+    pub unasked: u32,
     pub visible: Visible,
 }
 
@@ -304,21 +325,36 @@ pub fn assess(
     let probes: Vec<usize> = seen
         .iter()
         .enumerate()
-        .filter(|(_, e)| matches!(e, Element::Probe { client } if ours(client)))
+        .filter(|(_, e)| matches!(e, Element::Probe { client, .. } if ours(client)))
         .map(|(i, _)| i)
         .collect();
     let mut counts = Vec::new();
     let mut sizes = Vec::new();
-    for pair in probes.windows(2) {
-        let (n, bytes) = seen[pair[0]..pair[1]]
-            .iter()
-            .filter_map(|e| match e {
-                Element::Request { client, bytes, .. } if ours(client) => Some(*bytes),
-                _ => None,
-            })
-            .fold((0u32, 0u32), |(n, b), bytes| (n + 1, b + bytes));
+    let mut unasked = 0;
+    for (k, &p) in probes.iter().enumerate() {
+        let Element::Probe { at: sent, .. } = seen[p] else {
+            continue;
+        };
+        let end = probes.get(k + 1).copied().unwrap_or(seen.len());
+        let (mut n, mut size) = (0u32, 0u32);
+        for e in &seen[p + 1..end] {
+            if let Element::Request {
+                client, bytes, at, ..
+            } = e
+            {
+                if !ours(client) {
+                    continue;
+                }
+                if at.wrapping_sub(sent) <= ANSWER_WITHIN {
+                    n += 1;
+                    size += bytes;
+                } else {
+                    unasked += 1;
+                }
+            }
+        }
         counts.push(n);
-        sizes.push(bytes);
+        sizes.push(size);
     }
     counts.sort_unstable();
     sizes.sort_unstable();
@@ -334,6 +370,7 @@ pub fn assess(
         probes: probes.len(),
         requests,
         bytes,
+        unasked,
         visible: probes.first().map_or(Visible::NotSeen, |&first| {
             visible(seen, &ours, camera, first, shots, per_shot)
         }),
@@ -404,95 +441,114 @@ mod tests {
     const APP: u32 = 0x0040_0000;
     const CAM: u32 = 0x0060_0000;
 
-    fn request(client: u32, opcode: u8, bytes: u32) -> Element {
+    fn request(client: u32, opcode: u8, bytes: u32, at: u32) -> Element {
         Element::Request {
             client,
             opcode,
             bytes,
+            at,
         }
     }
 
-    fn probe() -> Element {
-        Element::Probe { client: APP }
+    fn probe(at: u32) -> Element {
+        Element::Probe { client: APP, at }
     }
 
-    fn shot() -> Element {
-        request(CAM, xproto::GET_IMAGE_REQUEST, 20)
+    fn shot(at: u32) -> Element {
+        request(CAM, xproto::GET_IMAGE_REQUEST, 20, at)
     }
 
     #[test]
     fn requests_and_probes_are_read_from_recorded_data() {
-        // A PolyFillRectangle (3 words) and a BIG-REQUESTS PutImage (length 0, then 5 words).
-        let mut data = vec![70, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        data.extend([72, 2, 0, 0, 5, 0, 0, 0]);
+        // At 1000: a PolyFillRectangle (3 words); at 1001: a BIG-REQUESTS PutImage (length
+        // 0, then 5 words).
+        let mut data = vec![0xe8, 3, 0, 0, 70, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        data.extend([0xe9, 3, 0, 0, 72, 2, 0, 0, 5, 0, 0, 0]);
         data.extend([0; 12]);
         assert_eq!(
             parse(FROM_CLIENT, APP, &data),
-            [request(APP, 70, 12), request(APP, 72, 20)]
+            [request(APP, 70, 12, 1000), request(APP, 72, 20, 1001)]
         );
-        let mut expose = [0u8; 32];
-        expose[0] = xproto::EXPOSE_EVENT;
-        expose[12] = 1;
-        expose[14] = 1;
+        let mut expose = [0u8; 36];
+        expose[..4].copy_from_slice(&7u32.to_le_bytes());
+        expose[4] = xproto::EXPOSE_EVENT;
+        expose[16] = 1;
+        expose[18] = 1;
         let mut whole = expose;
-        whole[12] = 200;
+        whole[16] = 200;
         let events = [expose, whole].concat();
-        assert_eq!(parse(FROM_SERVER, APP, &events), [probe()]);
+        assert_eq!(parse(FROM_SERVER, APP, &events), [probe(7)]);
         let mut sent = expose;
-        sent[0] |= 0x80;
+        sent[4] |= 0x80;
         assert_eq!(parse(FROM_SERVER, APP, &sent), []);
     }
 
     #[test]
-    fn the_cost_is_what_the_program_sends_between_two_probes() {
-        let other = request(0x0080_0000, 1, 40);
+    fn the_cost_is_what_the_program_sends_just_after_each_probe() {
+        let other = request(0x0080_0000, 1, 40, 1001);
         let seen = [
-            request(APP, 1, 100),
-            shot(),
-            probe(),
-            request(APP, 70, 20),
-            request(APP, 61, 16),
+            request(APP, 1, 100, 0),
+            shot(500),
+            probe(1000),
+            request(APP, 70, 20, 1001),
+            request(APP, 61, 16, 1002),
             other,
-            shot(),
-            probe(),
-            request(APP, 70, 20),
-            shot(),
-            probe(),
-            request(APP, 70, 20),
-            request(APP, 61, 16),
-            request(APP, 43, 4),
-            probe(),
+            shot(1500),
+            probe(2100),
+            request(APP, 70, 20, 2101),
+            shot(2500),
+            probe(3200),
+            request(APP, 70, 20, 3201),
+            request(APP, 61, 16, 3202),
+            request(APP, 43, 4, 3203),
+            probe(4300),
         ];
         let same = Some(7);
         let cost = assess(&seen, &[APP], CAM, &[same, same, same], 1);
         assert_eq!(cost.probes, 4);
-        assert_eq!(cost.requests, Some((1, 2, 3)));
+        assert_eq!(cost.requests, Some((0, 2, 3)));
         assert_eq!(cost.bytes, Some(36));
+        assert_eq!(cost.unasked, 0);
         assert_eq!(cost.visible, Visible::None { readings: 2 });
         let changed = assess(&seen, &[APP], CAM, &[same, Some(8), same], 1);
         assert_eq!(changed.visible, Visible::Changed { differ: 1, of: 2 });
     }
 
     #[test]
+    fn drawing_of_its_own_long_after_a_probe_is_no_answer() {
+        let seen = [
+            shot(0),
+            probe(1000),
+            request(APP, 70, 20, 1010),
+            request(APP, 70, 20, 1900),
+            probe(3000),
+        ];
+        let cost = assess(&seen, &[APP], CAM, &[Some(1)], 1);
+        assert_eq!(cost.requests, Some((0, 1, 1)));
+        assert_eq!(cost.unasked, 1);
+    }
+
+    #[test]
     fn a_reading_taken_while_the_program_was_still_drawing_is_no_before() {
-        let seen = [shot(), request(APP, 70, 20), probe(), shot()];
+        let seen = [shot(0), request(APP, 70, 20, 10), probe(1010), shot(1100)];
         let cost = assess(&seen, &[APP], CAM, &[Some(1), Some(1)], 1);
         assert_eq!(cost.visible, Visible::NotSeen);
-        assert_eq!(cost.requests, None);
-        let never = assess(&[shot(), shot()], &[APP], CAM, &[Some(1), Some(1)], 1);
+        assert_eq!(cost.requests, Some((0, 0, 0)));
+        let never = assess(&[shot(0), shot(500)], &[APP], CAM, &[Some(1), Some(1)], 1);
         assert_eq!((never.probes, never.visible), (0, Visible::NotSeen));
+        assert_eq!(never.requests, None);
     }
 
     #[test]
     fn each_window_is_compared_with_itself() {
         // Two windows per reading: readings alternate between them.
         let seen = [
-            shot(),
-            shot(),
-            probe(),
-            request(APP, 70, 20),
-            shot(),
-            shot(),
+            shot(0),
+            shot(1),
+            probe(1000),
+            request(APP, 70, 20, 1001),
+            shot(1500),
+            shot(1501),
         ];
         let shots = [Some(1), Some(2), Some(1), Some(2)];
         let cost = assess(&seen, &[APP], CAM, &shots, 2);

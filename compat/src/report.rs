@@ -156,7 +156,7 @@ pub fn requests_cell(cost: Option<Cost>) -> String {
             };
             format!("{median} ({bytes} bytes){range}")
         }
-        (n, _, _) => format!("{n} probe, no second to end its answer"),
+        (n, _, _) => format!("{n} probes, not measured"),
     }
 }
 
@@ -165,8 +165,11 @@ pub fn visible_cell(cost: Option<Cost>) -> String {
     match cost {
         None => "-".into(),
         Some(Cost { probes: 0, .. }) => "not probed".into(),
-        Some(Cost { visible, .. }) => match visible {
+        Some(cost) => match cost.visible {
             Visible::None { .. } => "none".into(),
+            Visible::Changed { .. } if cost.unasked > 0 => {
+                "not measured: it draws by itself".into()
+            }
             Visible::Changed { differ, of } => format!("**yes**: {differ} of {of} readings"),
             Visible::NotSeen => "not measured (no reading before the first probe)".into(),
         },
@@ -240,17 +243,18 @@ fn method(modes: &[Mode], idle: &str) -> String {
             out,
             "What a repaint probe costs is measured on the idle instance under **{}**: a \
              RECORD context sees, in the server's order, every request the program sends and \
-             every probe the module writes to it (the 1x1 Expose at the origin). A probe goes \
-             only to a client quiet for the interval, so what the program sends from one \
-             probe to the next is its answer: \"requests per repaint probe\" is the median \
-             over the idle period, with the bytes those requests took and, when it varied, \
+             every probe the module writes to it (the 1x1 Expose at the origin), each with the \
+             server's time. A probe goes only to a client quiet for the interval, so what the \
+             program sends in the {} after a probe is its answer: \"requests per repaint \
+             probe\" is the median over the idle period, with the bytes those requests took and, when it varied, \
              the least and the most. The program's top-level windows are read (GetImage of \
              their place on the root window) every {}; \"visible change\" compares, window \
              by window, the last reading before the first probe (taken after the program's \
              last request) with every reading after: `none` if all have the same pixels. A \
-             program that redraws by itself is never quiet for the interval and is not \
-             probed.\n",
+             program that redraws more often than the interval is never quiet for it and is \
+             not probed; one that redraws less often is, and its own drawing is no answer.\n",
             mode.name,
+            seconds(Duration::from_millis(crate::cost::ANSWER_WITHIN.into())),
             seconds(crate::cost::SHOT_EVERY),
         );
     }
@@ -469,6 +473,7 @@ mod tests {
                             probes: 30,
                             requests: Some((2, 3, 5)),
                             bytes: Some(64),
+                            unasked: 0,
                             visible: Visible::None { readings: 100 },
                         }),
                         ..observed(
@@ -585,6 +590,7 @@ mod tests {
             probes,
             requests: None,
             bytes: None,
+            unasked: 0,
             visible,
         };
         let unseen = Visible::NotSeen;
