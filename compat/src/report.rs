@@ -385,7 +385,7 @@ fn findings(modes: &[Mode], rows: &[Row], idle: &str) -> String {
             .collect();
         let changed = names(rows, |row| {
             row.cost(mode)
-                .is_some_and(|c| matches!(c.visible, Visible::Changed { .. }))
+                .is_some_and(|c| c.unasked == 0 && matches!(c.visible, Visible::Changed { .. }))
         });
         let unprobed = names(rows, |row| row.cost(mode).is_some_and(|c| c.probes == 0));
         let _ = writeln!(
