@@ -8,12 +8,15 @@
 //! - [`debian`]: installed package versions, from dpkg.
 //! - [`app`]: one running instance of a program: its X clients, its windows, SIGSTOP.
 //! - [`window`]: what a top-level window says (`WM_PROTOCOLS`) and whether it answers a ping.
+//! - [`cost`]: what answering a repaint probe costs a program (RECORD), and whether its
+//!   pixels change.
 //! - [`measure`]: one toolkit under one mode: healthy and idle, and hung.
 //! - [`report`]: the Markdown table.
 
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod cost;
 pub mod debian;
 pub mod measure;
 pub mod mode;

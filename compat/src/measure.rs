@@ -6,16 +6,20 @@
 //! 2. looked at: its top-level windows' `WM_PROTOCOLS`, and one `_NET_WM_PING` sent as a
 //!    window manager sends it; then killed (a ping to a client that does not list the
 //!    protocol may close it: xterm);
-//! 3. left idle, untouched, for the idle period, timed from its window's mapping.
+//! 3. left idle, untouched, for the idle period, timed from its window's mapping; under a
+//!    mode that [measures the repaint](Mode::measures_repaint), recorded and its pixels read
+//!    meanwhile ([`cost`](crate::cost)).
 
 use crate::app::{Connection, Instance};
+use crate::cost::{Camera, Cost, Recording, SHOT_EVERY, assess};
 use crate::mode::Mode;
 use crate::toolkits::{Context, Toolkit};
 use crate::window::{Observer, PingAnswer, WindowFacts};
 use lifesign_proto::event::{Body, Event, LostReason};
+use lifesign_tests::windows::parse_id;
 use lifesign_tests::{Server, Xorg, Xvfb, unix_ms};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Which server the module is measured in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +79,8 @@ pub struct Observed {
     pub facts: WindowFacts,
     pub idle: Idle,
     pub hung: Hung,
+    /// What the repaint probes cost the idle instance, under a mode that measures it.
+    pub cost: Option<Cost>,
 }
 
 /// Measures `toolkit` under `mode`; `Err` says what kept it from being measured.
@@ -95,16 +101,34 @@ pub fn measure(toolkit: &Toolkit, mode: &Mode, settings: &Settings) -> Result<Ob
 
     let facts = look_at(&server, &observer, toolkit, settings)?;
 
+    // Recording from before the idle instance starts, so that its first probe is seen.
+    let recording = if mode.measures_repaint {
+        Some(Recording::start(&server)?)
+    } else {
+        None
+    };
     let mut idle = Instance::start(&server, toolkit, &settings.context)?;
     let mapped = idle
         .wait_mapped(&server, &observer.conn, settings.start_timeout)
         .map_err(|e| format!("{}: {e}", toolkit.app))?;
     let mapped_at = unix_ms();
+    let mut camera = match recording {
+        Some(_) => Some(Camera::new(&server, &mapped.windows)?),
+        None => None,
+    };
+    let mut next_shot = Instant::now();
 
+    let mut idle_outcome = None;
     loop {
+        let shoot = idle_outcome.is_none() && Instant::now() >= next_shot;
+        if let Some(camera) = camera.as_mut().filter(|_| shoot) {
+            camera.shoot();
+            next_shot += SHOT_EVERY;
+        }
         let events = server.events();
         let now = unix_ms();
-        let idle_outcome = idle_fate(&events, &mapped.clients, mapped_at, now, settings.idle);
+        idle_outcome = idle_outcome
+            .or_else(|| idle_fate(&events, &mapped.clients, mapped_at, now, settings.idle));
         let hung_outcome = hung_fate(&events, &hung_clients, stopped_at, now, mode.catch_bound());
         if let (Some(idle), Some(hung)) = (idle_outcome, hung_outcome) {
             if settings.verbose {
@@ -121,7 +145,23 @@ pub fn measure(toolkit: &Toolkit, mode: &Mode, settings: &Settings) -> Result<Ob
                     lines.join("\n")
                 );
             }
-            return Ok(Observed { facts, idle, hung });
+            let cost = recording.zip(camera).map(|(recording, camera)| {
+                let clients: Vec<u32> = mapped.clients.iter().map(|c| parse_id(&c.id)).collect();
+                let seen = recording.stop();
+                assess(
+                    &seen,
+                    &clients,
+                    camera.base(),
+                    &camera.shots,
+                    camera.windows(),
+                )
+            });
+            return Ok(Observed {
+                facts,
+                idle,
+                hung,
+                cost,
+            });
         }
         thread::sleep(POLL);
     }

@@ -1,8 +1,11 @@
 //! docs/compatibility.md: the measured table, what it shows, and how it was made.
 //!
 //! The columns come from [`MODES`](crate::mode::MODES): each mode adds a "hung: caught by"
-//! and an "idle: kept under" column, so a new mode needs nothing here.
+//! and an "idle: kept under" column, and the mode that measures the repaint's cost a
+//! "requests per repaint probe" and a "visible change" column, so a new mode needs nothing
+//! here.
 
+use crate::cost::{Cost, Visible};
 use crate::measure::{Hung, Idle, Observed};
 use crate::mode::{Mode, WM_PING};
 use crate::toolkits::Toolkit;
@@ -74,6 +77,11 @@ impl Row {
         self.results.iter().find(|(m, _)| m == mode).map(|(_, r)| r)
     }
 
+    /// What the repaint probes cost it under `mode`, if measured.
+    fn cost(&self, mode: &Mode) -> Option<Cost> {
+        self.result(mode)?.as_ref().ok()?.cost
+    }
+
     /// Whether the server's own pings were answered: kept idle under `WmPing`.
     pub fn answers_server(&self) -> String {
         let (Some(facts), Some(Ok(observed))) = (self.facts(), self.result(&WM_PING)) else {
@@ -101,8 +109,12 @@ pub fn caught_cell(mode: &Mode, result: &Result<Observed, String>) -> String {
     match result {
         Err(_) => "not measured".into(),
         Ok(observed) => match observed.hung {
-            Hung::Caught { reason, after } if reason == mode.reason => {
-                format!("yes, {}", seconds(after))
+            Hung::Caught { reason, after } if mode.convicts_with(reason) => {
+                if mode.reasons.len() > 1 {
+                    format!("yes, {} ({})", seconds(after), reason.as_str())
+                } else {
+                    format!("yes, {}", seconds(after))
+                }
             }
             Hung::Caught { reason, after } => {
                 format!("yes ({}), {}", reason.as_str(), seconds(after))
@@ -124,6 +136,42 @@ pub fn kept_cell(result: &Result<Observed, String>) -> String {
                 format!("no: lost after {} ({})", seconds(after), reason.as_str())
             }
             Idle::Exited => "exited by itself".into(),
+        },
+    }
+}
+
+/// "requests per repaint probe": from one probe to the next, the median requests the idle
+/// instance sent and their bytes, and the range when they varied.
+pub fn requests_cell(cost: Option<Cost>) -> String {
+    let Some(cost) = cost else {
+        return "-".into();
+    };
+    match (cost.probes, cost.requests, cost.bytes) {
+        (0, _, _) => "not probed".into(),
+        (_, Some((least, median, most)), Some(bytes)) => {
+            let range = if least == most {
+                String::new()
+            } else {
+                format!(", {least}–{most}")
+            };
+            format!("{median} ({bytes} bytes){range}")
+        }
+        (n, _, _) => format!("{n} probes, not measured"),
+    }
+}
+
+/// "visible change": whether the idle instance's pixels changed after the probes.
+pub fn visible_cell(cost: Option<Cost>) -> String {
+    match cost {
+        None => "-".into(),
+        Some(Cost { probes: 0, .. }) => "not probed".into(),
+        Some(cost) => match cost.visible {
+            Visible::None { .. } => "none".into(),
+            Visible::Changed { .. } if cost.unasked > 0 => {
+                "not measured: it draws by itself".into()
+            }
+            Visible::Changed { differ, of } => format!("**yes**: {differ} of {of} readings"),
+            Visible::NotSeen => "not measured (no reading before the first probe)".into(),
         },
     }
 }
@@ -184,10 +232,32 @@ fn method(modes: &[Mode], idle: &str) -> String {
          (`WM_PROTOCOLS`), gets one `_NET_WM_PING` sent to its window as a window manager \
          sends it, and is then left idle for {idle}, timed from its window's mapping. No \
          window manager runs. Times are from the SIGSTOP to the `lost` event: under \
-         `WmPing` at most the interval plus the timeout; under `IdleTimeout` the timeout \
-         after the program's last request, but never sooner than `Grace` plus the timeout \
-         after it connected, which is why some pass 3 s.\n"
+         `WmPing` and `RepaintProbe` at most the interval plus the timeout; under \
+         `IdleTimeout` the timeout after the program's last request, but never sooner than \
+         `Grace` plus the timeout after it connected, which is why some pass 3 s. Under \
+         `WmPing + RepaintProbe` a program listing `_NET_WM_PING` is pinged, any other \
+         probed: the cell names the reason it was lost with.\n"
     );
+    for mode in modes.iter().filter(|m| m.measures_repaint) {
+        let _ = writeln!(
+            out,
+            "What a repaint probe costs is measured on the idle instance under **{}**: a \
+             RECORD context sees, in the server's order, every request the program sends and \
+             every probe the module writes to it (the 1x1 Expose at the origin), each with the \
+             server's time. A probe goes only to a client quiet for the interval, so what the \
+             program sends in the {} after a probe is its answer: \"requests per repaint \
+             probe\" is the median over the idle period, with the bytes those requests took and, when it varied, \
+             the least and the most. The program's top-level windows are read (GetImage of \
+             their place on the root window) every {}; \"visible change\" compares, window \
+             by window, the last reading before the first probe (taken after the program's \
+             last request) with every reading after: `none` if all have the same pixels. A \
+             program that redraws more often than the interval is never quiet for it and is \
+             not probed; one that redraws less often is, and its own drawing is no answer.\n",
+            mode.name,
+            seconds(Duration::from_millis(crate::cost::ANSWER_WITHIN.into())),
+            seconds(crate::cost::SHOT_EVERY),
+        );
+    }
     out
 }
 
@@ -206,6 +276,11 @@ fn table(modes: &[Mode], rows: &[Row], idle: &str) -> String {
             .iter()
             .map(|m| format!("idle {idle}: kept under {}", m.name)),
     );
+    let costed: Vec<&Mode> = modes.iter().filter(|m| m.measures_repaint).collect();
+    for mode in &costed {
+        head.push(format!("requests per repaint probe ({})", mode.name));
+        head.push(format!("visible change ({})", mode.name));
+    }
     let mut out = format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
     for row in rows {
         let mut cells = vec![
@@ -225,6 +300,11 @@ fn table(modes: &[Mode], rows: &[Row], idle: &str) -> String {
         for mode in modes {
             cells.push(row.result(mode).map_or("-".into(), kept_cell));
         }
+        for mode in &costed {
+            let cost = row.cost(mode);
+            cells.push(requests_cell(cost));
+            cells.push(visible_cell(cost));
+        }
         let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     out
@@ -237,7 +317,7 @@ fn findings(modes: &[Mode], rows: &[Row], idle: &str) -> String {
         let caught = names(rows, |row| {
             matches!(
                 row.result(mode),
-                Some(Ok(Observed { hung: Hung::Caught { reason, .. }, .. })) if *reason == mode.reason
+                Some(Ok(Observed { hung: Hung::Caught { reason, .. }, .. })) if mode.convicts_with(*reason)
             )
         });
         let missed = names(rows, |row| {
@@ -295,6 +375,29 @@ fn findings(modes: &[Mode], rows: &[Row], idle: &str) -> String {
          only clients that list the protocol.",
         list(&closes)
     );
+    for mode in modes.iter().filter(|m| m.measures_repaint) {
+        let costs: Vec<String> = rows
+            .iter()
+            .filter_map(|row| {
+                let (_, median, _) = row.cost(mode)?.requests?;
+                Some(format!("{} {median}", row.toolkit.name))
+            })
+            .collect();
+        let changed = names(rows, |row| {
+            row.cost(mode)
+                .is_some_and(|c| c.unasked == 0 && matches!(c.visible, Visible::Changed { .. }))
+        });
+        let unprobed = names(rows, |row| row.cost(mode).is_some_and(|c| c.probes == 0));
+        let _ = writeln!(
+            out,
+            "- Requests per repaint probe (median, under {}): {}. Pixels changed by the \
+             probes: {}. Not probed while idle (never quiet for the interval): {}.",
+            mode.name,
+            list(&costs.iter().map(String::as_str).collect::<Vec<_>>()),
+            list(&changed),
+            list(&unprobed),
+        );
+    }
     out.push_str(
         "\nFor the toolkits `WmPing` cannot see, docs/operator-guide.md, \"Toolkits that do not \
          answer `_NET_WM_PING`\", says what to use instead.\n",
@@ -320,7 +423,7 @@ fn list(names: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mode::{IDLE_TIMEOUT, MODES};
+    use crate::mode::{IDLE_TIMEOUT, MODES, REPAINT_PROBE, WM_PING_AND_REPAINT};
     use crate::toolkits::find;
     use lifesign_proto::event::LostReason;
 
@@ -330,6 +433,7 @@ mod tests {
             facts: WindowFacts { lists_ping, ping },
             idle,
             hung,
+            cost: None,
         }
     }
 
@@ -360,6 +464,31 @@ mod tests {
                             after: 3900 * second / 1000,
                         },
                         caught(LostReason::IdleTimeout, 3100),
+                    )),
+                ),
+                (
+                    REPAINT_PROBE,
+                    Ok(Observed {
+                        cost: Some(Cost {
+                            probes: 30,
+                            requests: Some((2, 3, 5)),
+                            bytes: Some(64),
+                            unasked: 0,
+                            visible: Visible::None { readings: 100 },
+                        }),
+                        ..observed(
+                            true,
+                            Idle::Kept(60 * second),
+                            caught(LostReason::RepaintTimeout, 2600),
+                        )
+                    }),
+                ),
+                (
+                    WM_PING_AND_REPAINT,
+                    Ok(observed(
+                        true,
+                        Idle::Kept(60 * second),
+                        caught(LostReason::WmPingTimeout, 2200),
                     )),
                 ),
             ],
@@ -399,7 +528,8 @@ mod tests {
         let table: Vec<&str> = page.lines().filter(|l| l.starts_with('|')).collect();
         assert_eq!(table.len(), 4, "{page}");
         let columns = table[0].matches(" | ").count();
-        assert_eq!(columns, 5 + 2 * MODES.len(), "{}", table[0]);
+        // Two more for the one mode that measures the repaint's cost.
+        assert_eq!(columns, 5 + 2 * MODES.len() + 2, "{}", table[0]);
         for line in &table[2..] {
             assert_eq!(line.matches(" | ").count(), columns, "{line}");
         }
@@ -410,8 +540,15 @@ mod tests {
         let page = page();
         let gtk = page.lines().find(|l| l.starts_with("| GTK 3")).unwrap();
         assert!(
-            gtk.contains("| yes, 2.3 s | yes, 3.1 s | yes | no: lost after 3.9 s (idle-timeout) |"),
+            gtk.contains(
+                "| yes, 2.3 s | yes, 3.1 s | yes, 2.6 s | yes, 2.2 s (wm-ping-timeout) | yes | \
+                 no: lost after 3.9 s (idle-timeout) | yes | yes | 3 (64 bytes), 2–5 | none |"
+            ),
             "{gtk}"
+        );
+        assert!(
+            page.contains("Requests per repaint probe (median, under RepaintProbe): GTK 3 3."),
+            "{page}"
         );
         let tk = page.lines().find(|l| l.starts_with("| Tk")).unwrap();
         assert!(
@@ -445,5 +582,32 @@ mod tests {
             "no (WmPing), yes (IdleTimeout)"
         );
         assert_eq!(row.fact_cell(|f| ping_cell(f.ping)), "yes");
+    }
+
+    #[test]
+    fn cost_cells_tell_unprobed_changed_and_unseen_apart() {
+        let cost = |probes, visible| Cost {
+            probes,
+            requests: None,
+            bytes: None,
+            unasked: 0,
+            visible,
+        };
+        let unseen = Visible::NotSeen;
+        assert_eq!(requests_cell(None), "-");
+        assert_eq!(requests_cell(Some(cost(0, unseen))), "not probed");
+        assert_eq!(visible_cell(Some(cost(0, unseen))), "not probed");
+        let changed = Visible::Changed { differ: 2, of: 90 };
+        assert_eq!(
+            visible_cell(Some(cost(12, changed))),
+            "**yes**: 2 of 90 readings"
+        );
+        assert!(visible_cell(Some(cost(12, unseen))).starts_with("not measured"));
+        let one = Cost {
+            requests: Some((4, 4, 4)),
+            bytes: Some(48),
+            ..cost(9, unseen)
+        };
+        assert_eq!(requests_cell(Some(one)), "4 (48 bytes)");
     }
 }

@@ -1,11 +1,13 @@
 //! Keeps docs/compatibility.md's generator honest, cheaply: its measurement, run for one
 //! toolkit that answers `_NET_WM_PING` (GTK 3: zenity) and one that does not list it (Tk:
-//! wish), with a short idle period, must classify each as the table says.
+//! wish), with a short idle period, must classify each as the table says; and under the
+//! repaint probe, Tk's hang is caught, its idle instance kept and its answers recorded.
 //!
 //! Needs zenity and wish (Debian's `zenity` and `tk`), and the module built.
 
+use lifesign_compat::cost::Visible;
 use lifesign_compat::measure::{Hung, Idle, Observed, ServerKind, Settings, measure};
-use lifesign_compat::mode::{IDLE_TIMEOUT, Mode, WM_PING};
+use lifesign_compat::mode::{IDLE_TIMEOUT, Mode, REPAINT_PROBE, WM_PING};
 use lifesign_compat::report::{caught_cell, kept_cell};
 use lifesign_compat::toolkits::{Context, find};
 use lifesign_compat::window::PingAnswer;
@@ -15,20 +17,26 @@ use std::time::Duration;
 /// On top of a mode's deadline: a 2-core machine running the rest of the suite.
 const MARGIN: Duration = Duration::from_secs(2);
 
-/// Measures the toolkit under WmPing and IdleTimeout at once.
-fn both_modes(toolkit: &str) -> (Observed, Observed) {
-    let toolkit = find(toolkit).expect("a toolkit of the table");
-    let settings = Settings {
+fn settings() -> Settings {
+    Settings {
         idle: Duration::from_secs(6),
         start_timeout: Duration::from_secs(30),
         server: ServerKind::Xvfb,
         context: Context::in_tree(),
         verbose: true,
-    };
-    let run = |mode: Mode| {
-        measure(toolkit, &mode, &settings)
-            .unwrap_or_else(|e| panic!("{} under {}: {e}", toolkit.name, mode.name))
-    };
+    }
+}
+
+fn run(toolkit: &str, mode: Mode, settings: &Settings) -> Observed {
+    let toolkit = find(toolkit).expect("a toolkit of the table");
+    measure(toolkit, &mode, settings)
+        .unwrap_or_else(|e| panic!("{} under {}: {e}", toolkit.name, mode.name))
+}
+
+/// Measures the toolkit under WmPing and IdleTimeout at once.
+fn both_modes(toolkit: &str) -> (Observed, Observed) {
+    let settings = settings();
+    let run = |mode: Mode| run(toolkit, mode, &settings);
     std::thread::scope(|s| {
         let ping = s.spawn(|| run(WM_PING));
         let idle = s.spawn(|| run(IDLE_TIMEOUT));
@@ -39,7 +47,7 @@ fn both_modes(toolkit: &str) -> (Observed, Observed) {
 fn assert_caught(mode: &Mode, observed: &Observed) {
     match observed.hung {
         Hung::Caught { reason, after } => {
-            assert_eq!(reason, mode.reason, "{observed:?}");
+            assert!(mode.convicts_with(reason), "{observed:?}");
             assert!(
                 after <= mode.deadline + MARGIN,
                 "caught too late: {observed:?}"
@@ -85,5 +93,24 @@ fn tk_does_not_list_the_ping_so_only_idle_timeout_catches_its_hang() {
     assert!(
         matches!(idle_timeout.idle, Idle::Lost { .. }),
         "{idle_timeout:?}"
+    );
+}
+
+#[test]
+fn tk_under_the_repaint_probe_is_caught_hung_kept_idle_and_its_answers_counted() {
+    let observed = run("Tk", REPAINT_PROBE, &settings());
+    assert_caught(&REPAINT_PROBE, &observed);
+    assert!(matches!(observed.idle, Idle::Kept(_)), "{observed:?}");
+    let cost = observed.cost.expect("RepaintProbe measures the repaint");
+    // Six seconds, probed a second after each quiet answer: a few probes, each answered.
+    assert!(cost.probes >= 2, "{cost:?}");
+    let (least, _, _) = cost.requests.expect("two probes or more");
+    assert!(
+        least >= 1,
+        "every probe was answered by a request: {cost:?}"
+    );
+    assert!(
+        matches!(cost.visible, Visible::None { .. }),
+        "a one-pixel repaint leaves Tk's label as it was: {cost:?}"
     );
 }
