@@ -36,8 +36,9 @@ const CAUGHT_WITHIN: Duration = INTERVAL
     .saturating_add(Duration::from_millis(100))
     .saturating_add(LOAD_MARGIN);
 /// How much earlier than the timeout after its SIGSTOP an application may be lost: a probe
-/// it had read but not yet answered when it was stopped was sent this much before the stop.
-const ANSWER_LATENCY: Duration = Duration::from_millis(300);
+/// it had read but not yet answered when it was stopped was sent this much before the stop
+/// (a JVM on a loaded machine answers slowly).
+const ANSWER_LATENCY: Duration = Duration::from_millis(800);
 /// A JVM starting on a loaded machine is slow.
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 

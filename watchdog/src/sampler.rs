@@ -112,6 +112,7 @@ impl Sampler {
             activity: Activity {
                 request: now,
                 no_operation: now,
+                changes: 0,
             },
         });
     }
@@ -193,6 +194,7 @@ impl Slot {
     /// count now.
     fn requested(&mut self, no_operation: Option<u32>, now: Millis) {
         self.activity.request = self.activity.request.max(now);
+        self.activity.changes = self.activity.changes.wrapping_add(1);
         let sent_one = match (no_operation, self.no_operation) {
             (Some(now_at), Some(before)) => now_at != before,
             // Blind to its NoOperations now, or just became able to see them: any request is
@@ -210,6 +212,11 @@ impl Slot {
 mod tests {
     use super::*;
 
+    /// The stamps of an activity (its count of changes is another test's).
+    fn times(a: Activity) -> (Millis, Millis) {
+        (a.request, a.no_operation)
+    }
+
     fn counts(requests: u32, no_operation: u32) -> Counts {
         Counts {
             requests,
@@ -218,16 +225,27 @@ mod tests {
     }
 
     #[test]
+    fn each_sample_that_sees_a_change_counts_one() {
+        let mut s = Sampler::default();
+        s.start(1, counts(0, 0), 0);
+        assert_eq!(s.activity(1).changes, 0);
+        s.sample(1, counts(3, 0), 10);
+        s.sample(1, counts(3, 0), 10);
+        s.sample(1, counts(4, 0), 10);
+        assert_eq!(
+            s.activity(1).changes,
+            2,
+            "two changes seen, in the same millisecond"
+        );
+        s.sample_all(&[9], 20, |_| None);
+        assert_eq!(s.activity(1).changes, 3);
+    }
+
+    #[test]
     fn a_client_is_active_from_its_start() {
         let mut s = Sampler::default();
         s.start(3, counts(0, 0), 100);
-        assert_eq!(
-            s.activity(3),
-            Activity {
-                request: 100,
-                no_operation: 100
-            }
-        );
+        assert_eq!(times(s.activity(3)), (100, 100));
         assert_eq!(s.watched(), &[3]);
     }
 
@@ -237,13 +255,7 @@ mod tests {
         s.start(1, counts(0, 0), 0);
         assert!(!s.sample(1, counts(0, 0), 10));
         assert!(s.sample(1, counts(5, 0), 20));
-        assert_eq!(
-            s.activity(1),
-            Activity {
-                request: 20,
-                no_operation: 0
-            }
-        );
+        assert_eq!(times(s.activity(1)), (20, 0));
         // Silent from then on: the stamp stays where the last request was seen.
         assert!(!s.sample(1, counts(5, 0), 3000));
         assert_eq!(s.activity(1).request, 20);
@@ -254,21 +266,9 @@ mod tests {
         let mut s = Sampler::default();
         s.start(1, counts(0, 0), 0);
         s.sample(1, counts(4, 3), 10);
-        assert_eq!(
-            s.activity(1),
-            Activity {
-                request: 10,
-                no_operation: 10
-            }
-        );
+        assert_eq!(times(s.activity(1)), (10, 10));
         s.sample(1, counts(9, 3), 20);
-        assert_eq!(
-            s.activity(1),
-            Activity {
-                request: 20,
-                no_operation: 10
-            }
-        );
+        assert_eq!(times(s.activity(1)), (20, 10));
     }
 
     #[test]
@@ -280,13 +280,7 @@ mod tests {
             no_operation: None,
         };
         s.sample(1, blind, 10);
-        assert_eq!(
-            s.activity(1),
-            Activity {
-                request: 10,
-                no_operation: 10
-            }
-        );
+        assert_eq!(times(s.activity(1)), (10, 10));
         // Seeing them again: a request in that sample still counts.
         s.sample(1, counts(8, 0), 20);
         assert_eq!(s.activity(1).no_operation, 20);
@@ -308,13 +302,7 @@ mod tests {
         let mut s = Sampler::default();
         s.start(1, counts(0, 0), 50);
         s.sample(1, counts(1, 1), 40);
-        assert_eq!(
-            s.activity(1),
-            Activity {
-                request: 50,
-                no_operation: 50
-            }
-        );
+        assert_eq!(times(s.activity(1)), (50, 50));
     }
 
     #[test]

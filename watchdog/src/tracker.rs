@@ -39,6 +39,9 @@ pub const MAX_LOSSES_PER_PASS: usize = 32;
 pub struct Activity {
     pub request: Millis,
     pub no_operation: Millis,
+    /// How many looks have seen the client's request count change (wrapping): an exact
+    /// "sent something since", where two times of the same millisecond cannot tell.
+    pub changes: u32,
 }
 
 /// What the tracker asks of the server while deciding.
@@ -138,8 +141,11 @@ struct Watched {
     /// An unanswered ping: its timestamp and when it was sent.
     ping_out: Option<(u32, Millis)>,
     ping_next: Millis,
-    /// An unanswered repaint probe: when it was sent. Any request seen after it answers it.
-    repaint_out: Option<Millis>,
+    /// An unanswered repaint probe: when it was sent, and the client's `changes` as the look
+    /// that sent it saw them. Any request a later look sees answers it.
+    repaint_out: Option<(Millis, u32)>,
+    /// The client's `changes` as last seen.
+    changes: u32,
     /// No repaint probe before then (a client without a window to probe is asked again an
     /// interval later).
     repaint_next: Millis,
@@ -192,7 +198,7 @@ impl Watched {
         });
         // Any request answers a probe, so the client has sent none since before it: its
         // silence (`silent_ms`) counts from its last request, not from the probe.
-        let repaint = self.repaint_out.map(|sent| {
+        let repaint = self.repaint_out.map(|(sent, _)| {
             (
                 self.last_request,
                 self.base(sent, self.repaint_held) + p.repaint_probe_timeout,
@@ -413,6 +419,7 @@ impl Tracker {
             ping_out: None,
             ping_next: grace_end,
             repaint_out: None,
+            changes: 0,
             repaint_next: grace_end,
             suspect: Vec::new(),
             host_lost: false,
@@ -505,10 +512,13 @@ impl Tracker {
             w.last_request = activity.request;
             w.request_held = w.held_ms;
         }
-        // A request stamped after the probe went out answers it: the stamp is the time of
-        // the look that first saw it, and the look that sent the probe saw the requests
-        // before it.
-        if w.repaint_out.is_some_and(|sent| w.last_request > sent) {
+        // A request that a look after the probing one saw answers the probe: counted, not
+        // timed, since a look in the same millisecond as the probe (ListClients, a grab, a
+        // launcher's replay) stamps an answer with the probe's own time.
+        w.changes = activity.changes;
+        if w.repaint_out
+            .is_some_and(|(_, seen)| seen != activity.changes)
+        {
             w.repaint_out = None;
         }
         if activity.no_operation > w.last_noop {
@@ -770,7 +780,7 @@ impl Tracker {
             let pinged = w.policy.wm_ping.is_some() && probe.ping_window(index).is_some();
             if !pinged && let Some(window) = probe.repaint_window(index) {
                 let w = self.slot(index).expect("looked up above");
-                w.repaint_out = Some(vnow);
+                w.repaint_out = Some((vnow, w.changes));
                 w.repaint_held = w.held_ms;
                 actions.push(Action::Repaint { index, window });
             }

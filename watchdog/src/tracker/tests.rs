@@ -16,6 +16,7 @@ impl FakeServer {
     fn request(&mut self, t: &Tracker, index: usize, noop: bool) {
         let a = self.activity.entry(index).or_default();
         a.request = t.virtual_now();
+        a.changes = a.changes.wrapping_add(1);
         if noop {
             a.no_operation = t.virtual_now();
         }
@@ -861,7 +862,9 @@ fn a_quiet_client_is_probed_and_any_request_answers_the_probe() {
 }
 
 #[test]
-fn a_request_in_the_pass_that_probes_does_not_answer_the_probe() {
+fn an_answer_seen_in_the_probes_own_millisecond_answers_it() {
+    // ListClients, a grab or a launcher's replay looks at every client between requests:
+    // one in the millisecond of the probe stamps the answer with the probe's own time.
     let mut t = tracker(&[("RepaintProbe", "1s"), ("Grace", "0")]);
     let mut s = server();
     s.repaint.push((1, 7));
@@ -869,10 +872,29 @@ fn a_request_in_the_pass_that_probes_does_not_answer_the_probe() {
     turn(&mut t, 0, &[], &mut s);
     let (a, _) = turn(&mut t, 1000, &[], &mut s);
     assert_eq!(repaints(&a), [(1, 7)]);
-    // A request seen by the look that sent the probe came before it.
-    t.after_sleep(1000);
-    let (a, _) = t.before_sleep(1000, &mut s);
-    assert!(a.is_empty());
+    s.request(&t, 1, false);
+    t.status(&mut s);
+    let (a, _) = turn(&mut t, 2000, &[], &mut s);
+    assert_eq!(
+        repaints(&a),
+        [(1, 7)],
+        "answered: the next probe, a quiet interval on"
+    );
+    assert!(lost(&a).is_empty());
+}
+
+#[test]
+fn a_look_without_a_request_does_not_answer_the_probe() {
+    let mut t = tracker(&[("RepaintProbe", "1s"), ("Grace", "0")]);
+    let mut s = server();
+    s.repaint.push((1, 7));
+    watch(&mut t, 1, 0);
+    turn(&mut t, 0, &[], &mut s);
+    let (a, _) = turn(&mut t, 1000, &[], &mut s);
+    assert_eq!(repaints(&a), [(1, 7)]);
+    t.status(&mut s);
+    let (a, _) = turn(&mut t, 2999, &[], &mut s);
+    assert!(lost(&a).is_empty(), "{a:?}");
     let (a, _) = turn(&mut t, 3000, &[], &mut s);
     assert_eq!(lost(&a), [(1, LostReason::RepaintTimeout)]);
 }
