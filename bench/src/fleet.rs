@@ -142,6 +142,38 @@ pub fn cpu_ns(server: &Server) -> u64 {
     lifesign_tests::usage::cpu_ns(server.pid())
 }
 
+/// Each server's CPU over `windows` windows of `window`, in % of one core, side by side;
+/// each window is logged as `label` with the servers' `names`.
+pub fn cpu_windows<const N: usize>(
+    servers: &[Server; N],
+    names: [&str; N],
+    windows: usize,
+    window: Duration,
+    label: &str,
+) -> Vec<[f64; N]> {
+    let mut cpu_pct = Vec::new();
+    for w in 0..windows {
+        let before = servers.each_ref().map(cpu_ns);
+        thread::sleep(window);
+        let after = servers.each_ref().map(cpu_ns);
+        let pct: [f64; N] = std::array::from_fn(|i| {
+            (after[i] - before[i]) as f64 / window.as_nanos() as f64 * 100.0
+        });
+        eprintln!(
+            "{label} window {}: {}",
+            w + 1,
+            names
+                .iter()
+                .zip(pct)
+                .map(|(name, p)| format!("{name} {p:.2}%"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        cpu_pct.push(pct);
+    }
+    cpu_pct
+}
+
 /// The server's resident memory in bytes (`VmRSS`).
 pub fn rss_bytes(server: &Server) -> u64 {
     lifesign_tests::usage::of(server.pid())

@@ -613,26 +613,7 @@ fn cost(windows: usize, window: Duration) -> Cost {
     thread::sleep(Duration::from_secs(5));
     let started = Instant::now();
     let counts0: Vec<(u64, u64)> = responders.iter().map(Responder::counts).collect();
-    let mut cpu_pct = Vec::new();
-    for w in 0..windows {
-        let before = servers.each_ref().map(fleet::cpu_ns);
-        thread::sleep(window);
-        let after = servers.each_ref().map(fleet::cpu_ns);
-        let pct: [f64; 3] = std::array::from_fn(|i| {
-            (after[i] - before[i]) as f64 / window.as_nanos() as f64 * 100.0
-        });
-        eprintln!(
-            "repaint cost window {}: {}",
-            w + 1,
-            SERVERS
-                .iter()
-                .zip(pct)
-                .map(|(name, p)| format!("{name} {p:.2}%"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        cpu_pct.push(pct);
-    }
+    let cpu_pct = fleet::cpu_windows(&servers, SERVERS, windows, window, "repaint cost");
     let seconds = started.elapsed().as_secs_f64();
     let counts1: Vec<(u64, u64)> = responders.iter().map(Responder::counts).collect();
     let exposes = std::array::from_fn(|i| counts1[i].0 - counts0[i].0);

@@ -58,25 +58,6 @@ pub fn run(windows: usize, window: Duration) -> TcpCost {
     let servers = [server(None), server(Some("0")), server(Some("10s"))];
     let _clients: Vec<Vec<TcpStream>> = servers.iter().map(connect).collect();
     thread::sleep(WARM_UP);
-    let mut cpu_pct = Vec::new();
-    for w in 0..windows {
-        let before = servers.each_ref().map(fleet::cpu_ns);
-        thread::sleep(window);
-        let after = servers.each_ref().map(fleet::cpu_ns);
-        let pct: [f64; 3] = std::array::from_fn(|i| {
-            (after[i] - before[i]) as f64 / window.as_nanos() as f64 * 100.0
-        });
-        eprintln!(
-            "TCP scale window {}: {}",
-            w + 1,
-            SERVERS
-                .iter()
-                .zip(pct)
-                .map(|(name, p)| format!("{name} {p:.2}%"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        cpu_pct.push(pct);
-    }
+    let cpu_pct = fleet::cpu_windows(&servers, SERVERS, windows, window, "TCP scale");
     TcpCost { window, cpu_pct }
 }

@@ -11,6 +11,7 @@ use crate::cycle::{self, Ending, Transport};
 use crate::health;
 use lifesign::Lifesign;
 use lifesign_proto::event::{Body, LostReason};
+use lifesign_proto::ext;
 use lifesign_tests::Server;
 use lifesign_tests::usage::{self, Usage};
 use serde_json::{Value, json};
@@ -202,7 +203,7 @@ fn one(
     let version = lifesign
         .query_version(&checker)
         .map_err(|e| format!("QueryVersion: {e}"))?;
-    if (version.major, version.minor) != (1, 0) {
+    if (version.major, version.minor) != (ext::MAJOR_VERSION, ext::MINOR_VERSION) {
         return Err(format!("QueryVersion answered {version:?}"));
     }
     let with_checker = usage::of(server.pid())?;

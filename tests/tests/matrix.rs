@@ -290,85 +290,42 @@ fn a_cut_is_lost_at_transport_timeout(cell: Cell) {
     );
 }
 
-fn a_hung_gtk_client_is_lost_by_wm_ping(cell: Cell) {
+/// A hung application caught by a probe of the server's: `program` runs on a test host under
+/// `options` (WmPing or RepaintProbe, 1s/2s), is kept while idle and answering for a few
+/// intervals, then lost for `reason` within interval plus timeout once SIGSTOPped.
+fn a_hung_client_is_lost(
+    cell: Cell,
+    options: [(&str, &str); 2],
+    program: &[&str],
+    reason: LostReason,
+    scenario: &str,
+) {
     let lab = Lab::new(1);
+    let [probe, timeout] = options;
     let running = cell.start(
-        &[
-            ("WmPing", "1s"),
-            ("WmPingTimeout", "2s"),
-            ("TransportTimeout", "0"),
-            ("Grace", "1s"),
-        ],
+        &[probe, timeout, ("TransportTimeout", "0"), ("Grace", "1s")],
         Some(&lab),
         false,
     );
     let server = &running.server;
     let host = lab.host(0);
-    let zenity = host.spawn(
-        server.display_number(),
-        "zenity",
-        &["--info", "--text", "lifesign"],
-    );
+    let app = host.spawn(server.display_number(), program[0], &program[1..]);
     watched_and_mapped(server, host.addr);
-    // Healthy: pinged every second after Grace, it answers and stays.
-    std::thread::sleep(Duration::from_secs(4));
-    assert!(
-        !server
-            .events()
-            .iter()
-            .any(|e| matches!(e.body, Body::Lost { .. })),
-        "a healthy zenity was convicted"
-    );
-    let stopped = Instant::now();
-    zenity.signal(Signal::STOP);
-    let (reason, took) = lost(server, host.addr, stopped, Duration::from_secs(3));
-    zenity.signal(Signal::CONT);
-    assert_eq!(reason, LostReason::WmPingTimeout);
-    // Interval plus timeout, plus the pass that sees it and a loaded machine's delays.
-    assert!(
-        took <= Duration::from_secs(4) + LOAD_MARGIN,
-        "too late: {took:?}"
-    );
-    cell.report(
-        server,
-        "hung GTK client lost by WmPing 1s/2s",
-        &format!("wm-ping-timeout {took:.1?} after SIGSTOP"),
-    );
-}
-
-/// An Athena client (xlogo), which lists no `_NET_WM_PING`: kept while idle and answering the
-/// repaint probe, lost by it once stopped (the probe walks the client's windows, whose layout
-/// is the series').
-fn a_hung_athena_client_is_lost_by_the_repaint_probe(cell: Cell) {
-    let lab = Lab::new(1);
-    let running = cell.start(
-        &[
-            ("RepaintProbe", "1s"),
-            ("RepaintProbeTimeout", "2s"),
-            ("TransportTimeout", "0"),
-            ("Grace", "1s"),
-        ],
-        Some(&lab),
-        false,
-    );
-    let server = &running.server;
-    let host = lab.host(0);
-    let xlogo = host.spawn(server.display_number(), "xlogo", &[]);
-    watched_and_mapped(server, host.addr);
-    // Idle and probed every second after Grace: it repaints and stays.
+    // Healthy: asked every second after Grace, it answers and stays.
     std::thread::sleep(Duration::from_secs(5));
     assert!(
         !server
             .events()
             .iter()
             .any(|e| matches!(e.body, Body::Lost { .. })),
-        "a healthy xlogo was convicted"
+        "a healthy {} was convicted",
+        program[0]
     );
     let stopped = Instant::now();
-    xlogo.signal(Signal::STOP);
-    let (reason, took) = lost(server, host.addr, stopped, Duration::from_secs(3));
-    xlogo.signal(Signal::CONT);
-    assert_eq!(reason, LostReason::RepaintTimeout);
+    app.signal(Signal::STOP);
+    let (got, took) = lost(server, host.addr, stopped, Duration::from_secs(3));
+    app.signal(Signal::CONT);
+    assert_eq!(got, reason);
     // Interval plus timeout, plus the pass that sees it and a loaded machine's delays.
     assert!(
         took <= Duration::from_secs(4) + LOAD_MARGIN,
@@ -376,8 +333,30 @@ fn a_hung_athena_client_is_lost_by_the_repaint_probe(cell: Cell) {
     );
     cell.report(
         server,
+        scenario,
+        &format!("{} {took:.1?} after SIGSTOP", reason.as_str()),
+    );
+}
+
+fn a_hung_gtk_client_is_lost_by_wm_ping(cell: Cell) {
+    a_hung_client_is_lost(
+        cell,
+        [("WmPing", "1s"), ("WmPingTimeout", "2s")],
+        &["zenity", "--info", "--text", "lifesign"],
+        LostReason::WmPingTimeout,
+        "hung GTK client lost by WmPing 1s/2s",
+    );
+}
+
+/// An Athena client (xlogo) lists no `_NET_WM_PING`: the repaint probe catches it (the probe
+/// walks the client's windows, whose layout is the series').
+fn a_hung_athena_client_is_lost_by_the_repaint_probe(cell: Cell) {
+    a_hung_client_is_lost(
+        cell,
+        [("RepaintProbe", "1s"), ("RepaintProbeTimeout", "2s")],
+        &["xlogo"],
+        LostReason::RepaintTimeout,
         "hung Athena client lost by RepaintProbe 1s/2s",
-        &format!("repaint-timeout {took:.1?} after SIGSTOP"),
     );
 }
 

@@ -7,7 +7,7 @@ use super::segment::{Pending, Segment};
 use super::tally::Tally;
 use lifesign_proto::ByteOrder;
 use lifesign_proto::event::{ClientInfo, StatusEntry};
-use lifesign_proto::ext::{ListClientsReply, QueryVersionReply};
+use lifesign_proto::ext::{ListClientsReply, MAJOR_VERSION, MINOR_VERSION, QueryVersionReply};
 use lifesign_tests::raw::RawClient;
 use std::io;
 use std::sync::{Arc, mpsc};
@@ -194,7 +194,12 @@ impl FuzzConn {
             Expect::Nothing { .. } => Err(wrong()),
             Expect::Sync if is_reply => Ok(()),
             Expect::Version if is_reply => match QueryVersionReply::parse(packet, order) {
-                Ok(v) if (v.major, v.minor) == (1, 0) && packet.len() == 32 => Ok(()),
+                Ok(v)
+                    if (v.major, v.minor) == (MAJOR_VERSION, MINOR_VERSION)
+                        && packet.len() == 32 =>
+                {
+                    Ok(())
+                }
                 _ => Err(wrong()),
             },
             Expect::List if is_reply => {

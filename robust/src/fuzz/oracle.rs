@@ -102,22 +102,32 @@ fn watch(request: &[u8], order: ByteOrder) -> Result<(), WatchError> {
         ])
     };
     let name_len = usize::from(order.read_u16([request[24], request[25]]));
-    if request.len() != 28 + name_len.div_ceil(4) * 4 {
-        return Err(WatchError::Length);
-    }
-    if name_len > 255 || std::str::from_utf8(&request[28..28 + name_len]).is_err() {
+    // 1.0: the name after 28 bytes; 1.1: after 36, the repaint probe's two words before it.
+    let padded = name_len.div_ceil(4) * 4;
+    let fixed = match request.len() {
+        len if len == 28 + padded => 28,
+        len if len == 36 + padded => 36,
+        _ => return Err(WatchError::Length),
+    };
+    if name_len > 255 || std::str::from_utf8(&request[fixed..fixed + name_len]).is_err() {
         return Err(WatchError::Value(name_len as u32));
     }
     let flags = u32_at(20);
     if flags & !HOST_SCOPE != 0 {
         return Err(WatchError::Value(flags));
     }
-    for (at, min) in [
+    // In the order the server checks them: idle, NoOperation, ping, the repaint probe's
+    // interval and timeout (1.1), transport.
+    let mut deadlines = vec![
         (4, MIN_DEADLINE_MS),
         (8, MIN_DEADLINE_MS),
         (12, MIN_DEADLINE_MS),
-        (16, MIN_TRANSPORT_MS),
-    ] {
+    ];
+    if fixed == 36 {
+        deadlines.extend([(28, MIN_DEADLINE_MS), (32, MIN_DEADLINE_MS)]);
+    }
+    deadlines.push((16, MIN_TRANSPORT_MS));
+    for (at, min) in deadlines {
         let ms = u32_at(at);
         if ms != 0 && ms != DEFAULT && !(min..=MAX_MS).contains(&ms) {
             return Err(WatchError::Value(ms));
@@ -163,6 +173,22 @@ mod tests {
         assert_eq!(check([0, MAX_MS + 1, 0, 0], 0, b""), value(MAX_MS + 1));
         assert_eq!(check([99, 0, 0, 0], 2, b""), value(2), "flags come first");
         assert_eq!(check([0; 4], 0, &[0xFF, 0xFE]), value(2), "not UTF-8");
+    }
+
+    #[test]
+    fn a_1_1_watch_carries_the_repaint_probe_before_its_name() {
+        let mut bytes = watch_bytes([0, 0, 0, 0], 0, b"svc");
+        let name = bytes.split_off(28);
+        let with = |probe: u32, timeout: u32| {
+            let mut b = bytes.clone();
+            b.extend_from_slice(&ORDER.u32_bytes(probe));
+            b.extend_from_slice(&ORDER.u32_bytes(timeout));
+            b.extend_from_slice(&name);
+            expect(1, &b, ORDER)
+        };
+        assert_eq!(with(1000, DEFAULT), Expect::Nothing { watch: Some(true) });
+        assert_eq!(with(99, 0), value(99));
+        assert_eq!(with(0, 50), value(50));
     }
 
     #[test]
