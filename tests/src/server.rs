@@ -131,6 +131,14 @@ impl Server {
             .collect()
     }
 
+    /// The module's `lost` events so far.
+    pub fn lost_events(&self) -> Vec<Event> {
+        self.events()
+            .into_iter()
+            .filter(|e| matches!(e.body, lifesign_proto::event::Body::Lost { .. }))
+            .collect()
+    }
+
     /// Waits for an event that `matches`, and returns it.
     pub fn wait_for_event(
         &self,

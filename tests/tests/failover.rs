@@ -69,14 +69,6 @@ fn wait_mapped(
     wait_until(timeout, || !mapped(conn, host, name).is_empty())
 }
 
-fn lost_events(server: &Server) -> Vec<lifesign_proto::event::Event> {
-    server
-        .events()
-        .into_iter()
-        .filter(|e| matches!(e.body, Body::Lost { .. }))
-        .collect()
-}
-
 /// The environment of process `pid`.
 fn environ(pid: u32) -> Vec<String> {
     std::fs::read(format!("/proc/{pid}/environ"))
@@ -215,7 +207,7 @@ fn a_launcher_killed_during_an_outage_acts_on_every_loss_once_after_its_restart(
     let killed = Instant::now();
     a.cut();
     assert!(
-        wait_until(Duration::from_secs(15), || lost_events(&server).len() >= 3).is_some(),
+        wait_until(Duration::from_secs(15), || server.lost_events().len() >= 3).is_some(),
         "all three are lost while the launcher is away"
     );
     thread::sleep(Duration::from_secs(5).saturating_sub(killed.elapsed()));
@@ -231,7 +223,7 @@ fn a_launcher_killed_during_an_outage_acts_on_every_loss_once_after_its_restart(
     // Time for a duplicate to show, if there were one.
     thread::sleep(Duration::from_secs(2));
 
-    let lost = lost_events(&server);
+    let lost = server.lost_events();
     assert_eq!(lost.len(), 3);
     for event in &lost {
         let needle = format!("seq={} ", event.seq);
@@ -290,7 +282,7 @@ fn a_stopped_launcher_does_not_hold_up_the_server_and_catches_up_after() {
     );
     assert!(p99 < Duration::from_millis(5), "p99 {p99:?}");
     assert!(
-        lost_events(&server).len() == 1,
+        server.lost_events().len() == 1,
         "the primary was lost meanwhile"
     );
 
@@ -334,12 +326,12 @@ fn flapping_starts_at_most_max_failovers_backups() {
                 h.restore();
             }
         } else {
-            let lost_before = lost_events(&server).len();
+            let lost_before = server.lost_events().len();
             for h in &active {
                 h.cut();
             }
             wait_until(idle + Duration::from_secs(2), || {
-                lost_events(&server).len() > lost_before
+                server.lost_events().len() > lost_before
             });
             for h in &active {
                 h.restore();
@@ -518,7 +510,7 @@ fn an_application_killed_on_its_healthy_host_comes_back_and_one_removed_with_xki
         "{}",
         launcher.log()
     );
-    assert!(lost_events(&server).is_empty(), "nothing was lost");
+    assert!(server.lost_events().is_empty(), "nothing was lost");
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //! dispatch is `no_false_positives`; here every deadline runs at once, and the link too.
 
 use lifesign_proto::ByteOrder;
-use lifesign_proto::event::{Body, ClientInfo, Event, LostReason};
+use lifesign_proto::event::{Body, ClientInfo, LostReason};
 use lifesign_proto::ext::{EXTENSION_NAME, Request, WatchRequest};
 use lifesign_tests::listener::{Listener, is_kept};
 use lifesign_tests::prober::Prober;
@@ -26,14 +26,6 @@ use x11rb::protocol::xproto::ConnectionExt as _;
 /// The slowest round trip allowed while a fault is under way (outside a stop of the server
 /// by the test itself).
 const HELD_UP: Duration = Duration::from_millis(250);
-
-fn lost_events(server: &Server) -> Vec<Event> {
-    server
-        .events()
-        .into_iter()
-        .filter(|e| matches!(e.body, Body::Lost { .. }))
-        .collect()
-}
 
 /// A Watch request for `client`'s own deadlines (the rest as the server's options say).
 fn watch_request(client: &mut RawClient, request: WatchRequest) -> Vec<u8> {
@@ -116,7 +108,7 @@ fn a_server_stopped_past_every_deadline_convicts_nobody_and_keeps_its_launcher_l
     .expect("zenity maps its window");
     thread::sleep(Duration::from_secs(2)); // pings answered meanwhile
     assert!(
-        lost_events(&server).is_empty(),
+        server.lost_events().is_empty(),
         "all healthy before the stop"
     );
     let connections_before = listener.received().last().map(|r| r.conn);
@@ -128,9 +120,9 @@ fn a_server_stopped_past_every_deadline_convicts_nobody_and_keeps_its_launcher_l
     thread::sleep(Duration::from_secs(3)); // three times every deadline, running again
 
     assert!(
-        lost_events(&server).is_empty(),
+        server.lost_events().is_empty(),
         "convicted for the server's own stop: {:#?}",
-        lost_events(&server)
+        server.lost_events()
     );
     stop.store(true, Ordering::Relaxed);
     for w in workers {
@@ -306,7 +298,8 @@ fn a_client_that_stops_reading_is_judged_by_what_it_sends_and_holds_nobody_up() 
     eprintln!("the unread pinged client lost after {:?}", start.elapsed());
     thread::sleep((IDLE * 3).saturating_sub(start.elapsed()));
     let images_lost = |server: &Server| {
-        lost_events(server)
+        server
+            .lost_events()
             .into_iter()
             .find(|e| e.client().is_some_and(|c| c.id == images_id))
     };

@@ -132,14 +132,6 @@ fn start_all(
         .collect()
 }
 
-fn lost_events(server: &Server) -> Vec<Event> {
-    server
-        .events()
-        .into_iter()
-        .filter(|e| matches!(e.body, Body::Lost { .. }))
-        .collect()
-}
-
 /// Leaves every program idle for `idle`, failing at the first loss; then each still has its
 /// windows.
 fn kept_while_idle(
@@ -150,7 +142,7 @@ fn kept_while_idle(
 ) {
     let until = Instant::now() + idle;
     while Instant::now() < until {
-        let lost = lost_events(server);
+        let lost = server.lost_events();
         assert!(
             lost.is_empty(),
             "a healthy idle application was convicted: {}",
@@ -182,7 +174,7 @@ fn kept_while_idle(
             r.toolkit.name, r.transport
         );
     }
-    assert!(lost_events(server).is_empty());
+    assert!(server.lost_events().is_empty());
 }
 
 /// Stops every program at once and checks that each connection with a window is lost for
@@ -625,7 +617,7 @@ fn the_probe_is_a_real_expose_on_the_smallest_exposed_window() {
     }
     sync(&conn);
     assert!(
-        lost_events(&server).is_empty(),
+        server.lost_events().is_empty(),
         "a client answering every probe was convicted"
     );
 }
