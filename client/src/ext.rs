@@ -3,11 +3,13 @@
 use lifesign_proto::ByteOrder;
 use lifesign_proto::event::StatusEntry;
 use lifesign_proto::ext::{self, ListClientsReply, QueryVersionReply, WatchRequest};
+use lifesign_proto::notify::Notify;
 use std::io::IoSlice;
 use std::time::Duration;
 use x11rb::connection::RequestConnection;
 use x11rb::cookie::VoidCookie;
 use x11rb::errors::{ConnectionError, ParseError, ReplyError};
+use x11rb::protocol::Event;
 use x11rb::x11_utils::TryParse;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,10 +29,11 @@ pub enum Error {
     HostScopeRefused,
 }
 
-/// The extension on one server: its major opcode.
+/// The extension on one server: its major opcode and first event.
 #[derive(Clone, Copy, Debug)]
 pub struct Lifesign {
     opcode: u8,
+    first_event: u8,
 }
 
 /// A client's own deadlines and name, for [`Lifesign::watch`]. What is not set is the
@@ -146,6 +149,7 @@ impl Lifesign {
         let info = conn.extension_information(ext::EXTENSION_NAME)?;
         info.map(|i| Self {
             opcode: i.major_opcode,
+            first_event: i.first_event,
         })
         .ok_or(Error::Absent)
     }
@@ -201,6 +205,29 @@ impl Lifesign {
         conn.send_request_without_reply(&[IoSlice::new(&bytes)], Vec::new())?
             .check()?;
         Ok(())
+    }
+
+    /// SelectEvents (LIFESIGN 1.2): from now on this connection gets a `LifesignNotify` for
+    /// each event of a kind in `mask` ([`crate::Kind::bit`], [`crate::ALL_KINDS`]) of every
+    /// watched client the server's `ListClients` option lets it see; 0 stops them. Read them
+    /// with [`Lifesign::parse_event`]. A server before 1.2 answers BadRequest.
+    pub fn select_events(&self, conn: &impl RequestConnection, mask: u32) -> Result<(), Error> {
+        let bytes = self.encode(&ext::Request::SelectEvents { mask });
+        conn.send_request_without_reply(&[IoSlice::new(&bytes)], Vec::new())?
+            .check()?;
+        Ok(())
+    }
+
+    /// The `LifesignNotify` in an event of this connection, or `None` for any other event.
+    pub fn parse_event(&self, event: &Event) -> Option<Notify> {
+        let Event::Unknown(bytes) = event else {
+            return None;
+        };
+        // The top bit marks an event another client sent (SendEvent): not the server's.
+        if *bytes.first()? != self.first_event {
+            return None;
+        }
+        Notify::parse(bytes, ByteOrder::native())
     }
 
     /// ListClients: the watched clients, as `lifesign status --json` prints them.

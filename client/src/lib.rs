@@ -1,7 +1,7 @@
 //! The client side of lifesign, on x11rb: ask the server's LIFESIGN extension (opt in with a
 //! policy and a service name, opt out, list the watched clients), send a heartbeat of
 //! NoOperation requests from a thread, and notice from the client side that the server is
-//! gone.
+//! gone; subscribe to the server's events of watched clients (`LifesignNotify`).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -23,5 +23,6 @@ mod pulse;
 
 pub use ext::{Error, Lifesign, Policy};
 pub use lifesign_proto::event::StatusEntry;
+pub use lifesign_proto::notify::{ALL_KINDS, Kind, Notify, Reason};
 pub use probe::{Lost, Prober};
 pub use pulse::Pulse;

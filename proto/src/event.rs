@@ -142,6 +142,26 @@ pub enum Body {
         client: ClientInfo,
         reason: GoneReason,
     },
+    /// A client that was `suspect` showed a sign of life before its deadline.
+    Recovered {
+        client: ClientInfo,
+        /// How long it had been silent.
+        silent_ms: u64,
+    },
+    /// A connected client stopped being watched (it sent Unwatch).
+    Unwatched {
+        client: ClientInfo,
+    },
+    /// A watched client's identity fields changed after its `watched` event (its first
+    /// top-level window's class became known, or it declared a service): the new `client`.
+    Updated {
+        client: ClientInfo,
+    },
+    /// Right after the replay that follows `hello`: the launcher now has the server's whole
+    /// view, `count` clients.
+    Replayed {
+        count: u64,
+    },
 }
 
 /// Which event a [`Body`] is, named as its `type` on the wire: the one list of the types this
@@ -154,16 +174,24 @@ pub enum EventType {
     Suspect,
     Lost,
     Gone,
+    Recovered,
+    Unwatched,
+    Updated,
+    Replayed,
 }
 
 impl EventType {
     /// Every type, in the contract's order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 9] = [
         Self::Hello,
         Self::Watched,
         Self::Suspect,
         Self::Lost,
         Self::Gone,
+        Self::Recovered,
+        Self::Unwatched,
+        Self::Updated,
+        Self::Replayed,
     ];
 
     /// The name on the wire, as serde writes a [`Body`]'s `type`.
@@ -174,6 +202,10 @@ impl EventType {
             Self::Suspect => "suspect",
             Self::Lost => "lost",
             Self::Gone => "gone",
+            Self::Recovered => "recovered",
+            Self::Unwatched => "unwatched",
+            Self::Updated => "updated",
+            Self::Replayed => "replayed",
         }
     }
 
@@ -198,27 +230,37 @@ impl Body {
             Self::Suspect { .. } => EventType::Suspect,
             Self::Lost { .. } => EventType::Lost,
             Self::Gone { .. } => EventType::Gone,
+            Self::Recovered { .. } => EventType::Recovered,
+            Self::Unwatched { .. } => EventType::Unwatched,
+            Self::Updated { .. } => EventType::Updated,
+            Self::Replayed { .. } => EventType::Replayed,
         }
     }
 
     /// The client the event is about (all but `hello`).
     pub fn client(&self) -> Option<&ClientInfo> {
         match self {
-            Self::Hello { .. } => None,
+            Self::Hello { .. } | Self::Replayed { .. } => None,
             Self::Watched { client, .. }
             | Self::Suspect { client, .. }
             | Self::Lost { client, .. }
-            | Self::Gone { client, .. } => Some(client),
+            | Self::Gone { client, .. }
+            | Self::Recovered { client, .. }
+            | Self::Unwatched { client }
+            | Self::Updated { client } => Some(client),
         }
     }
 
     pub fn client_mut(&mut self) -> Option<&mut ClientInfo> {
         match self {
-            Self::Hello { .. } => None,
+            Self::Hello { .. } | Self::Replayed { .. } => None,
             Self::Watched { client, .. }
             | Self::Suspect { client, .. }
             | Self::Lost { client, .. }
-            | Self::Gone { client, .. } => Some(client),
+            | Self::Gone { client, .. }
+            | Self::Recovered { client, .. }
+            | Self::Unwatched { client }
+            | Self::Updated { client } => Some(client),
         }
     }
 }
@@ -457,6 +499,13 @@ mod tests {
                 client: client(),
                 reason: GoneReason::Closed,
             },
+            Body::Recovered {
+                client: client(),
+                silent_ms: 1,
+            },
+            Body::Unwatched { client: client() },
+            Body::Updated { client: client() },
+            Body::Replayed { count: 3 },
         ];
         for body in &bodies {
             match body {
@@ -464,7 +513,11 @@ mod tests {
                 | Body::Watched { .. }
                 | Body::Suspect { .. }
                 | Body::Lost { .. }
-                | Body::Gone { .. } => {}
+                | Body::Gone { .. }
+                | Body::Recovered { .. }
+                | Body::Unwatched { .. }
+                | Body::Updated { .. }
+                | Body::Replayed { .. } => {}
             }
         }
         bodies
@@ -483,7 +536,7 @@ mod tests {
             assert_eq!(EventType::from_name(name), Some(body.event_type()));
             assert_eq!(body.event_type().to_string(), name);
         }
-        for unknown in ["", "ack", "Lost", "died", "recovered"] {
+        for unknown in ["", "ack", "Lost", "died", "Recovered"] {
             assert_eq!(EventType::from_name(unknown), None, "{unknown:?}");
         }
     }
@@ -534,6 +587,27 @@ mod tests {
         let back: Value = serde_json::from_str(&logged).unwrap();
         let same: Value = serde_json::from_str(&event.to_line()).unwrap();
         assert_eq!(back, same);
+    }
+
+    #[test]
+    fn replayed_is_the_contracts_marker() {
+        let line = Event::new(4, 5, Body::Replayed { count: 2 }).to_line();
+        let value: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            value,
+            json!({"v": 1, "seq": 4, "at_ms": 5, "type": "replayed", "count": 2})
+        );
+        let recovered = Event::new(
+            1,
+            2,
+            Body::Recovered {
+                client: client(),
+                silent_ms: 1500,
+            },
+        );
+        let value: Value = serde_json::from_str(&recovered.to_line()).unwrap();
+        assert_eq!(value["silent_ms"], json!(1500));
+        assert_eq!(value["client"]["id"], json!("0x00a00000"));
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub const EXTENSION_NAME: &str = "LIFESIGN";
 pub const EXTENSION_NAME_C: &CStr = c"LIFESIGN";
 /// The protocol version this crate speaks.
 pub const MAJOR_VERSION: u32 = 1;
-pub const MINOR_VERSION: u32 = 1;
+pub const MINOR_VERSION: u32 = 2;
 
 /// Minor opcodes.
 pub mod opcode {
@@ -21,6 +21,8 @@ pub mod opcode {
     pub const WATCH: u8 = 1;
     pub const UNWATCH: u8 = 2;
     pub const LIST_CLIENTS: u8 = 3;
+    /// Version 1.2.
+    pub const SELECT_EVENTS: u8 = 4;
 }
 
 /// In a Watch request: "the server's option for this deadline".
@@ -86,6 +88,10 @@ pub enum Request {
     Unwatch,
     /// The watched clients, with their state, ages and policy.
     ListClients,
+    /// Version 1.2: the requesting client gets a `LifesignNotify` for each event of a kind in
+    /// `mask` (bits `1 << kind`, [`crate::notify::Kind`]) of every watched client it may
+    /// see; 0 stops them.
+    SelectEvents { mask: u32 },
 }
 
 /// Why a request was refused. The module answers `Length` with BadLength, `UnknownOpcode`
@@ -110,6 +116,7 @@ const WATCH_FIXED_LEN: usize = 28;
 /// A 1.1 Watch: the 1.0 fixed part, then the repaint probe's interval and timeout.
 const WATCH_1_1_FIXED_LEN: usize = 36;
 const EMPTY_LEN: usize = 4;
+const SELECT_EVENTS_LEN: usize = 8;
 
 impl Request {
     /// Decodes a request as the server holds it: `minor` is the minor opcode the dispatcher
@@ -169,6 +176,14 @@ impl Request {
             }
             opcode::UNWATCH => exact(minor, bytes, EMPTY_LEN).map(|_| Self::Unwatch),
             opcode::LIST_CLIENTS => exact(minor, bytes, EMPTY_LEN).map(|_| Self::ListClients),
+            opcode::SELECT_EVENTS => {
+                let body = exact(minor, bytes, SELECT_EVENTS_LEN)?;
+                let mask = order.read_u32(word(body, 4));
+                if mask & !crate::notify::ALL_KINDS != 0 {
+                    return Err(RequestError::Value(mask));
+                }
+                Ok(Self::SelectEvents { mask })
+            }
             other => Err(RequestError::UnknownOpcode(other)),
         }
     }
@@ -220,6 +235,16 @@ impl Request {
             }
             Self::Unwatch => header(major_opcode, opcode::UNWATCH, EMPTY_LEN, order),
             Self::ListClients => header(major_opcode, opcode::LIST_CLIENTS, EMPTY_LEN, order),
+            Self::SelectEvents { mask } => {
+                let mut out = header(
+                    major_opcode,
+                    opcode::SELECT_EVENTS,
+                    SELECT_EVENTS_LEN,
+                    order,
+                );
+                out.extend_from_slice(&order.u32_bytes(mask));
+                out
+            }
         }
     }
 }
@@ -536,5 +561,30 @@ mod tests {
             QueryVersionReply::parse(&[0; 32], ByteOrder::native()),
             Err(ReplyError::NotAReply(0))
         );
+    }
+
+    #[test]
+    fn select_events_round_trips_and_refuses_unknown_kinds_and_lengths() {
+        for order in ORDERS {
+            let req = Request::SelectEvents {
+                mask: crate::notify::ALL_KINDS,
+            };
+            let bytes = req.encode(140, order);
+            assert_eq!(bytes.len(), 8);
+            assert_eq!(Request::parse(bytes[1], &bytes, order), Ok(req));
+            let unknown = Request::SelectEvents { mask: 1 << 7 }.encode(140, order);
+            assert_eq!(
+                Request::parse(opcode::SELECT_EVENTS, &unknown, order),
+                Err(RequestError::Value(1 << 7))
+            );
+            for len in [0, 4, 12] {
+                let mut short = bytes.clone();
+                short.resize(len, 0);
+                assert!(matches!(
+                    Request::parse(opcode::SELECT_EVENTS, &short, order),
+                    Err(RequestError::Length { expected: 8, .. })
+                ));
+            }
+        }
     }
 }

@@ -270,8 +270,12 @@ fn check_events(events: &[Event], watcher: &Watcher, counts: &Counts) -> Vec<Str
                 reason: GoneReason::Killed,
                 ..
             } => killed += 1,
-            Body::Suspect { .. } | Body::Hello { .. } => {}
-            Body::Lost { .. } => other.push(event.to_line()),
+            Body::Suspect { .. }
+            | Body::Recovered { .. }
+            | Body::Updated { .. }
+            | Body::Hello { .. }
+            | Body::Replayed { .. } => {}
+            Body::Lost { .. } | Body::Unwatched { .. } => other.push(event.to_line()),
         }
     }
     let lives = counts.lost + counts.clean + counts.killed;
@@ -287,7 +291,10 @@ fn check_events(events: &[Event], watcher: &Watcher, counts: &Counts) -> Vec<Str
         }
     }
     if !other.is_empty() {
-        failures.push(format!("lost for another reason: {}", other.join("; ")));
+        failures.push(format!(
+            "lost for another reason, or unwatched: {}",
+            other.join("; ")
+        ));
     }
     failures
 }

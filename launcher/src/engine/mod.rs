@@ -245,6 +245,20 @@ impl Engine {
                 };
                 self.end(ending, now, &mut out);
             }
+            Body::Recovered { client, silent_ms } => {
+                tracing::info!(seq, client = %describe(client), silent_ms, "event recovered");
+            }
+            Body::Unwatched { client } => {
+                tracing::info!(seq, client = %describe(client), "event unwatched");
+            }
+            Body::Updated { client } => {
+                tracing::info!(seq, client = %describe(client), "event updated");
+            }
+            // The replay's end: not kept by the module, nothing to acknowledge.
+            Body::Replayed { count } => {
+                tracing::info!(seq, count, "event replayed");
+                return out;
+            }
         }
         out.push(Command::Ack { conn, seq });
         out
