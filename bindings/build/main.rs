@@ -42,6 +42,7 @@ const FUNCTIONS: &[&str] = &[
 
 const VARIABLES: &[&str] = &[
     "ClientStateCallback",
+    "EventSwapVector",
     "FlushCallback",
     "XaceHooks",
     "ProcVector",
@@ -76,6 +77,7 @@ const TYPES: &[&str] = &[
     "WindowRec",
     "xEvent",
     "XaceSendAccessRec",
+    "XacePropertyAccessRec",
 ];
 
 fn main() {

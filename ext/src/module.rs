@@ -91,6 +91,10 @@ impl Module for Lifesign {
         watch::on_grab(grab);
     }
 
+    fn class_written(&self, owner: usize) {
+        watch::on_class_written(owner);
+    }
+
     fn timer(&self) -> Option<u64> {
         watch::on_timer()
     }
@@ -115,7 +119,7 @@ fn init_generation() {
         guard::disable();
         return;
     };
-    let Some(opcode) = extension::add() else {
+    let Some(added) = extension::add() else {
         tracing::error!("the server refused to add extension LIFESIGN; lifesign is disabled");
         guard::disable();
         return;
@@ -128,9 +132,12 @@ fn init_generation() {
     wraps::new_generation();
     watch::new_generation();
     tracing::info!(
-        "generation {generation}: extension LIFESIGN {}.{} ready (major opcode {opcode})",
+        "generation {generation}: extension LIFESIGN {}.{} ready (major opcode {}, first \
+         event {})",
         lifesign_proto::ext::MAJOR_VERSION,
-        lifesign_proto::ext::MINOR_VERSION
+        lifesign_proto::ext::MINOR_VERSION,
+        added.major_opcode,
+        added.first_event,
     );
 }
 

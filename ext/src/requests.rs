@@ -28,6 +28,7 @@ pub fn handle(request: &mut Request<'_>) -> Result<(), XError> {
             })?
         }
         ext::Request::Unwatch => watch::opt_out(&mut request.client()),
+        ext::Request::SelectEvents { mask } => watch::select_events(&mut request.client(), mask),
         ext::Request::ListClients => {
             let reply = ListClientsReply {
                 json: watch::list_json(&mut request.client()),

@@ -56,7 +56,7 @@ pub struct Listener {
 pub fn is_kept(event: &Event) -> bool {
     !matches!(
         event.body,
-        Body::Hello { .. } | Body::Watched { replay: true, .. }
+        Body::Hello { .. } | Body::Watched { replay: true, .. } | Body::Replayed { .. }
     )
 }
 

@@ -158,6 +158,12 @@ impl RawClient {
 
     /// QueryExtension: the major opcode of `name`, or `None` if the server lacks it.
     pub fn query_extension(&mut self, name: &str) -> io::Result<Option<u8>> {
+        Ok(self.extension(name)?.map(|(major, _)| major))
+    }
+
+    /// QueryExtension: the major opcode and first event of `name`, or `None` if the server
+    /// lacks it.
+    pub fn extension(&mut self, name: &str) -> io::Result<Option<(u8, u8)>> {
         let padded = name.len().div_ceil(4) * 4;
         let mut req = vec![98, 0];
         req.extend_from_slice(&self.order.u16_bytes(u16::try_from(2 + padded / 4).unwrap()));
@@ -167,7 +173,7 @@ impl RawClient {
         req.resize(8 + padded, 0);
         self.send(&req)?;
         match self.read_packet()? {
-            Packet::Reply(r) => Ok((r[8] != 0).then_some(r[9])),
+            Packet::Reply(r) => Ok((r[8] != 0).then_some((r[9], r[10]))),
             other => Err(io::Error::other(format!(
                 "QueryExtension answered {other:?}"
             ))),

@@ -270,3 +270,118 @@ fn a_host_pulse_the_server_refuses_names_the_option_to_set() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("HostScope"), "{err}");
 }
+
+#[test]
+fn status_follow_prints_each_event_within_100_ms_of_the_server_making_it() {
+    use std::io::BufRead;
+    let server = Xorg::new()
+        .option("Watch", "all")
+        .option("Grace", "0")
+        .option("IdleTimeout", "3s")
+        .start();
+    let display = server.display();
+    let mut follow = Command::new(cli())
+        .args(["status", "--follow", "--json", "--display", &display])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("run lifesign status --follow");
+    // Each line with the Unix ms at which it was read.
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, String)>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send((unix_ms(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    let (_, first) = rx.recv_timeout(Duration::from_secs(20)).expect("the list");
+    let listed: Vec<StatusEntry> = serde_json::from_str(&first).expect("the list as JSON");
+    let follow = Proc(follow);
+    // The follower opts out: a quiet observer must not be lost under `Watch all`.
+    assert!(listed.is_empty(), "{listed:?}");
+
+    // An xclock drawing every second: watched, updated (its class), then stopped: suspect
+    // at 1.5 s, continued: recovered, stopped again: lost at 3 s.
+    let xclock = Proc(
+        Command::new("xclock")
+            .args(["-display", &display, "-update", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("xclock"),
+    );
+    let mut events: Vec<(u64, lifesign_proto::event::Event)> = Vec::new();
+    let next = |events: &mut Vec<_>, want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let Ok((read_ms, line)) = rx.recv_timeout(Duration::from_millis(100)) else {
+                continue;
+            };
+            let event: lifesign_proto::event::Event =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let about_xclock = event.client().is_some_and(|c| c.pid == Some(xclock.pid()));
+            let kind = event.body.event_type().as_str();
+            if about_xclock {
+                events.push((read_ms, event));
+                if kind == want {
+                    return;
+                }
+            }
+        }
+        panic!("no {want} event for xclock: {events:?}");
+    };
+    next(&mut events, "watched");
+    next(&mut events, "updated");
+    std::thread::sleep(Duration::from_millis(500));
+    xclock.signal(Signal::STOP);
+    next(&mut events, "suspect");
+    xclock.signal(Signal::CONT);
+    next(&mut events, "recovered");
+    std::thread::sleep(Duration::from_millis(500));
+    xclock.signal(Signal::STOP);
+    next(&mut events, "lost");
+    drop(follow);
+
+    // The server's own log has the same events, with the same seq and at_ms.
+    let logged = server.events();
+    let mut delays = Vec::new();
+    for (read_ms, event) in &events {
+        assert!(
+            logged.iter().any(|l| l.seq == event.seq
+                && l.at_ms == event.at_ms
+                && l.body.event_type() == event.body.event_type()),
+            "{event:?} is the server's own"
+        );
+        delays.push(read_ms.saturating_sub(event.at_ms));
+    }
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|(_, e)| e.body.event_type().as_str())
+        .collect();
+    eprintln!(
+        "status --follow printed {kinds:?}, each this many ms after the server made it: {delays:?}"
+    );
+    let mut sorted = delays.clone();
+    sorted.sort_unstable();
+    assert!(
+        sorted[sorted.len() / 2] <= 100,
+        "median over 100 ms: {delays:?}"
+    );
+    assert!(
+        delays
+            .iter()
+            .all(|&d| d <= 100 + LOAD_MARGIN.as_millis() as u64),
+        "{delays:?}"
+    );
+    let Body::Lost {
+        reason, silent_ms, ..
+    } = &events.last().unwrap().1.body
+    else {
+        unreachable!()
+    };
+    assert_eq!(*reason, LostReason::IdleTimeout);
+    assert!((3000..3000 + LOAD_MARGIN.as_millis() as u64).contains(silent_ms));
+}

@@ -459,7 +459,7 @@ fn a_tcp_client_that_stops_reading_and_exits_before_its_timeout_is_gone() {
 }
 
 #[test]
-fn a_thousand_clients_lost_at_once_hold_nobody_up_and_every_loss_reaches_the_launcher() {
+fn a_thousand_clients_lost_at_once_hold_nobody_up_and_every_loss_reaches_launcher_and_subscriber() {
     const CLIENTS: usize = 1000;
     const EXPECT_NOOP: Duration = Duration::from_secs(2);
     // The test process holds a thousand connections, and so does the server it starts.
@@ -504,6 +504,35 @@ fn a_thousand_clients_lost_at_once_hold_nobody_up_and_every_loss_reaches_the_lau
     for c in &mut clients {
         c.round_trip().unwrap();
     }
+    // A subscriber to every event (SelectEvents, LifesignNotify), reading them as they come:
+    // a thousand X events more must not hold the server up either.
+    let mut subscriber = RawClient::connect(server.display_number(), order).unwrap();
+    let (major, first_event) = subscriber
+        .extension(EXTENSION_NAME)
+        .unwrap()
+        .expect("the server has LIFESIGN");
+    let select = Request::SelectEvents {
+        mask: lifesign_proto::notify::ALL_KINDS,
+    }
+    .encode(major, order);
+    subscriber.send(&select).unwrap();
+    subscriber.round_trip().unwrap();
+    let notified = thread::spawn(move || {
+        let mut lost = std::collections::HashSet::new();
+        while lost.len() < CLIENTS {
+            match subscriber.read_packet() {
+                Ok(raw::Packet::Event(bytes)) if bytes[0] == first_event => {
+                    let n = lifesign_proto::notify::Notify::parse(&bytes, order).unwrap();
+                    if n.kind == lifesign_proto::notify::Kind::Lost {
+                        lost.insert(n.client);
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        lost
+    });
     // Timed from here (not watched: Watch none): the losses, not the connections.
     let prober = Prober::start(&server);
     let noop = raw::no_operation(order);
@@ -554,4 +583,12 @@ fn a_thousand_clients_lost_at_once_hold_nobody_up_and_every_loss_reaches_the_lau
     prober
         .finish()
         .assert_max_under(HELD_UP, "while a thousand clients were lost");
+    let notified = notified.join().unwrap();
+    let bases: std::collections::HashSet<u32> =
+        clients.iter().map(RawClient::resource_id_base).collect();
+    assert_eq!(
+        notified.intersection(&bases).count(),
+        CLIENTS,
+        "every loss reached the subscriber as an X event"
+    );
 }

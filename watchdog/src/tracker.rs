@@ -153,6 +153,9 @@ struct Watched {
     /// time of the silence it was sent for. One per deadline: two deadlines past their
     /// half-way points at once are each reported once.
     suspect: Vec<(LostReason, Millis)>,
+    /// Reported `suspect` and not yet `recovered`: the deadline and the reference of the
+    /// silence of the first report. The client is on the tracker's `suspects` list meanwhile.
+    shown_suspect: Option<(LostReason, Millis)>,
     /// Its host's pulse is lost: lose it at the next look.
     host_lost: bool,
     /// A TCP client with a transport timeout: the output waiting for it, as last looked at.
@@ -166,6 +169,31 @@ struct Watched {
 }
 
 impl Watched {
+    /// Whether a suspect event sent for it still stands: the silence it was sent for goes on
+    /// (that deadline's reference has not moved).
+    fn still_suspect(&self) -> bool {
+        self.suspect.iter().any(|&(reason, reference)| {
+            self.deadlines()
+                .any(|(r, _, why)| why == reason && r == reference)
+        })
+    }
+
+    /// When the client showed the sign of life that ended the silence of `reason` that
+    /// began at `reference`: its request or NoOperation stamp, or (an answered ping or a
+    /// changed policy) the look's time `vnow`.
+    fn sign_of_life(&self, reason: LostReason, reference: Millis, vnow: Millis) -> Millis {
+        let stamp = match reason {
+            LostReason::IdleTimeout | LostReason::RepaintTimeout => self.last_request,
+            LostReason::NoopMissed => self.last_noop,
+            _ => vnow,
+        };
+        if stamp > reference {
+            stamp.min(vnow)
+        } else {
+            vnow
+        }
+    }
+
     /// When the silence that began at `reference` (with `held_at` held then) counts from: not
     /// before grace ends, and later by the time the client was held since.
     fn base(&self, reference: Millis, held_at: Millis) -> Millis {
@@ -282,6 +310,9 @@ pub struct Tracker {
     grab: Option<Option<usize>>,
     /// When the grab began (watchdog time).
     grab_since: Millis,
+    /// The clients reported `suspect` and not yet `recovered`, looked at by
+    /// [`Tracker::recoveries`] (every pass: a sign of life is reported within one).
+    suspects: Vec<usize>,
 }
 
 impl Tracker {
@@ -301,6 +332,7 @@ impl Tracker {
             grab_since: 0,
             stall: None,
             losses_per_pass: MAX_LOSSES_PER_PASS,
+            suspects: Vec::new(),
         }
     }
 
@@ -422,6 +454,7 @@ impl Tracker {
             changes: 0,
             repaint_next: grace_end,
             suspect: Vec::new(),
+            shown_suspect: None,
             host_lost: false,
             transfer,
             lost: false,
@@ -436,10 +469,20 @@ impl Tracker {
     }
 
     /// A watched client declared its own policy (and service name) through the extension.
-    pub fn set_policy(&mut self, index: usize, policy: Policy, service: Option<String>) {
+    /// Returns its client fields when the service name changed (an `updated` event).
+    pub fn set_policy(
+        &mut self,
+        index: usize,
+        policy: Policy,
+        service: Option<String>,
+    ) -> Option<ClientInfo> {
         let vnow = self.vnow;
+        let mut updated = None;
         if let Some(w) = self.slot(index) {
-            w.info.service = service;
+            if w.info.service != service {
+                w.info.service = service;
+                updated = Some(w.info.clone());
+            }
             // The same policy again changes nothing else: a suspect client repeating its
             // Watch is not reported suspect again, an outstanding ping stays out.
             if w.policy != policy {
@@ -455,11 +498,65 @@ impl Tracker {
         // The same policy again keeps its entry; another one pushes a new entry only if its
         // first due time moved (an entry that comes up early is only looked at again).
         self.schedule(index);
+        updated
     }
 
-    /// Stops watching; the client's end is then not reported.
-    pub fn unwatch(&mut self, index: usize) -> bool {
-        self.slots.get_mut(index).and_then(Option::take).is_some()
+    /// Stops watching; the client's end is then not reported. Returns its client fields (for
+    /// the `unwatched` event) if it was watched.
+    pub fn unwatch(&mut self, index: usize) -> Option<ClientInfo> {
+        self.slots
+            .get_mut(index)
+            .and_then(Option::take)
+            .map(|w| w.info)
+    }
+
+    /// The client's first top-level window's class became known (none was before): its
+    /// client fields for the `updated` event, or `None` if it is not watched, already had
+    /// that class, or is lost.
+    pub fn class_known(&mut self, index: usize, class: [String; 2]) -> Option<ClientInfo> {
+        let w = self.slot(index)?;
+        if w.lost || w.closing || w.info.wm_class.as_ref() == Some(&class) {
+            return None;
+        }
+        w.info.wm_class = Some(class);
+        Some(w.info.clone())
+    }
+
+    /// The clients that were reported `suspect` and showed a sign of life since (their
+    /// silence ended before its deadline, a ping was answered, their policy changed): a
+    /// `recovered` event for each, with how long it had been silent. Their activity is read
+    /// now; a client lost or gone meanwhile leaves the list without one.
+    pub fn recoveries(&mut self, probe: &mut impl Probe) -> Vec<Body> {
+        let mut recovered = Vec::new();
+        let mut still = Vec::new();
+        let vnow = self.vnow;
+        for index in std::mem::take(&mut self.suspects) {
+            let activity = probe.activity(index);
+            let Some(w) = self.slot(index) else { continue };
+            let Some((reason, reference)) = w.shown_suspect else {
+                continue;
+            };
+            if w.lost || w.closing {
+                continue;
+            }
+            Self::absorb(w, activity);
+            if w.still_suspect() {
+                still.push(index);
+                continue;
+            }
+            w.shown_suspect = None;
+            let silent_ms = w
+                .sign_of_life(reason, reference, vnow)
+                .saturating_sub(reference);
+            recovered.push(Body::Recovered {
+                client: w.info.clone(),
+                silent_ms,
+            });
+            // Its deadlines moved on: its entry may be far later than they are now.
+            self.schedule(index);
+        }
+        self.suspects = still;
+        recovered
     }
 
     pub fn policy(&self, index: usize) -> Option<Policy> {
@@ -746,12 +843,20 @@ impl Tracker {
         if let Some((reference, _, reason)) = suspect {
             w.suspect.retain(|&(why, _)| why != reason);
             w.suspect.push((reason, reference));
+            let first = w.shown_suspect.is_none();
+            if first {
+                w.shown_suspect = Some((reason, reference));
+            }
             actions.push(Action::Report(Body::Suspect {
                 client: w.info.clone(),
                 reason,
                 silent_ms: vnow.saturating_sub(reference),
             }));
+            if first {
+                self.suspects.push(index);
+            }
         }
+        let Some(w) = self.slot(index) else { return };
         if let Some(interval) = w.policy.wm_ping
             && w.ping_out.is_none()
             && vnow >= w.ping_next
@@ -884,10 +989,7 @@ impl Tracker {
             .flatten()
             .map(|w| Status {
                 info: w.info.clone(),
-                suspect: w.suspect.iter().any(|&(reason, reference)| {
-                    w.deadlines()
-                        .any(|(r, _, why)| why == reason && r == reference)
-                }),
+                suspect: w.still_suspect(),
                 idle_ms: vnow.saturating_sub(w.last_request),
                 noop_age_ms: vnow.saturating_sub(w.last_noop),
                 policy: w.policy,

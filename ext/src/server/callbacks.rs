@@ -18,18 +18,26 @@ fn add(list: *mut sys::CallbackListPtr, callback: Callback) -> bool {
     unsafe { sys::AddCallback(list, Some(callback), std::ptr::null_mut()) != 0 }
 }
 
-/// Joins the lists the module needs in every generation: client states, server grabs and
-/// XACE's send access.
-pub fn register() -> bool {
-    // SAFETY: XaceHooks has XACE_NUM_HOOKS entries and XACE_SEND_ACCESS is one of them.
-    let send_access = unsafe {
+/// XACE's list for `hook`.
+fn xace_list(hook: std::ffi::c_int) -> *mut sys::CallbackListPtr {
+    // SAFETY: XaceHooks has XACE_NUM_HOOKS entries; the hooks named here are among them.
+    unsafe {
         (&raw mut sys::XaceHooks)
             .cast::<sys::CallbackListPtr>()
-            .add(sys::LIFESIGN_XACE_SEND_ACCESS as usize)
-    };
+            .add(hook as usize)
+    }
+}
+
+/// Joins the lists the module needs in every generation: client states, server grabs, and
+/// XACE's send access and property access.
+pub fn register() -> bool {
     add(&raw mut sys::ClientStateCallback, client_state)
         && add(&raw mut sys::ServerGrabCallback, grab)
-        && add(send_access, send_access_hook)
+        && add(xace_list(sys::LIFESIGN_XACE_SEND_ACCESS), send_access_hook)
+        && add(
+            xace_list(sys::LIFESIGN_XACE_PROPERTY_ACCESS),
+            property_access_hook,
+        )
 }
 
 unsafe extern "C" fn client_state(
@@ -108,4 +116,40 @@ unsafe extern "C" fn send_access_hook(
     if taken {
         rec.status = sys::LIFESIGN_BAD_ACCESS;
     }
+}
+
+/// XACE's property-access hook: the server asks it before a property is read, written or
+/// made (dix/property.c). The module only notes that a client's WM_CLASS is being written
+/// (the new value is stored after the hook), so that its `updated` event can follow once
+/// the request is done; it never refuses anything. Reads, the module's own among them
+/// (`windows::wm_class`), are let through here without calling up.
+unsafe extern "C" fn property_access_hook(
+    _list: *mut sys::CallbackListPtr,
+    _data: *mut c_void,
+    call_data: *mut c_void,
+) {
+    // SAFETY: XACE calls this hook with an XacePropertyAccessRec valid for the call
+    // (Xext/xace.c).
+    let rec = unsafe { &*call_data.cast::<sys::XacePropertyAccessRec>() };
+    if rec.access_mode & sys::LIFESIGN_DIX_WRITE_ACCESS as sys::Mask == 0
+        || rec.pWin.is_null()
+        || rec.ppProp.is_null()
+    {
+        return;
+    }
+    // SAFETY: `ppProp` points at the property being written, made before the hook for a new
+    // one (dixChangeWindowProperty); both valid for the call.
+    let prop = unsafe { *rec.ppProp };
+    // SAFETY: as above; a property's name is set before its first hook call.
+    if prop.is_null() || unsafe { (*prop).propertyName } != sys::LIFESIGN_XA_WM_CLASS as sys::Atom {
+        return;
+    }
+    // SAFETY: the window whose property it is, valid for the call.
+    let id = unsafe { (*rec.pWin).drawable.id };
+    let owner = super::windows::owner(id);
+    guard::entry(
+        "the property-access hook",
+        || (),
+        || module().class_written(owner),
+    );
 }

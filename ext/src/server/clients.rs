@@ -136,12 +136,15 @@ pub fn with<R>(index: usize, f: impl FnOnce(&mut ClientView<'_>) -> R) -> Option
 
 /// Whether the server's access control lets `by` read the details of the client at
 /// `target`: XACE's client-access hook, through which the SECURITY extension keeps untrusted
-/// clients from trusted ones (dix asks it the same way in `dixLookupClient`).
+/// clients from trusted ones (dix asks it the same way in `dixLookupClient`). `target` may be
+/// at its end (in its Gone callback, where its record is still whole): its `gone` event is
+/// shown to whoever could see it.
 pub fn may_read(by: &mut ClientView<'_>, target: usize) -> bool {
-    let Some(target) = raw(target) else {
+    let Some(target) = record(target) else {
         return false;
     };
-    // SAFETY: on the server thread, `by` and `target` live clients; XACE_CLIENT_ACCESS takes
+    // SAFETY: on the server thread, `by` a live client and `target` a whole record of
+    // clients[]; XACE_CLIENT_ACCESS takes
     // (ClientPtr client, ClientPtr target, Mask access_mode), as dix/dixutils.c passes them.
     let rc = unsafe {
         sys::XaceHook(

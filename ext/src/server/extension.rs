@@ -8,16 +8,24 @@ use lifesign_proto::ext::EXTENSION_NAME_C;
 use lifesign_sys as sys;
 use std::ffi::c_int;
 
-/// Adds the extension for this generation; returns its major opcode, or `None` if the server
-/// refused (name taken, no opcode left).
-pub fn add() -> Option<u8> {
+/// The extension as this generation's server numbered it.
+#[derive(Clone, Copy, Debug)]
+pub struct Added {
+    pub major_opcode: u8,
+    /// The code of `LifesignNotify`, the extension's one event.
+    pub first_event: u8,
+}
+
+/// Adds the extension for this generation, with its one event and that event's swap
+/// procedure; `None` if the server refused (name taken, no opcode or event code left).
+pub fn add() -> Option<Added> {
     // SAFETY: called from the extension's init function, on the server thread, where
     // AddExtension is meant to be called; the name is a static C string and the procedures
     // live as long as the library.
     let entry = unsafe {
         sys::AddExtension(
             EXTENSION_NAME_C.as_ptr(),
-            0,
+            1,
             0,
             Some(proc_lifesign),
             Some(sproc_lifesign),
@@ -29,7 +37,13 @@ pub fn add() -> Option<u8> {
         return None;
     }
     // SAFETY: non-null entries returned by AddExtension are valid for the generation.
-    u8::try_from(unsafe { (*entry).base }).ok()
+    let (base, event_base) = unsafe { ((*entry).base, (*entry).eventBase) };
+    let added = Added {
+        major_opcode: u8::try_from(base).ok()?,
+        first_event: u8::try_from(event_base).ok()?,
+    };
+    super::xevents::new_generation(added.first_event);
+    Some(added)
 }
 
 /// The server generation: 1 at start, one more after each reset.
@@ -71,6 +85,7 @@ unsafe extern "C" fn close_down(_entry: *mut sys::ExtensionEntry) {
     // the server's own handler.
     wraps::close_generation();
     timer::free();
+    super::xevents::close_generation();
     guard::entry(
         "extension close-down",
         || (),

@@ -42,6 +42,9 @@ pub trait Module: Sync {
     fn sent_event(&self, sender: &mut ClientView<'_>, event: &[u8; 32]) -> bool;
     /// The server was grabbed or released.
     fn grab(&self, grab: Grab);
+    /// WM_CLASS of a window of client `owner` is being written (the request stores it after
+    /// this call).
+    fn class_written(&self, owner: usize);
     /// The module's timer came due; returns when it is due again (ms from now), if at all.
     fn timer(&self) -> Option<u64>;
     /// The launcher link's reconnect timer came due.

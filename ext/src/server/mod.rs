@@ -25,3 +25,4 @@ pub mod time;
 pub mod timer;
 pub mod windows;
 pub mod wraps;
+pub mod xevents;

@@ -3,7 +3,7 @@
 use super::{Joining, events, pass, with};
 use crate::server::client::{ClientState, ClientView};
 use crate::server::{clients, socket, time, wraps};
-use lifesign_proto::event::{ClientInfo, Transport};
+use lifesign_proto::event::{Body, ClientInfo, Transport};
 use lifesign_proto::ext::{self, WatchRequest};
 use lifesign_watchdog::policy::{self, Keepalive, Policy};
 
@@ -145,8 +145,10 @@ pub fn opt_in(client: &mut ClientView<'_>, asked: &WatchRequest) -> Result<(), R
             return Err(Refused::HostScope);
         }
         let known = w.tracker.policy(index);
-        if known.is_some() {
-            w.tracker.set_policy(index, policy, service.clone());
+        if known.is_some()
+            && let Some(client) = w.tracker.set_policy(index, policy, service.clone())
+        {
+            w.emit(Body::Updated { client });
         }
         let keepalive = policy.transport_timeout.map(|t| w.keepalive(t));
         Ok((policy, known, keepalive))
@@ -171,6 +173,7 @@ pub fn opt_in(client: &mut ClientView<'_>, asked: &WatchRequest) -> Result<(), R
         begin(index, info, policy);
     } else {
         see_no_operations_for(policy);
+        events::flush_soon();
         pass::reschedule();
     }
     if known.is_some()
@@ -197,13 +200,52 @@ pub fn opt_out(client: &mut ClientView<'_>) {
     let was = with(|w| {
         w.sockets.remove(&index);
         w.sampler.stop(index);
-        w.tracker.unwatch(index)
-    });
-    if was == Some(true)
+        let client = w.tracker.unwatch(index)?;
+        w.emit(Body::Unwatched { client });
+        Some(())
+    })
+    .flatten();
+    events::flush_soon();
+    if was.is_some()
         && let Some(fd) = client.socket()
     {
         let _ = socket::clear_keepalive(fd, kernel_rto_max());
     }
+}
+
+thread_local! {
+    /// Clients whose WM_CLASS was written since the last pass (at most one entry each).
+    static CLASS_WRITTEN: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// WM_CLASS of a window of client `owner` is being written: the next pass (within 1 ms,
+/// once the request has stored it) reads the class of its first top-level window, and a
+/// watched client whose class changed gets an `updated` event. Kept apart from the state,
+/// which a property write never finds borrowed, but a read of it must not depend on that.
+pub fn on_class_written(owner: usize) {
+    let noted = CLASS_WRITTEN.with(|pending| {
+        let Ok(mut pending) = pending.try_borrow_mut() else {
+            return false;
+        };
+        if !pending.contains(&owner) && pending.len() < clients::SLOTS {
+            pending.push(owner);
+        }
+        true
+    });
+    let watched = with(|w| w.tracker.policy(owner).is_some()).unwrap_or(false);
+    if noted && watched {
+        crate::server::timer::deadline_within(1);
+    }
+}
+
+/// The clients whose WM_CLASS was written since the last call.
+pub(super) fn take_class_written() -> Vec<usize> {
+    CLASS_WRITTEN.with(|pending| {
+        pending
+            .try_borrow_mut()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default()
+    })
 }
 
 /// The kernel's own longest wait between retries, which a socket gets back.
@@ -219,6 +261,7 @@ fn ended(index: usize) {
     let now = time::now_ms();
     with(|w| {
         w.joining.remove(&index);
+        w.subscribers.remove(index);
         let dup = w.sockets.remove(&index);
         if let Some(counts) = last {
             let vnow = w.tracker.virtual_at(now);

@@ -6,6 +6,7 @@ use crate::link;
 use crate::server::client::ClientView;
 use crate::server::{clients, notify, time, timer, windows};
 use lifesign_proto::event::{Body, ClientInfo, Event, ServerInfo, StatusEntry};
+use lifesign_proto::notify::Notify;
 use lifesign_watchdog::outbox;
 use lifesign_watchdog::policy;
 
@@ -13,17 +14,24 @@ impl Watching {
     /// Stamps, completes and reports an event. The line goes out at the end of the timer's
     /// pass that made it, or at the next pass (within 1 ms) for one made elsewhere.
     pub(super) fn emit(&mut self, mut body: Body) {
+        // The tracker keeps the class a `watched` or `updated` event told: a class known
+        // later is told by its own `updated` (`pass::classes_known`), even if another event
+        // named it first.
+        let tells = matches!(body, Body::Watched { .. } | Body::Updated { .. });
         if let Some(client) = body.client_mut()
             && client.wm_class.is_none()
         {
             let index = client.index as usize;
             client.wm_class = windows::wm_class(index);
-            if let (Some(class), Some(info)) = (&client.wm_class, self.tracker.info_mut(index)) {
+            if let (true, Some(class), Some(info)) =
+                (tells, &client.wm_class, self.tracker.info_mut(index))
+            {
                 info.wm_class = Some(class.clone());
             }
         }
         let at = time::unix_ms();
-        match self.outbox.as_mut() {
+        let about = body.client().map(|c| c.index as usize);
+        let event = match self.outbox.as_mut() {
             Some(outbox) => {
                 let (event, line, dropped) = outbox.push(at, body);
                 if let Some(seq) = dropped {
@@ -34,13 +42,21 @@ impl Watching {
                 }
                 tracing::info!("event {}", event.to_log_line());
                 link::send(line);
+                event
             }
             // No launcher: the log is where the event goes.
             None => {
                 self.seq += 1;
                 let event = Event::new(self.seq, at, body);
                 tracing::info!("event {}", event.to_log_line());
+                event
             }
+        };
+        if let (Some(about), Some(notify)) = (
+            about,
+            Notify::from_event(event.seq, event.at_ms, &event.body),
+        ) {
+            self.subscribers.deliver(&notify, about);
         }
     }
 }
@@ -54,8 +70,8 @@ pub fn flush_soon() {
 }
 
 /// What a new launcher connection is sent first, a line at a time to `out`: `hello`, a
-/// `watched` replay of every watched client, then every event it has not acknowledged (as
-/// the lines they were sent as).
+/// `watched` replay of every watched client, `replayed` with their count, then every event
+/// it has not acknowledged (as the lines they were sent as).
 pub fn opening_lines(mut out: impl FnMut(&str)) {
     let now = time::now_ms();
     with(|w| {
@@ -79,6 +95,7 @@ pub fn opening_lines(mut out: impl FnMut(&str)) {
         };
         let at = time::unix_ms();
         out(&outbox.transient(at, hello).to_line());
+        let count = watched.len() as u64;
         for client in watched {
             let replay = Body::Watched {
                 client,
@@ -86,6 +103,7 @@ pub fn opening_lines(mut out: impl FnMut(&str)) {
             };
             out(&outbox.transient(at, replay).to_line());
         }
+        out(&outbox.transient(at, Body::Replayed { count }).to_line());
         outbox.unacknowledged().for_each(out);
     });
 }

@@ -6,7 +6,9 @@
 //! - [`events`]: events made, kept for the launcher and logged; what a new launcher
 //!   connection is told; ListClients;
 //! - [`pass`]: the module's timer and what wakes it: samples of the clients' request counts,
-//!   the tracker's decisions, acting on them; grabs; answers to the module's own pings.
+//!   the tracker's decisions, acting on them; grabs; answers to the module's own pings;
+//! - [`subscribers`]: clients subscribed to the events (SelectEvents), and the X events
+//!   written to them.
 //!
 //! Borrow discipline: the state is borrowed only for the length of one tracker call. Acting
 //! on a client (closing it, pinging it) happens with the state released, because closing a
@@ -15,10 +17,12 @@
 mod clients;
 mod events;
 mod pass;
+mod subscribers;
 
-pub use clients::{Refused, on_client_state, opt_in, opt_out};
+pub use clients::{Refused, on_class_written, on_client_state, opt_in, opt_out};
 pub use events::{list_json, on_ack, opening_lines};
 pub use pass::{on_grab, on_sent_event, on_timer};
+pub use subscribers::select_events;
 
 use crate::link;
 use crate::server::socket;
@@ -68,6 +72,8 @@ struct Watching {
     outbox: Option<Outbox>,
     seq: u64,
     started_ms: u64,
+    /// Clients that asked for the events as X events.
+    subscribers: subscribers::Subscribers,
 }
 
 thread_local! {
@@ -98,6 +104,7 @@ pub fn start(config: &Config) {
         outbox: config.launcher.is_some().then(Outbox::default),
         seq: 0,
         started_ms: crate::server::time::unix_ms(),
+        subscribers: Default::default(),
     }));
     if let Some(path) = &config.launcher {
         link::start(path.clone());

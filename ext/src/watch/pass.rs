@@ -19,6 +19,7 @@ use crate::server::hooks::Grab;
 use crate::server::{clients, repaint, time, timer, windows};
 use lifesign_proto::ByteOrder;
 use lifesign_proto::core::{self as core_proto, WmPing};
+use lifesign_proto::event::Body;
 use lifesign_watchdog::clock::{Millis, Stall};
 use lifesign_watchdog::tracker::Action;
 
@@ -129,7 +130,10 @@ pub fn on_timer() -> Option<u64> {
             Vec::new()
         } else {
             let (tracker, mut probe) = w.decide_at(now);
-            tracker.before_sleep(now, &mut probe).0
+            let mut actions = tracker.before_sleep(now, &mut probe).0;
+            let recovered = tracker.recoveries(&mut probe);
+            actions.extend(recovered.into_iter().map(Action::Report));
+            actions
         };
         Decided {
             actions,
@@ -143,6 +147,7 @@ pub fn on_timer() -> Option<u64> {
     }
     let acted = !decided.actions.is_empty();
     act(decided.actions, decided.atoms);
+    classes_known();
     link::flush();
     // Acting (closing clients, sending events) takes time; a pass with nothing to do, the
     // usual one, reads the clock once.
@@ -153,6 +158,21 @@ pub fn on_timer() -> Option<u64> {
         next
     })
     .flatten()
+}
+
+/// The watched clients whose WM_CLASS was written since the last pass and whose class is new
+/// get an `updated` event: a launcher that attributes clients by class learns it then
+/// (their `watched` event came before they had a window).
+fn classes_known() {
+    for index in super::clients::take_class_written() {
+        with(|w| {
+            w.tracker.policy(index)?;
+            let class = windows::wm_class(index)?;
+            let client = w.tracker.class_known(index, class)?;
+            w.emit(Body::Updated { client });
+            Some(())
+        });
+    }
 }
 
 fn act(actions: Vec<Action>, atoms: Option<windows::Atoms>) {

@@ -20,7 +20,7 @@ pub fn check(data: &[u8]) {
         Ok(request) => round_trip(request, minor, bytes, order),
         Err(RequestError::UnknownOpcode(m)) => {
             assert_eq!(*m, minor);
-            assert!(minor > opcode::LIST_CLIENTS, "{minor} is a known opcode");
+            assert!(minor > opcode::SELECT_EVENTS, "{minor} is a known opcode");
         }
         Err(RequestError::Length {
             minor: m,
@@ -32,9 +32,14 @@ pub fn check(data: &[u8]) {
             assert_ne!(expected, actual);
             assert_eq!(expected % 4, 0, "X requests are whole 4-byte units");
         }
+        Err(RequestError::Value(v)) if minor == opcode::SELECT_EVENTS => {
+            // A mask with a bit beyond the seven kinds, named whole.
+            assert_eq!(*v, order.read_u32([bytes[4], bytes[5], bytes[6], bytes[7]]));
+            assert_ne!(*v & !lifesign_proto::notify::ALL_KINDS, 0);
+        }
         Err(RequestError::Value(v)) => {
-            // Only Watch has values to refuse, and it names the service name's length,
-            // which must be too long or not UTF-8.
+            // Watch's values: it names the service name's length, which must be too long
+            // or not UTF-8.
             assert_eq!(minor, opcode::WATCH);
             let name_len = order.read_u16([bytes[24], bytes[25]]);
             assert_eq!(*v, u32::from(name_len));
@@ -48,9 +53,9 @@ pub fn check(data: &[u8]) {
             );
         }
     }
-    if minor != opcode::WATCH {
-        // Without a length field of their own, these are refused or accepted alike in
-        // either byte order.
+    if minor != opcode::WATCH && minor != opcode::SELECT_EVENTS {
+        // Without a length or value field of their own, these are refused or accepted
+        // alike in either byte order.
         let other = Request::parse(minor, bytes, swapped(order));
         assert_eq!(other.is_ok(), parsed.is_ok());
     }
@@ -60,7 +65,7 @@ pub fn check(data: &[u8]) {
 /// byte-swapped client is served the same). A 1.1 Watch that asks for no repaint value of
 /// its own means what a 1.0 Watch means, and encodes in 1.0's layout, 8 bytes shorter.
 fn round_trip(request: &Request, minor: u8, bytes: &[u8], order: ByteOrder) {
-    assert!(minor <= opcode::LIST_CLIENTS);
+    assert!(minor <= opcode::SELECT_EVENTS);
     let mut length = bytes.len();
     if let Request::Watch(w) = request {
         assert!(w.service.len() <= MAX_SERVICE_LEN);

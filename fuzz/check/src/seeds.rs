@@ -65,6 +65,10 @@ fn ext_request() -> Vec<Vec<u8>> {
         },
         Request::Unwatch,
         Request::ListClients,
+        Request::SelectEvents {
+            mask: lifesign_proto::notify::ALL_KINDS,
+        },
+        Request::SelectEvents { mask: 1 << 7 },
     ]);
     let mut seeds = Vec::new();
     for (bit, order) in ORDERS {

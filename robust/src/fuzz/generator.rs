@@ -113,11 +113,11 @@ impl<'a> Generator<'a> {
         }
     }
 
-    /// A minor opcode (half of the time one of the four known ones), a length field and
+    /// A minor opcode (half of the time one of the five known ones), a length field and
     /// random content.
     fn random_minor(&mut self) -> Vec<u8> {
         let minor = if self.rng.chance(1, 2) {
-            self.rng.below(4) as u8
+            self.rng.below(5) as u8
         } else {
             self.rng.below(256) as u8
         };

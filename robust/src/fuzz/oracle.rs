@@ -53,6 +53,8 @@ const MIN_TRANSPORT_MS: u32 = 2_000;
 const MAX_MS: u32 = 86_400_000; // 24 h
 const DEFAULT: u32 = u32::MAX;
 const HOST_SCOPE: u32 = 1;
+/// SelectEvents' mask: one bit for each of the seven kinds of event.
+const ALL_KINDS: u32 = 0x7f;
 
 /// The answer to the LIFESIGN request `minor` whose bytes, as the handler sees them
 /// (`req_len` units, header included), are `request`.
@@ -78,6 +80,15 @@ pub fn expect(minor: u8, request: &[u8], order: ByteOrder) -> Expect {
         },
         2 => exactly(4, Expect::Nothing { watch: Some(false) }),
         3 => exactly(4, Expect::List),
+        // SelectEvents (1.2): a mask of the seven kinds.
+        4 => exactly(8, {
+            let mask = order.read_u32([request[4], request[5], request[6], request[7]]);
+            if mask & !ALL_KINDS == 0 {
+                Expect::Nothing { watch: None }
+            } else {
+                error(BAD_VALUE, Some(mask))
+            }
+        }),
         _ => error(BAD_REQUEST, None),
     }
 }

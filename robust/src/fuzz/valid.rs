@@ -11,13 +11,15 @@ pub enum Kind {
     Watch,
     Unwatch,
     ListClients,
+    SelectEvents,
 }
 
-pub const KINDS: [Kind; 4] = [
+pub const KINDS: [Kind; 5] = [
     Kind::QueryVersion,
     Kind::Watch,
     Kind::Unwatch,
     Kind::ListClients,
+    Kind::SelectEvents,
 ];
 
 /// A fixed request of each kind, for the walk of single bit flips.
@@ -39,6 +41,9 @@ pub fn fixed(kind: Kind, major: u8, order: ByteOrder) -> Vec<u8> {
         }),
         Kind::Unwatch => Request::Unwatch,
         Kind::ListClients => Request::ListClients,
+        Kind::SelectEvents => Request::SelectEvents {
+            mask: lifesign_proto::notify::ALL_KINDS,
+        },
     };
     request.encode(major, order)
 }
@@ -62,6 +67,9 @@ pub fn random(rng: &mut Rng, kind: Kind, major: u8, order: ByteOrder) -> Vec<u8>
         }),
         Kind::Unwatch => Request::Unwatch,
         Kind::ListClients => Request::ListClients,
+        Kind::SelectEvents => Request::SelectEvents {
+            mask: rng.below(u64::from(lifesign_proto::notify::ALL_KINDS) + 1) as u32,
+        },
     };
     request.encode(major, order)
 }

@@ -980,3 +980,97 @@ fn a_held_client_is_not_probed_and_the_hold_moves_its_deadline() {
     let (a, _) = turn(&mut t, 9000, &[], &mut s);
     assert_eq!(lost(&a), [(1, LostReason::RepaintTimeout)]);
 }
+
+fn recovered(bodies: &[Body]) -> Vec<(u32, Millis)> {
+    bodies
+        .iter()
+        .filter_map(|b| match b {
+            Body::Recovered { client, silent_ms } => Some((client.index, *silent_ms)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_suspect_client_that_sends_a_request_recovers_once_with_its_silence() {
+    let mut t = tracker(&[("IdleTimeout", "4s"), ("Grace", "0")]);
+    let mut s = server();
+    watch(&mut t, 1, 0);
+    watch(&mut t, 2, 0);
+    assert!(t.recoveries(&mut s).is_empty(), "nobody was suspect");
+    let (a, _) = turn(&mut t, 2000, &[], &mut s);
+    assert_eq!(a.len(), 2, "both suspect: {a:?}");
+    assert!(t.recoveries(&mut s).is_empty(), "no sign of life yet");
+    // Client 1 sends a request at 2600; the next pass (10 ms later) reports it.
+    t.after_sleep(2600);
+    s.request(&t, 1, false);
+    t.before_sleep(2600, &mut s);
+    t.after_sleep(2610);
+    assert_eq!(recovered(&t.recoveries(&mut s)), [(1, 2600)]);
+    assert!(t.recoveries(&mut s).is_empty(), "reported once");
+    // Client 2 stays silent and is lost: no recovery for it, ever.
+    let (a, _) = turn(&mut t, 4000, &[], &mut s);
+    assert_eq!(lost(&a), [(2, LostReason::IdleTimeout)]);
+    assert!(t.recoveries(&mut s).is_empty());
+    // Client 1 can be suspect again, and recovers again.
+    let (a, _) = turn(&mut t, 4600, &[], &mut s);
+    assert!(
+        matches!(&a[..], [Action::Report(Body::Suspect { .. })]),
+        "{a:?}"
+    );
+    t.after_sleep(5000);
+    s.request(&t, 1, false);
+    assert_eq!(recovered(&t.recoveries(&mut s)), [(1, 2400)]);
+}
+
+#[test]
+fn an_answered_ping_recovers_a_client_suspect_of_it() {
+    let mut t = tracker(&[("WmPing", "1s"), ("WmPingTimeout", "2s"), ("Grace", "0")]);
+    let mut s = server();
+    s.windows.push((1, 77));
+    watch(&mut t, 1, 0);
+    let (a, _) = turn(&mut t, 0, &[], &mut s);
+    let Some(&Action::Ping { timestamp, .. }) = a.first() else {
+        panic!("pinged at once: {a:?}");
+    };
+    let (a, _) = turn(&mut t, 1000, &[], &mut s);
+    assert!(
+        matches!(
+            &a[..],
+            [Action::Report(Body::Suspect {
+                reason: LostReason::WmPingTimeout,
+                ..
+            })]
+        ),
+        "{a:?}"
+    );
+    t.after_sleep(1300);
+    assert!(t.on_pong(1, timestamp));
+    assert_eq!(recovered(&t.recoveries(&mut s)), [(1, 1300)]);
+}
+
+#[test]
+fn identity_changes_are_told_once_and_unwatch_returns_the_client() {
+    let mut t = tracker(&[("Grace", "0")]);
+    watch(&mut t, 1, 0);
+    let policy = t.default_policy();
+    assert_eq!(
+        t.set_policy(1, policy, None),
+        None,
+        "no service before, none now"
+    );
+    let updated = t.set_policy(1, policy, Some("plant-view".into()));
+    assert_eq!(updated.and_then(|c| c.service), Some("plant-view".into()));
+    assert_eq!(t.set_policy(1, policy, Some("plant-view".into())), None);
+    let class = ["xclock".to_owned(), "XClock".to_owned()];
+    let updated = t.class_known(1, class.clone()).expect("a new class");
+    assert_eq!(updated.wm_class, Some(class.clone()));
+    assert_eq!(
+        t.class_known(1, class.clone()),
+        None,
+        "the same class again"
+    );
+    assert_eq!(t.class_known(2, class), None, "not watched");
+    assert_eq!(t.unwatch(1).map(|c| c.index), Some(1));
+    assert_eq!(t.unwatch(1), None);
+}

@@ -1,5 +1,6 @@
 //! `lifesign`: the watched clients of an X server, and a heartbeat sidecar.
 
+mod follow;
 mod pulse;
 mod status;
 mod table;
@@ -20,14 +21,20 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The watched clients: a table, or the contract's JSON with --json.
+    /// The watched clients: a table, or the contract's JSON with --json; with --follow, then
+    /// one line per event as it happens.
     Status {
         /// The X display (default: $DISPLAY).
         #[arg(long)]
         display: Option<String>,
-        /// Print a JSON array instead of the table.
+        /// Print JSON instead of text: the array, and with --follow each event as the
+        /// launcher gets it.
         #[arg(long)]
         json: bool,
+        /// After the list, print each event (suspect, recovered, lost, gone, watched,
+        /// unwatched, updated) as the server makes it, until interrupted.
+        #[arg(long)]
+        follow: bool,
     },
     /// A heartbeat sidecar: opts in with a NoOperation expectation and sends NoOperation at
     /// the interval; exits non-zero when it loses the server.
@@ -74,7 +81,16 @@ fn duration(text: &str) -> Result<Duration, String> {
 fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
-        Command::Status { display, json } => status::run(display.as_deref(), json),
+        Command::Status {
+            display,
+            json,
+            follow: false,
+        } => status::run(display.as_deref(), json),
+        Command::Status {
+            display,
+            json,
+            follow: true,
+        } => follow::run(display.as_deref(), json),
         Command::Pulse {
             interval,
             scope,
