@@ -83,10 +83,12 @@ fn events_reach_the_launcher_and_unacknowledged_ones_are_sent_again() {
     drop(reader);
     drop(stream);
 
-    // The module comes back, says hello again, and sends the loss again, same seq.
+    // The module comes back, says hello again, replays no one (nobody else is watched),
+    // says the replay is over, and sends the loss again, same seq.
     let mut stream = accept(&listener);
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     assert!(matches!(next(&mut reader).body, Body::Hello { .. }));
+    assert_eq!(next(&mut reader).body, Body::Replayed { count: 0 });
     let again = next(&mut reader);
     assert_eq!(
         (again.seq, again.to_line()),
@@ -117,6 +119,13 @@ fn events_reach_the_launcher_and_unacknowledged_ones_are_sent_again() {
     assert_eq!(
         replay.client().unwrap().wm_class,
         Some(["quiet".to_owned(), "Quiet".to_owned()])
+    );
+    assert_eq!(next(&mut reader).body, Body::Replayed { count: 1 });
+    // The class was told live too, by `updated`, which was not acknowledged: sent again.
+    let updated = next(&mut reader);
+    assert!(
+        matches!(&updated.body, Body::Updated { client } if client.wm_class == replay.client().unwrap().wm_class),
+        "{updated:?}"
     );
 }
 

@@ -81,14 +81,17 @@ pub fn expect(minor: u8, request: &[u8], order: ByteOrder) -> Expect {
         2 => exactly(4, Expect::Nothing { watch: Some(false) }),
         3 => exactly(4, Expect::List),
         // SelectEvents (1.2): a mask of the seven kinds.
-        4 => exactly(8, {
-            let mask = order.read_u32([request[4], request[5], request[6], request[7]]);
-            if mask & !ALL_KINDS == 0 {
-                Expect::Nothing { watch: None }
-            } else {
-                error(BAD_VALUE, Some(mask))
+        4 => match request {
+            [_, _, _, _, a, b, c, d] => {
+                let mask = order.read_u32([*a, *b, *c, *d]);
+                if mask & !ALL_KINDS == 0 {
+                    Expect::Nothing { watch: None }
+                } else {
+                    error(BAD_VALUE, Some(mask))
+                }
             }
-        }),
+            _ => error(BAD_LENGTH, None),
+        },
         _ => error(BAD_REQUEST, None),
     }
 }
@@ -230,5 +233,38 @@ mod tests {
                 value: None
             }
         );
+    }
+
+    #[test]
+    fn select_events_takes_a_mask_of_the_seven_kinds_in_8_bytes() {
+        let select = |mask: u32| {
+            let mut out = vec![140, 4, 0, 2];
+            out.extend_from_slice(&ORDER.u32_bytes(mask));
+            out
+        };
+        assert_eq!(
+            expect(4, &select(0x7f), ORDER),
+            Expect::Nothing { watch: None }
+        );
+        assert_eq!(
+            expect(4, &select(0x80), ORDER),
+            Expect::Error {
+                code: BAD_VALUE,
+                minor: Some(4),
+                value: Some(0x80)
+            }
+        );
+        for len in [0, 4, 12] {
+            let mut short = select(1);
+            short.resize(len, 0);
+            assert_eq!(
+                expect(4, &short, ORDER),
+                Expect::Error {
+                    code: BAD_LENGTH,
+                    minor: Some(4),
+                    value: None
+                }
+            );
+        }
     }
 }
