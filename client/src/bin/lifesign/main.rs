@@ -1,6 +1,8 @@
-//! `lifesign`: the watched clients of an X server, and a heartbeat sidecar.
+//! `lifesign`: the watched clients of an X server, a heartbeat sidecar, and an overlay
+//! that marks stale windows on the display.
 
 mod follow;
+mod overlay;
 mod pulse;
 mod status;
 mod table;
@@ -12,7 +14,7 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(
     version,
-    about = "lifesign: what the X server watches, and a heartbeat for it"
+    about = "lifesign: what the X server watches, a heartbeat for it, and marks on stale windows"
 )]
 struct Args {
     #[command(subcommand)]
@@ -58,6 +60,18 @@ enum Command {
         /// 3 × interval).
         #[arg(long, value_parser = duration)]
         timeout: Option<Duration>,
+    },
+    /// Marks stale windows on the display: a frame and a banner over a suspect client's
+    /// windows, a placeholder where a lost client's were until a new one of its service
+    /// maps a window. The marks take no input. Exits non-zero when it loses the server.
+    Overlay {
+        /// The X display (default: $DISPLAY).
+        #[arg(long)]
+        display: Option<String>,
+        /// The launcher's state file, read for the backup being started (default:
+        /// $LIFESIGN_LAUNCHER_STATE, which the launcher sets).
+        #[arg(long, value_name = "FILE")]
+        launcher_state: Option<std::path::PathBuf>,
     },
 }
 
@@ -105,6 +119,13 @@ fn main() -> ExitCode {
             display,
             expect: expect.unwrap_or(interval * 3),
             timeout: timeout.unwrap_or(interval * 3),
+        }),
+        Command::Overlay {
+            display,
+            launcher_state,
+        } => overlay::run(overlay::Options {
+            display,
+            launcher_state,
         }),
     };
     match result {

@@ -1,0 +1,217 @@
+//! A lost client's placeholder: what it says (the reason, who, the backup the launcher is
+//! starting) and when it goes: once a new client of the same service maps a window.
+//!
+//! "New" is a client other than the lost one that mapped a window after the lost client
+//! fell silent (its `suspect`, or its `lost` when no suspicion came first), so another
+//! instance of the service that was already on the screen does not take the placeholder
+//! away, and a backup the launcher started early (on `suspect`) does. Its identity may come
+//! after its map (the server learns a client's WM_CLASS from its window; ListClients is
+//! asked again on `watched` and `updated`), so the maps are remembered and matched
+//! whenever the overlay learns more.
+
+use super::clients::{Directory, Label, ServiceKey};
+use super::launcher_state::{self, Backup};
+use super::marks::Mark;
+use super::text;
+use std::path::Path;
+
+/// The most clients remembered as having mapped a window since a loss.
+const MAX_MAPPED: usize = 256;
+
+/// Clients that mapped a window since a moment, bounded.
+#[derive(Clone, Debug, Default)]
+pub struct MapsSince(Vec<u32>);
+
+impl MapsSince {
+    pub fn saw(&mut self, base: u32) {
+        if !self.0.contains(&base) {
+            if self.0.len() >= MAX_MAPPED {
+                self.0.remove(0);
+            }
+            self.0.push(base);
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+pub struct Placeholder {
+    /// The lost client's XID base.
+    pub lost: u32,
+    key: Option<ServiceKey>,
+    declared: Option<String>,
+    reason: &'static str,
+    silent_ms: u64,
+    label: Label,
+    backup: Option<Backup>,
+    pub maps: MapsSince,
+    pub marks: Vec<Mark>,
+}
+
+impl Placeholder {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        lost: u32,
+        key: Option<ServiceKey>,
+        declared: Option<String>,
+        reason: &'static str,
+        silent_ms: u64,
+        label: Label,
+        maps: MapsSince,
+        state: Option<&Path>,
+    ) -> Self {
+        let mut p = Self {
+            lost,
+            key,
+            declared,
+            reason,
+            silent_ms,
+            label,
+            backup: None,
+            maps,
+            marks: Vec::new(),
+        };
+        p.reread(state);
+        p
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        text::placeholder(self.reason, self.silent_ms, &self.label, self.backup.as_ref())
+    }
+
+    /// Reads the launcher's state file again; whether what the placeholder says changed.
+    pub fn reread(&mut self, state: Option<&Path>) -> bool {
+        let backup = state.and_then(|p| launcher_state::read(p, self.lost, self.declared.as_deref()));
+        let changed = backup != self.backup;
+        self.backup = backup;
+        changed
+    }
+
+    /// Whether a new client of the lost one's service has mapped a window.
+    pub fn succeeded(&self, clients: &Directory) -> bool {
+        let Some(key) = &self.key else {
+            return false;
+        };
+        self.maps
+            .iter()
+            .filter(|&b| b != self.lost)
+            .any(|b| clients.get(b).is_some_and(|info| key.matches(info)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::overlay::clients::tests::info;
+    use lifesign_proto::event::{PolicyInfo, StatusEntry, WatchState};
+
+    fn directory(clients: &[(u32, Option<&str>, Option<&str>)]) -> Directory {
+        let mut d = Directory::default();
+        d.replace(
+            clients
+                .iter()
+                .map(|&(base, service, class)| StatusEntry {
+                    client: lifesign_proto::event::ClientInfo {
+                        id: format!("{base:#010x}"),
+                        ..info(service, class, None)
+                    },
+                    state: WatchState::Watching,
+                    idle_ms: 0,
+                    noop_age_ms: 0,
+                    policy: PolicyInfo {
+                        idle_timeout_ms: 0,
+                        expect_noop_ms: 0,
+                        wm_ping_ms: 0,
+                        transport_timeout_ms: 0,
+                        repaint_probe_ms: 0,
+                    },
+                })
+                .collect(),
+        );
+        d
+    }
+
+    fn placeholder(key: Option<ServiceKey>) -> Placeholder {
+        Placeholder::new(
+            0x00a0_0000,
+            key,
+            None,
+            "idle-timeout",
+            3000,
+            Label {
+                service: "XClock".into(),
+                host: "local".into(),
+            },
+            MapsSince::default(),
+            None,
+        )
+    }
+
+    #[test]
+    fn it_goes_once_a_new_client_of_the_service_maps_a_window() {
+        let mut p = placeholder(Some(ServiceKey::Class("XClock".into())));
+        let mut d = directory(&[
+            (0x00a0_0000, None, Some("XClock")),
+            (0x00c0_0000, None, Some("XLogo")),
+        ]);
+        assert!(!p.succeeded(&d));
+        p.maps.saw(0x00a0_0000); // the lost client itself (OnLost notify) maps again
+        p.maps.saw(0x00c0_0000); // another service
+        assert!(!p.succeeded(&d));
+        // A client that mapped before its class was known: matched once it is.
+        p.maps.saw(0x00e0_0000);
+        assert!(!p.succeeded(&d));
+        d = directory(&[(0x00e0_0000, None, Some("XClock"))]);
+        assert!(p.succeeded(&d));
+    }
+
+    #[test]
+    fn a_declared_service_is_succeeded_only_by_the_same_declaration() {
+        let mut p = placeholder(Some(ServiceKey::Declared("plant-view".into())));
+        p.maps.saw(0x00c0_0000);
+        assert!(!p.succeeded(&directory(&[(0x00c0_0000, None, Some("XClock"))])));
+        assert!(p.succeeded(&directory(&[(0x00c0_0000, Some("plant-view"), None)])));
+    }
+
+    #[test]
+    fn without_a_key_it_waits_and_says_so() {
+        let mut p = placeholder(None);
+        p.maps.saw(0x00c0_0000);
+        assert!(!p.succeeded(&directory(&[(0x00c0_0000, None, Some("XClock"))])));
+        assert_eq!(p.lines()[2], "waiting for a new XClock");
+    }
+
+    #[test]
+    fn the_maps_remembered_are_bounded() {
+        let mut m = MapsSince::default();
+        for i in 0..1000 {
+            m.saw(i << 21);
+            m.saw(i << 21);
+        }
+        assert_eq!(m.0.len(), MAX_MAPPED);
+        assert_eq!(m.0.last(), Some(&(999 << 21)));
+    }
+
+    #[test]
+    fn the_backup_comes_from_the_state_file_and_is_read_again() {
+        let dir = std::env::temp_dir().join(format!("lifesign-placeholder-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("launcher.json");
+        let mut p = placeholder(None);
+        assert!(!p.reread(Some(&file)), "absent: still waiting");
+        std::fs::write(
+            &file,
+            r#"{"services":{"clock":{"replacing":{"client":"0x00a00000","candidate":1,"command":["ssh","host-b","xclock"]}}}}"#,
+        )
+        .unwrap();
+        assert!(p.reread(Some(&file)));
+        assert_eq!(
+            p.lines()[2],
+            "starting backup of clock, candidate 1: ssh host-b xclock"
+        );
+        assert!(!p.reread(Some(&file)), "unchanged");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
