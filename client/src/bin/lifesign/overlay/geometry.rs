@@ -68,8 +68,10 @@ pub fn clamp_size(v: u32) -> u16 {
 pub const FRAME: u32 = 6;
 /// Space around the text, inside the banner and the panel.
 pub const PAD: u32 = 4;
+/// The placeholder's border (in the frame's colour), inside the area it covers.
+pub const PANEL_BORDER: u32 = 2;
 /// The least a placeholder covers, so that its text can be read over a tiny window.
-pub const MIN_PANEL: (u32, u32) = (260, 64);
+pub const MIN_PANEL: (u32, u32) = (160, 64);
 
 /// A font's cell, as the overlay draws with one (a core font; "fixed" is monospaced).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,10 +170,22 @@ pub fn panel_rect(outer: Rect) -> Rect {
     )
 }
 
+/// The panel's window inside its border: where X puts a window with [`PANEL_BORDER`] so
+/// that, border included, it covers `panel`.
+pub fn panel_inside(panel: Rect) -> Rect {
+    Rect::new(
+        panel.x,
+        panel.y,
+        panel.width.saturating_sub(2 * PANEL_BORDER).max(1),
+        panel.height.saturating_sub(2 * PANEL_BORDER).max(1),
+    )
+}
+
 /// How many characters a line of the panel holds, and how many lines it shows.
 pub fn panel_capacity(panel: Rect, cell: Cell) -> (usize, usize) {
-    let cols = panel.width.saturating_sub(2 * PAD) / cell.width.max(1);
-    let rows = panel.height.saturating_sub(2 * PAD) / cell.line_height().max(1);
+    let inside = panel_inside(panel);
+    let cols = inside.width.saturating_sub(2 * PAD) / cell.width.max(1);
+    let rows = inside.height.saturating_sub(2 * PAD) / cell.line_height().max(1);
     (
         usize::try_from(cols).unwrap_or(usize::MAX),
         usize::try_from(rows).unwrap_or(usize::MAX),
@@ -269,6 +283,8 @@ mod tests {
             panel_rect(Rect::new(5, 6, 10, 10)),
             Rect::new(5, 6, MIN_PANEL.0, MIN_PANEL.1)
         );
-        assert_eq!(panel_capacity(Rect::new(0, 0, 164, 164), FIXED), (26, 10));
+        // Inside the border and the padding.
+        assert_eq!(panel_capacity(Rect::new(0, 0, 164 + 2 * PANEL_BORDER, 164), FIXED), (26, 10));
+        assert_eq!(panel_inside(Rect::new(5, 6, 100, 50)), Rect::new(5, 6, 96, 46));
     }
 }

@@ -3,7 +3,8 @@
 //! window it marks:
 //! - a **frame**: shaped (SHAPE bounding) to a border around the marked window and a banner
 //!   strip, orange, with the banner's text in black;
-//! - a **panel** (a lost client's placeholder): an opaque dark rectangle with light text.
+//! - a **panel** (a lost client's placeholder): an opaque dark rectangle with light text
+//!   and a thin orange border.
 //!
 //! Every mark has an empty input shape: the pointer goes through it to whatever is below,
 //! so no click ever reaches the overlay. Text is a core font's ("fixed"), drawn with
@@ -170,9 +171,13 @@ impl Mark {
         let window = conn
             .generate_id()
             .map_err(|_| ConnectionError::InsufficientMemory)?;
-        let (rect, background) = match &look {
-            Look::Frame(l) => (l.window, painter.frame_pixel),
-            Look::Panel(r) => (*r, painter.panel_pixel),
+        let (rect, background, border) = match &look {
+            Look::Frame(l) => (l.window, painter.frame_pixel, 0),
+            Look::Panel(r) => (
+                geometry::panel_inside(*r),
+                painter.panel_pixel,
+                geometry::PANEL_BORDER,
+            ),
         };
         let r = rect.to_x();
         conn.create_window(
@@ -183,11 +188,12 @@ impl Mark {
             r.y,
             r.width,
             r.height,
-            0,
+            u16::try_from(border).unwrap_or(0),
             WindowClass::INPUT_OUTPUT,
             COPY_FROM_PARENT,
             &CreateWindowAux::new()
                 .background_pixel(background)
+                .border_pixel(painter.frame_pixel)
                 .override_redirect(1)
                 .event_mask(EventMask::EXPOSURE),
         )?;

@@ -219,7 +219,13 @@ impl<'c, C: Connection> Overlay<'c, C> {
 
     fn notify(&mut self, n: &Notify) -> Result<(), ConnectionError> {
         match n.kind {
-            Kind::Watched | Kind::Updated => self.relist = true,
+            Kind::Watched => {
+                self.relist = true;
+                for p in &mut self.placeholders {
+                    p.saw_watched(n.client);
+                }
+            }
+            Kind::Updated => self.relist = true,
             Kind::Suspect => self.suspect(n.client, u64::from(n.silent_ms))?,
             Kind::Recovered => self.unmark(n.client)?,
             Kind::Gone | Kind::Unwatched => {
@@ -356,7 +362,7 @@ impl<'c, C: Connection> Overlay<'c, C> {
                     bases.iter().for_each(|&b| s.maps.saw(b));
                 }
                 for p in &mut self.placeholders {
-                    bases.iter().for_each(|&b| p.maps.saw(b));
+                    bases.iter().for_each(|&b| p.saw_map(b));
                     if let Some(m) = p.marks.iter().find(|m| m.target == window) {
                         m.restack(self.conn)?;
                     }

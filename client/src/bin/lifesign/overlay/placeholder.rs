@@ -4,10 +4,12 @@
 //! "New" is a client other than the lost one that mapped a window after the lost client
 //! fell silent (its `suspect`, or its `lost` when no suspicion came first), so another
 //! instance of the service that was already on the screen does not take the placeholder
-//! away, and a backup the launcher started early (on `suspect`) does. Its identity may come
-//! after its map (the server learns a client's WM_CLASS from its window; ListClients is
-//! asked again on `watched` and `updated`), so the maps are remembered and matched
-//! whenever the overlay learns more.
+//! away, and a backup the launcher started early (on `suspect`) does. The server gives a
+//! closed client's XID base to the next client that connects, so a client with the lost
+//! one's base is another one once the server said it is watched (`watched`). Its identity
+//! may come after its map (the server learns a client's WM_CLASS from its window;
+//! ListClients is asked again on `watched` and `updated`), so the maps are remembered and
+//! matched whenever the overlay learns more.
 
 use super::clients::{Directory, Label, ServiceKey};
 use super::launcher_state::{self, Backup};
@@ -46,7 +48,9 @@ pub struct Placeholder {
     silent_ms: u64,
     label: Label,
     backup: Option<Backup>,
-    pub maps: MapsSince,
+    /// The lost client's base is another client's now.
+    reused: bool,
+    maps: MapsSince,
     pub marks: Vec<Mark>,
 }
 
@@ -59,9 +63,10 @@ impl Placeholder {
         reason: &'static str,
         silent_ms: u64,
         label: Label,
-        maps: MapsSince,
+        mut maps: MapsSince,
         state: Option<&Path>,
     ) -> Self {
+        maps.0.retain(|&b| b != lost);
         let mut p = Self {
             lost,
             key,
@@ -70,11 +75,26 @@ impl Placeholder {
             silent_ms,
             label,
             backup: None,
+            reused: false,
             maps,
             marks: Vec::new(),
         };
         p.reread(state);
         p
+    }
+
+    /// Client `base` mapped a window.
+    pub fn saw_map(&mut self, base: u32) {
+        if base != self.lost || self.reused {
+            self.maps.saw(base);
+        }
+    }
+
+    /// The server watches a new client with XID base `base`.
+    pub fn saw_watched(&mut self, base: u32) {
+        if base == self.lost {
+            self.reused = true;
+        }
     }
 
     pub fn lines(&self) -> Vec<String> {
@@ -96,7 +116,6 @@ impl Placeholder {
         };
         self.maps
             .iter()
-            .filter(|&b| b != self.lost)
             .any(|b| clients.get(b).is_some_and(|info| key.matches(info)))
     }
 }
@@ -157,20 +176,54 @@ mod tests {
             (0x00c0_0000, None, Some("XLogo")),
         ]);
         assert!(!p.succeeded(&d));
-        p.maps.saw(0x00a0_0000); // the lost client itself (OnLost notify) maps again
-        p.maps.saw(0x00c0_0000); // another service
+        p.saw_map(0x00a0_0000); // the lost client itself (OnLost notify) maps again
+        p.saw_map(0x00c0_0000); // another service
         assert!(!p.succeeded(&d));
         // A client that mapped before its class was known: matched once it is.
-        p.maps.saw(0x00e0_0000);
+        p.saw_map(0x00e0_0000);
         assert!(!p.succeeded(&d));
         d = directory(&[(0x00e0_0000, None, Some("XClock"))]);
         assert!(p.succeeded(&d));
     }
 
     #[test]
+    fn a_new_client_with_the_lost_ones_base_counts_once_it_is_watched() {
+        let mut p = placeholder(Some(ServiceKey::Class("XClock".into())));
+        let d = directory(&[(0x00a0_0000, None, Some("XClock"))]);
+        p.saw_map(0x00a0_0000);
+        assert!(!p.succeeded(&d), "the lost client itself");
+        p.saw_watched(0x00c0_0000);
+        p.saw_watched(0x00a0_0000);
+        p.saw_map(0x00a0_0000);
+        assert!(p.succeeded(&d), "the server gave its base to a new client");
+    }
+
+    #[test]
+    fn maps_of_the_lost_client_while_it_was_suspect_do_not_count() {
+        let mut maps = MapsSince::default();
+        maps.saw(0x00a0_0000);
+        let mut p = placeholder(Some(ServiceKey::Class("XClock".into())));
+        p = Placeholder { maps, ..p };
+        assert!(p.succeeded(&directory(&[(0x00a0_0000, None, Some("XClock"))])));
+        let mut maps = MapsSince::default();
+        maps.saw(0x00a0_0000);
+        let p = Placeholder::new(
+            0x00a0_0000,
+            Some(ServiceKey::Class("XClock".into())),
+            None,
+            "idle-timeout",
+            0,
+            Label { service: "XClock".into(), host: "local".into() },
+            maps,
+            None,
+        );
+        assert!(!p.succeeded(&directory(&[(0x00a0_0000, None, Some("XClock"))])));
+    }
+
+    #[test]
     fn a_declared_service_is_succeeded_only_by_the_same_declaration() {
         let mut p = placeholder(Some(ServiceKey::Declared("plant-view".into())));
-        p.maps.saw(0x00c0_0000);
+        p.saw_map(0x00c0_0000);
         assert!(!p.succeeded(&directory(&[(0x00c0_0000, None, Some("XClock"))])));
         assert!(p.succeeded(&directory(&[(0x00c0_0000, Some("plant-view"), None)])));
     }
@@ -178,7 +231,7 @@ mod tests {
     #[test]
     fn without_a_key_it_waits_and_says_so() {
         let mut p = placeholder(None);
-        p.maps.saw(0x00c0_0000);
+        p.saw_map(0x00c0_0000);
         assert!(!p.succeeded(&directory(&[(0x00c0_0000, None, Some("XClock"))])));
         assert_eq!(p.lines()[2], "waiting for a new XClock");
     }

@@ -1,0 +1,543 @@
+//! `lifesign overlay` on a real Xorg with real xclocks: a stopped xclock framed within
+//! 100 ms of its `suspect`, the frame gone within 100 ms of `recovered`; a lost one's
+//! placeholder, with the backup from the launcher's state file, kept until a new xclock maps
+//! a window; clicks through a mark reaching the marked client.
+//!
+//! The events are read from a subscriber connection of the test's own (SelectEvents), and
+//! each latency is measured from the moment that connection received the event (and, for
+//! the record, from the server's own stamp, `at_ms`). What the overlay shows is read from
+//! the server as any client could: the root's children, their geometry, their input shape,
+//! the pixels of the screen (GetImage).
+
+use lifesign::{ALL_KINDS, Kind, Lifesign, Notify};
+use lifesign_tests::net::Proc;
+use lifesign_tests::windows::{mapped_windows, wait_until};
+use lifesign_tests::{LOAD_MARGIN, Server, Xorg, unix_ms};
+use rustix::process::Signal;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+use x11rb::connection::Connection;
+use x11rb::protocol::Event;
+use x11rb::protocol::shape::{ConnectionExt as _, SK};
+use x11rb::protocol::xproto::{
+    AtomEnum, ConnectionExt as _, CreateWindowAux, EventMask, ImageFormat, MapState, Window,
+    WindowClass,
+};
+use x11rb::protocol::xtest::ConnectionExt as _;
+use x11rb::rust_connection::RustConnection;
+
+const WAIT: Duration = Duration::from_secs(30);
+/// The bound the issue asks for, from the event to the mark on the screen (or gone).
+const BOUND: Duration = Duration::from_millis(100);
+/// The overlay's frame and placeholder colours (docs/cli.md).
+const ORANGE: u32 = 0xff8c00;
+const PANEL: u32 = 0x202020;
+
+fn cli() -> PathBuf {
+    lifesign_tests::server::built_binary("lifesign", "LIFESIGN_CLI")
+}
+
+/// A connection of the test's that the server does not judge (under `Watch all` an idle
+/// observer would be lost).
+fn observer(server: &Server) -> RustConnection {
+    let conn = server.connect();
+    if let Ok(ls) = Lifesign::new(&conn) {
+        ls.unwatch(&conn).expect("Unwatch");
+    }
+    conn
+}
+
+/// `lifesign overlay` on `server`, its stderr in a file printed if the test fails; killed
+/// on drop.
+struct Overlay {
+    _proc: Proc,
+    log: tempfile::NamedTempFile,
+}
+
+impl Overlay {
+    fn start(server: &Server, env: &[(&str, &Path)]) -> Self {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut c = Command::new(cli());
+        c.args(["overlay", "--display", &server.display()])
+            .stdout(Stdio::null())
+            .stderr(log.reopen().unwrap());
+        for (name, value) in env {
+            c.env(name, value);
+        }
+        let overlay = Self {
+            _proc: Proc(c.spawn().expect("start lifesign overlay")),
+            log,
+        };
+        // Its last step before it looks at the screen: SubstructureNotify on the root.
+        let conn = observer(server);
+        let root = conn.setup().roots[0].root;
+        wait_until(WAIT, || {
+            conn.get_window_attributes(root)
+                .unwrap()
+                .reply()
+                .unwrap()
+                .all_event_masks
+                .contains(EventMask::SUBSTRUCTURE_NOTIFY)
+        })
+        .expect("the overlay follows the root's children");
+        overlay
+    }
+}
+
+impl Drop for Overlay {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            let text = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+            eprintln!("----- lifesign overlay's stderr -----\n{text}----- end -----");
+        }
+    }
+}
+
+/// The test's subscriber: every `LifesignNotify`, with when this process received it.
+struct Subscriber {
+    rx: mpsc::Receiver<(Instant, Notify)>,
+}
+
+impl Subscriber {
+    fn start(server: &Server) -> Self {
+        let conn = observer(server);
+        let ls = Lifesign::new(&conn).unwrap();
+        ls.select_events(&conn, ALL_KINDS).expect("SelectEvents");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            while let Ok(event) = conn.wait_for_event() {
+                if let Some(n) = ls.parse_event(&event)
+                    && tx.send((Instant::now(), n)).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Self { rx }
+    }
+
+    fn wait(&self, kind: Kind, client: u32, within: Duration) -> (Instant, Notify) {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok((at, n)) if n.kind == kind && n.client == client => return (at, n),
+                Ok(_) => {}
+                Err(_) => panic!("no {} event for {client:#010x} within {within:?}", kind.as_str()),
+            }
+        }
+    }
+}
+
+/// A window's outer geometry: x, y, width, height with its border.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Outer {
+    x: i32,
+    y: i32,
+    w: i32,
+    h: i32,
+}
+
+impl Outer {
+    fn encloses(&self, o: &Outer) -> bool {
+        self.x <= o.x && self.y <= o.y && self.x + self.w >= o.x + o.w && self.y + self.h >= o.y + o.h
+    }
+}
+
+fn outer(conn: &RustConnection, w: Window) -> Option<Outer> {
+    let g = conn.get_geometry(w).ok()?.reply().ok()?;
+    let b = i32::from(g.border_width);
+    Some(Outer {
+        x: g.x.into(),
+        y: g.y.into(),
+        w: i32::from(g.width) + 2 * b,
+        h: i32::from(g.height) + 2 * b,
+    })
+}
+
+/// One of the overlay's windows as the server shows it.
+#[derive(Debug)]
+struct Seen {
+    window: Window,
+    outer: Outer,
+    name: String,
+}
+
+/// The overlay's mapped windows: override-redirect root children of class
+/// `LifesignOverlay`.
+fn marks(conn: &RustConnection) -> Vec<Seen> {
+    let root = conn.setup().roots[0].root;
+    let Ok(tree) = conn.query_tree(root).unwrap().reply() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for w in tree.children {
+        let Ok(a) = conn.get_window_attributes(w).unwrap().reply() else {
+            continue;
+        };
+        if !a.override_redirect || a.map_state != MapState::VIEWABLE {
+            continue;
+        }
+        let text = |atom: AtomEnum| -> Option<String> {
+            let p = conn
+                .get_property(false, w, atom, AtomEnum::STRING, 0, 1024)
+                .ok()?
+                .reply()
+                .ok()?;
+            Some(p.value.iter().map(|&b| char::from(b)).collect())
+        };
+        if !text(AtomEnum::WM_CLASS).is_some_and(|c| c.starts_with("lifesign-overlay\0")) {
+            continue;
+        }
+        let (Some(outer), Some(name)) = (outer(conn, w), text(AtomEnum::WM_NAME)) else {
+            continue;
+        };
+        out.push(Seen {
+            window: w,
+            outer,
+            name,
+        });
+    }
+    out
+}
+
+/// The colour of the screen's pixel at (x, y), as 0xRRGGBB (a 24-bit TrueColor screen).
+fn pixel(conn: &RustConnection, x: i32, y: i32) -> u32 {
+    let root = conn.setup().roots[0].root;
+    let image = conn
+        .get_image(ImageFormat::Z_PIXMAP, root, x as i16, y as i16, 1, 1, !0)
+        .unwrap()
+        .reply()
+        .unwrap();
+    let d = &image.data;
+    u32::from_le_bytes([d[0], d[1], d[2], 0])
+}
+
+/// A frame over `target`: a mark enclosing it whose border, left of the window, has the
+/// frame's colour.
+fn frame_over(conn: &RustConnection, target: &Outer) -> Option<Seen> {
+    marks(conn).into_iter().find(|m| {
+        m.outer.encloses(target)
+            && m.outer.w > target.w
+            && pixel(conn, target.x - 3, target.y + target.h / 2) == ORANGE
+    })
+}
+
+/// A placeholder over `target`: a mark covering it, dark inside.
+fn placeholder_over(conn: &RustConnection, target: &Outer) -> Option<Seen> {
+    marks(conn).into_iter().find(|m| {
+        m.outer.encloses(target)
+            && m.name.starts_with("lost: ")
+            && pixel(conn, target.x + target.w - 8, target.y + target.h - 8) == PANEL
+    })
+}
+
+/// A watched xclock of the test's, redrawing every second, mapped at `geometry`.
+fn xclock(server: &Server, geometry: &str) -> (Proc, u32, Outer) {
+    let conn = observer(server);
+    let child = Command::new("xclock")
+        .args(["-update", "1", "-geometry", geometry])
+        .env("DISPLAY", server.display())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start xclock");
+    let proc = Proc(child);
+    let pid = proc.pid();
+    let watched = server
+        .wait_for_event(WAIT, |e| {
+            matches!(e.body, lifesign_proto::event::Body::Watched { .. })
+                && e.client().is_some_and(|c| c.pid == Some(pid))
+        })
+        .expect("xclock is watched");
+    let base = lifesign_tests::windows::parse_id(&watched.client().unwrap().id);
+    wait_until(WAIT, || !mapped_windows(&conn, base).is_empty()).expect("xclock maps its window");
+    let window = mapped_windows(&conn, base)[0];
+    let o = outer(&conn, window).expect("xclock's geometry");
+    (proc, base, o)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Polls (every 2 ms) until `f` gives something; returns it with when it did.
+fn poll<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<(Instant, T)> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(t) = f() {
+            return Some((Instant::now(), t));
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn xorg(idle_timeout: &str) -> Server {
+    Xorg::new()
+        .option("Watch", "all")
+        .option("IdleTimeout", idle_timeout)
+        .option("Grace", "0")
+        .option("Launcher", "none")
+        .start()
+}
+
+#[test]
+fn a_stopped_xclock_is_framed_within_100ms_of_suspect_and_cleared_within_100ms_of_recovered() {
+    // Suspect at 4 s of silence, lost at 8 s: four seconds to look at the frame.
+    let server = xorg("8s");
+    let subscriber = Subscriber::start(&server);
+    let _overlay = Overlay::start(&server, &[]);
+    let conn = observer(&server);
+    let (xclock, base, target) = xclock(&server, "200x200+300+300");
+    assert!(frame_over(&conn, &target).is_none(), "no mark on a live client");
+
+    xclock.signal(Signal::STOP);
+    let (received, suspect) = subscriber.wait(Kind::Suspect, base, WAIT);
+    let (shown, mark) = poll(Duration::from_secs(2), || frame_over(&conn, &target))
+        .expect("a frame over the stopped xclock");
+    let seen_ms = unix_ms();
+    let latency = shown.saturating_duration_since(received);
+    println!(
+        "frame shown {:.1} ms after the subscriber got `suspect` ({} ms after its at_ms)",
+        ms(latency),
+        seen_ms.saturating_sub(suspect.at_ms)
+    );
+    assert!(latency <= BOUND, "frame after {latency:?}");
+    assert!(
+        mark.name.starts_with("no sign of life for ") && mark.name.contains("XClock on local"),
+        "{mark:?}"
+    );
+    // The banner grows with the silence.
+    let first = mark.name.clone();
+    let grown = poll(Duration::from_secs(2), || {
+        marks(&conn).into_iter().find(|m| m.window == mark.window && m.name != first)
+    });
+    assert!(grown.is_some(), "the banner is redrawn: {first}");
+    // It takes no input: its input shape is empty.
+    let input = conn
+        .shape_get_rectangles(mark.window, SK::INPUT)
+        .unwrap()
+        .reply()
+        .unwrap();
+    assert!(input.rectangles.is_empty(), "{input:?}");
+    // Its bounding shape leaves the xclock itself uncovered (its middle is the clock's).
+    let middle = (target.x + target.w / 2, target.y + target.h / 2);
+    assert_ne!(pixel(&conn, middle.0, middle.1), ORANGE);
+
+    xclock.signal(Signal::CONT);
+    let (received, recovered) = subscriber.wait(Kind::Recovered, base, WAIT);
+    let (cleared, ()) = poll(Duration::from_secs(2), || {
+        marks(&conn).is_empty().then_some(())
+    })
+    .expect("the frame goes on recovery");
+    let latency = cleared.saturating_duration_since(received);
+    println!(
+        "frame gone {:.1} ms after the subscriber got `recovered` ({} ms after its at_ms)",
+        ms(latency),
+        unix_ms().saturating_sub(recovered.at_ms)
+    );
+    assert!(latency <= BOUND, "cleared after {latency:?}");
+    assert_ne!(pixel(&conn, target.x - 3, target.y + target.h / 2), ORANGE);
+}
+
+#[test]
+fn a_lost_xclock_leaves_a_placeholder_until_a_new_xclock_maps_a_window() {
+    let server = xorg("4s");
+    let subscriber = Subscriber::start(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("launcher.json");
+    // As the launcher starts it: the state file's path in the environment (absent so far).
+    let overlay = Overlay::start(&server, &[("LIFESIGN_LAUNCHER_STATE", &state)]);
+    let conn = observer(&server);
+    let (lost_xclock, base, target) = xclock(&server, "200x200+300+300");
+
+    lost_xclock.signal(Signal::STOP);
+    subscriber.wait(Kind::Suspect, base, WAIT);
+    let (received, lost) = subscriber.wait(Kind::Lost, base, WAIT);
+    let (shown, placeholder) = poll(Duration::from_secs(2), || placeholder_over(&conn, &target))
+        .expect("a placeholder where the xclock was");
+    println!(
+        "placeholder shown {:.1} ms after the subscriber got `lost` ({} ms after its at_ms)",
+        ms(shown.saturating_duration_since(received)),
+        unix_ms().saturating_sub(lost.at_ms)
+    );
+    assert!(
+        shown.saturating_duration_since(received) <= BOUND + LOAD_MARGIN,
+        "{:?}",
+        shown.saturating_duration_since(received)
+    );
+    assert!(
+        placeholder.name.starts_with("lost: idle-timeout, silent 4.")
+            && placeholder.name.contains("XClock on local")
+            && placeholder.name.contains("waiting for a new XClock"),
+        "{placeholder:?}"
+    );
+    // The server closed the client: its windows are gone, the placeholder stays.
+    wait_until(WAIT, || mapped_windows(&conn, base).is_empty()).expect("xclock closed");
+    let input = conn
+        .shape_get_rectangles(placeholder.window, SK::INPUT)
+        .unwrap()
+        .reply()
+        .unwrap();
+    assert!(input.rectangles.is_empty(), "{input:?}");
+
+    // The launcher writes what it started: the placeholder says so (re-read every 500 ms).
+    std::fs::write(
+        &state,
+        format!(
+            r#"{{"services":{{"clock":{{"active":1,"replacing":{{"client":"{base:#010x}","candidate":1,"command":["ssh","host-b","xclock"],"since_ms":{}}}}}}},"handled":{{}}}}"#,
+            unix_ms()
+        ),
+    )
+    .unwrap();
+    poll(Duration::from_secs(3), || {
+        marks(&conn)
+            .into_iter()
+            .find(|m| m.name.contains("starting backup of clock, candidate 1: ssh host-b xclock"))
+    })
+    .expect("the placeholder names the backup");
+
+    // Another application mapping a window changes nothing.
+    let xlogo = Proc(
+        Command::new("xlogo")
+            .args(["-geometry", "100x100+700+100"])
+            .env("DISPLAY", server.display())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start xlogo"),
+    );
+    thread::sleep(Duration::from_secs(1));
+    assert!(placeholder_over(&conn, &target).is_some(), "kept after xlogo");
+    drop(xlogo);
+
+    // A new xclock (its class XClock) maps a window: the placeholder goes.
+    let (_backup, backup_base, _) = xclock(&server, "200x200+700+300");
+    let mapped = Instant::now();
+    let (gone, ()) = poll(WAIT, || placeholder_over(&conn, &target).is_none().then_some(()))
+        .expect("the placeholder goes once a new xclock maps a window");
+    println!(
+        "placeholder gone {:.1} ms after the new xclock ({backup_base:#010x}) was seen mapped",
+        ms(gone.saturating_duration_since(mapped))
+    );
+    assert!(gone.saturating_duration_since(mapped) <= Duration::from_secs(1) + LOAD_MARGIN);
+    assert!(marks(&conn).is_empty());
+    drop(overlay);
+}
+
+#[test]
+fn clicks_on_a_marked_window_reach_its_client() {
+    // Only clients that opt in are watched: the test's own target.
+    let server = Xorg::new()
+        .option("Watch", "none")
+        .option("Grace", "0")
+        .option("Launcher", "none")
+        .start();
+    let subscriber = Subscriber::start(&server);
+    let _overlay = Overlay::start(&server, &[]);
+    let conn = observer(&server);
+    let root = conn.setup().roots[0].root;
+
+    // The target: an x11rb client that opts in (idle 10 s: suspect at 5 s), maps a window
+    // at the top of the screen (so its banner goes inside the window's top edge) and then
+    // only reads.
+    let target = server.connect();
+    let base = target.setup().resource_id_base;
+    let ls = Lifesign::new(&target).unwrap();
+    ls.watch(
+        &target,
+        &lifesign::Policy::default()
+            .idle_timeout(Duration::from_secs(10))
+            .service("click-target"),
+    )
+    .unwrap();
+    let window = target.generate_id().unwrap();
+    target
+        .create_window(
+            0,
+            window,
+            root,
+            100,
+            0,
+            400,
+            300,
+            0,
+            WindowClass::INPUT_OUTPUT,
+            0,
+            &CreateWindowAux::new()
+                .background_pixel(target.setup().roots[0].white_pixel)
+                .event_mask(EventMask::BUTTON_PRESS),
+        )
+        .unwrap();
+    target.map_window(window).unwrap();
+    target.get_input_focus().unwrap().reply().unwrap();
+    let (tx, presses) = mpsc::channel();
+    thread::spawn(move || {
+        // Reading sends nothing: the client stays silent.
+        while let Ok(event) = target.wait_for_event() {
+            if let Event::ButtonPress(e) = event
+                && tx.send((e.event, e.event_x, e.event_y)).is_err()
+            {
+                return;
+            }
+        }
+    });
+
+    subscriber.wait(Kind::Suspect, base, WAIT);
+    let target_outer = Outer {
+        x: 100,
+        y: 0,
+        w: 400,
+        h: 300,
+    };
+    let (_, mark) = poll(Duration::from_secs(2), || frame_over(&conn, &target_outer))
+        .expect("the target is framed");
+    assert!(mark.name.contains("click-target on local"), "{mark:?}");
+    // A point of the banner (above its text), inside the window's top edge: the mark
+    // covers it.
+    let banner = (110, 2);
+    let bounding = conn
+        .shape_get_rectangles(mark.window, SK::BOUNDING)
+        .unwrap()
+        .reply()
+        .unwrap();
+    let (bx, by) = (banner.0 - mark.outer.x, banner.1 - mark.outer.y);
+    assert!(
+        bounding.rectangles.iter().any(|r| {
+            let (x, y) = (i32::from(r.x), i32::from(r.y));
+            bx >= x && by >= y && bx < x + i32::from(r.width) && by < y + i32::from(r.height)
+        }),
+        "the banner covers {banner:?}: {bounding:?}"
+    );
+    assert_eq!(pixel(&conn, banner.0, banner.1), ORANGE);
+
+    for (x, y) in [banner, (300, 150)] {
+        conn.xtest_fake_input(6, 0, 0, root, x as i16, y as i16, 0) // MotionNotify
+            .unwrap();
+        conn.xtest_fake_input(4, 1, 0, root, 0, 0, 0).unwrap(); // ButtonPress 1
+        conn.xtest_fake_input(5, 1, 0, root, 0, 0, 0).unwrap(); // ButtonRelease 1
+        conn.sync().unwrap();
+        let press = presses
+            .recv_timeout(Duration::from_secs(3))
+            .unwrap_or_else(|_| panic!("the click at ({x}, {y}) did not reach the client"));
+        assert_eq!(press, (window, (x - 100) as i16, y as i16));
+    }
+    // Still suspect (reading events is no sign of life), still framed.
+    assert!(marks(&conn).iter().any(|m| m.window == mark.window));
+}
+
+trait RoundTrip {
+    fn sync(&self) -> Result<(), x11rb::errors::ReplyError>;
+}
+
+impl RoundTrip for RustConnection {
+    fn sync(&self) -> Result<(), x11rb::errors::ReplyError> {
+        self.get_input_focus()?.reply().map(|_| ())
+    }
+}
