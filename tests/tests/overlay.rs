@@ -1,7 +1,8 @@
 //! `lifesign overlay` on a real Xorg with real xclocks: a stopped xclock framed within
 //! 100 ms of its `suspect`, the frame gone within 100 ms of `recovered`; a lost one's
 //! placeholder, with the backup from the launcher's state file, kept until a new xclock maps
-//! a window; clicks through a mark reaching the marked client.
+//! a window; clicks through a mark reaching the marked client; under a reparenting window
+//! manager, the manager's frames marked, followed when moved and kept above when raised.
 //!
 //! The events are read from a subscriber connection of the test's own (SelectEvents), and
 //! each latency is measured from the moment that connection received the event (and, for
@@ -23,8 +24,8 @@ use x11rb::connection::Connection;
 use x11rb::protocol::Event;
 use x11rb::protocol::shape::{ConnectionExt as _, SK};
 use x11rb::protocol::xproto::{
-    AtomEnum, ConnectionExt as _, CreateWindowAux, EventMask, ImageFormat, MapState, Window,
-    WindowClass,
+    AtomEnum, ChangeWindowAttributesAux, ConfigureWindowAux, ConnectionExt as _, CreateWindowAux,
+    EventMask, ImageFormat, MapState, StackMode, Window, WindowClass,
 };
 use x11rb::protocol::xtest::ConnectionExt as _;
 use x11rb::rust_connection::RustConnection;
@@ -235,9 +236,9 @@ fn placeholder_over(conn: &RustConnection, target: &Outer) -> Option<Seen> {
     })
 }
 
-/// A watched xclock of the test's, redrawing every second, mapped at `geometry`.
-fn xclock(server: &Server, geometry: &str) -> (Proc, u32, Outer) {
-    let conn = observer(server);
+/// A watched xclock of the test's, redrawing every second, asking for `geometry`; with its
+/// XID base.
+fn spawn_xclock(server: &Server, geometry: &str) -> (Proc, u32) {
     let child = Command::new("xclock")
         .args(["-update", "1", "-geometry", geometry])
         .env("DISPLAY", server.display())
@@ -254,6 +255,14 @@ fn xclock(server: &Server, geometry: &str) -> (Proc, u32, Outer) {
         })
         .expect("xclock is watched");
     let base = lifesign_tests::windows::parse_id(&watched.client().unwrap().id);
+    (proc, base)
+}
+
+/// [`spawn_xclock`], once its top-level window is mapped (no window manager); with its
+/// outer geometry.
+fn xclock(server: &Server, geometry: &str) -> (Proc, u32, Outer) {
+    let conn = observer(server);
+    let (proc, base) = spawn_xclock(server, geometry);
     wait_until(WAIT, || !mapped_windows(&conn, base).is_empty()).expect("xclock maps its window");
     let window = mapped_windows(&conn, base)[0];
     let o = outer(&conn, window).expect("xclock's geometry");
@@ -530,6 +539,154 @@ fn clicks_on_a_marked_window_reach_its_client() {
     }
     // Still suspect (reading events is no sign of life), still framed.
     assert!(marks(&conn).iter().any(|m| m.window == mark.window));
+}
+
+/// A stand-in reparenting window manager (SubstructureRedirect on the root): each window
+/// asking to be mapped gets a frame of the manager's own, 5 px wider on each side with a
+/// 25 px title bar, and is reparented into it. Sends each (client window, frame) made.
+fn reparenting_wm(server: &Server) -> mpsc::Receiver<(Window, Window)> {
+    let wm = observer(server);
+    let root = wm.setup().roots[0].root;
+    let redirect = EventMask::SUBSTRUCTURE_REDIRECT | EventMask::SUBSTRUCTURE_NOTIFY;
+    wm.change_window_attributes(root, &ChangeWindowAttributesAux::new().event_mask(redirect))
+        .unwrap()
+        .check()
+        .expect("no other window manager");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        while let Ok(event) = wm.wait_for_event() {
+            match event {
+                Event::MapRequest(e) => {
+                    let Ok(Ok(g)) = wm.get_geometry(e.window).map(|c| c.reply()) else {
+                        continue;
+                    };
+                    let frame = wm.generate_id().unwrap();
+                    wm.create_window(
+                        0,
+                        frame,
+                        root,
+                        g.x,
+                        g.y,
+                        g.width + 2 * g.border_width + 10,
+                        g.height + 2 * g.border_width + 30,
+                        0,
+                        WindowClass::INPUT_OUTPUT,
+                        0,
+                        &CreateWindowAux::new()
+                            .background_pixel(0x0040_60a0)
+                            .event_mask(redirect),
+                    )
+                    .unwrap();
+                    wm.reparent_window(e.window, frame, 5, 25).unwrap();
+                    wm.map_window(e.window).unwrap();
+                    wm.map_window(frame).unwrap();
+                    wm.sync().unwrap();
+                    if tx.send((e.window, frame)).is_err() {
+                        return;
+                    }
+                }
+                // Granted as asked: a frame moved or raised (the test asks as a pager
+                // would), a client's own size.
+                Event::ConfigureRequest(e) => {
+                    let aux = ConfigureWindowAux::from_configure_request(&e);
+                    let _ = wm.configure_window(e.window, &aux);
+                    let _ = wm.flush();
+                }
+                _ => {}
+            }
+        }
+    });
+    rx
+}
+
+/// Index of `window` in the root's stacking order (bottom first).
+fn stack_index(conn: &RustConnection, window: Window) -> Option<usize> {
+    let root = conn.setup().roots[0].root;
+    let tree = conn.query_tree(root).unwrap().reply().unwrap();
+    tree.children.iter().position(|&w| w == window)
+}
+
+#[test]
+fn under_a_reparenting_window_manager_its_frames_are_marked_followed_and_kept_above() {
+    let server = xorg("8s");
+    let subscriber = Subscriber::start(&server);
+    let conn = observer(&server);
+    let frames = reparenting_wm(&server);
+    let start = |geometry: &str| {
+        let (proc, base) = spawn_xclock(&server, geometry);
+        let (_, frame) = frames.recv_timeout(WAIT).expect("the manager framed the xclock");
+        let frame_outer = outer(&conn, frame).unwrap();
+        (proc, base, frame, frame_outer)
+    };
+    // One framed before the overlay starts (found by its first look), one after (found
+    // from the reparenting it sees).
+    let (before, before_base, before_frame, before_outer) = start("200x200+100+100");
+    let _overlay = Overlay::start(&server, &[]);
+    let (after, after_base, after_frame, after_outer) = start("200x200+500+100");
+
+    for (xclock, base, frame) in [
+        (&before, before_base, before_outer),
+        (&after, after_base, after_outer),
+    ] {
+        xclock.signal(Signal::STOP);
+        subscriber.wait(Kind::Suspect, base, WAIT);
+        poll(Duration::from_secs(2), || frame_over(&conn, &frame))
+            .unwrap_or_else(|| panic!("the frame of {base:#010x} is marked: {:?}", marks(&conn)));
+    }
+
+    // The manager moves a frame (asked to by the test): its mark follows.
+    let moved = Outer {
+        x: after_outer.x + 40,
+        y: after_outer.y + 300,
+        ..after_outer
+    };
+    conn.configure_window(
+        after_frame,
+        &ConfigureWindowAux::new().x(moved.x).y(moved.y),
+    )
+    .unwrap();
+    conn.sync().unwrap();
+    poll(Duration::from_secs(2), || frame_over(&conn, &moved)).expect("the mark follows its frame");
+
+    // A window of someone else's is raised over the first frame, then the frame is raised
+    // over it: the frame's mark is directly above the frame again.
+    let cover = conn.generate_id().unwrap();
+    let root = conn.setup().roots[0].root;
+    conn.create_window(
+        0,
+        cover,
+        root,
+        150,
+        150,
+        100,
+        100,
+        0,
+        WindowClass::INPUT_OUTPUT,
+        0,
+        &CreateWindowAux::new().override_redirect(1),
+    )
+    .unwrap();
+    conn.map_window(cover).unwrap();
+    conn.sync().unwrap();
+    conn.configure_window(
+        before_frame,
+        &ConfigureWindowAux::new().stack_mode(StackMode::ABOVE),
+    )
+    .unwrap();
+    conn.sync().unwrap();
+    let mark = frame_over(&conn, &before_outer).expect("still marked");
+    poll(Duration::from_secs(2), || {
+        let (frame, mark) = (stack_index(&conn, before_frame)?, stack_index(&conn, mark.window)?);
+        (mark == frame + 1).then_some(())
+    })
+    .expect("the mark is directly above its raised frame");
+    assert!(stack_index(&conn, cover) < stack_index(&conn, before_frame));
+
+    for xclock in [&before, &after] {
+        xclock.signal(Signal::CONT);
+    }
+    poll(Duration::from_secs(3), || marks(&conn).is_empty().then_some(()))
+        .expect("both recovered: no marks");
 }
 
 trait RoundTrip {
