@@ -2,7 +2,8 @@
 //! 100 ms of its `suspect`, the frame gone within 100 ms of `recovered`; a lost one's
 //! placeholder, with the backup from the launcher's state file, kept until a new xclock maps
 //! a window; clicks through a mark reaching the marked client; under a reparenting window
-//! manager, the manager's frames marked, followed when moved and kept above when raised.
+//! manager, the manager's frames marked, followed when moved and kept above when raised;
+//! the bound on marks, the overlay's CPU time, and its exit when the server goes.
 //!
 //! The events are read from a subscriber connection of the test's own (SelectEvents), and
 //! each latency is measured from the moment that connection received the event (and, for
@@ -54,7 +55,7 @@ fn observer(server: &Server) -> RustConnection {
 /// `lifesign overlay` on `server`, its stderr in a file printed if the test fails; killed
 /// on drop.
 struct Overlay {
-    _proc: Proc,
+    proc: Proc,
     log: tempfile::NamedTempFile,
 }
 
@@ -69,7 +70,7 @@ impl Overlay {
             c.env(name, value);
         }
         let overlay = Self {
-            _proc: Proc(c.spawn().expect("start lifesign overlay")),
+            proc: Proc(c.spawn().expect("start lifesign overlay")),
             log,
         };
         // Its last step before it looks at the screen: SubstructureNotify on the root.
@@ -127,7 +128,10 @@ impl Subscriber {
             match self.rx.recv_timeout(left) {
                 Ok((at, n)) if n.kind == kind && n.client == client => return (at, n),
                 Ok(_) => {}
-                Err(_) => panic!("no {} event for {client:#010x} within {within:?}", kind.as_str()),
+                Err(_) => panic!(
+                    "no {} event for {client:#010x} within {within:?}",
+                    kind.as_str()
+                ),
             }
         }
     }
@@ -144,7 +148,10 @@ struct Outer {
 
 impl Outer {
     fn encloses(&self, o: &Outer) -> bool {
-        self.x <= o.x && self.y <= o.y && self.x + self.w >= o.x + o.w && self.y + self.h >= o.y + o.h
+        self.x <= o.x
+            && self.y <= o.y
+            && self.x + self.w >= o.x + o.w
+            && self.y + self.h >= o.y + o.h
     }
 }
 
@@ -304,7 +311,10 @@ fn a_stopped_xclock_is_framed_within_100ms_of_suspect_and_cleared_within_100ms_o
     let _overlay = Overlay::start(&server, &[]);
     let conn = observer(&server);
     let (xclock, base, target) = xclock(&server, "200x200+300+300");
-    assert!(frame_over(&conn, &target).is_none(), "no mark on a live client");
+    assert!(
+        frame_over(&conn, &target).is_none(),
+        "no mark on a live client"
+    );
 
     xclock.signal(Signal::STOP);
     let (received, suspect) = subscriber.wait(Kind::Suspect, base, WAIT);
@@ -325,7 +335,9 @@ fn a_stopped_xclock_is_framed_within_100ms_of_suspect_and_cleared_within_100ms_o
     // The banner grows with the silence.
     let first = mark.name.clone();
     let grown = poll(Duration::from_secs(2), || {
-        marks(&conn).into_iter().find(|m| m.window == mark.window && m.name != first)
+        marks(&conn)
+            .into_iter()
+            .find(|m| m.window == mark.window && m.name != first)
     });
     assert!(grown.is_some(), "the banner is redrawn: {first}");
     // It takes no input: its input shape is empty.
@@ -362,12 +374,20 @@ fn a_lost_xclock_leaves_a_placeholder_until_a_new_xclock_maps_a_window() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("launcher.json");
     // As the launcher starts it: the state file's path in the environment (absent so far).
-    let overlay = Overlay::start(&server, &[("LIFESIGN_LAUNCHER_STATE", &state)]);
     let conn = observer(&server);
     let (lost_xclock, base, target) = xclock(&server, "200x200+300+300");
 
     lost_xclock.signal(Signal::STOP);
     subscriber.wait(Kind::Suspect, base, WAIT);
+    // Started now, the overlay marks what ListClients says is suspect already.
+    let overlay = Overlay::start(&server, &[("LIFESIGN_LAUNCHER_STATE", &state)]);
+    let frame = poll(Duration::from_secs(1), || frame_over(&conn, &target))
+        .expect("a client suspect before the overlay started is framed");
+    assert!(
+        frame.1.name.starts_with("no sign of life for 2."),
+        "{:?}",
+        frame.1
+    );
     let (received, lost) = subscriber.wait(Kind::Lost, base, WAIT);
     let (shown, placeholder) = poll(Duration::from_secs(2), || placeholder_over(&conn, &target))
         .expect("a placeholder where the xclock was");
@@ -382,7 +402,9 @@ fn a_lost_xclock_leaves_a_placeholder_until_a_new_xclock_maps_a_window() {
         shown.saturating_duration_since(received)
     );
     assert!(
-        placeholder.name.starts_with("lost: idle-timeout, silent 4.")
+        placeholder
+            .name
+            .starts_with("lost: idle-timeout, silent 4.")
             && placeholder.name.contains("XClock on local")
             && placeholder.name.contains("waiting for a new XClock"),
         "{placeholder:?}"
@@ -406,9 +428,10 @@ fn a_lost_xclock_leaves_a_placeholder_until_a_new_xclock_maps_a_window() {
     )
     .unwrap();
     poll(Duration::from_secs(3), || {
-        marks(&conn)
-            .into_iter()
-            .find(|m| m.name.contains("starting backup of clock, candidate 1: ssh host-b xclock"))
+        marks(&conn).into_iter().find(|m| {
+            m.name
+                .contains("starting backup of clock, candidate 1: ssh host-b xclock")
+        })
     })
     .expect("the placeholder names the backup");
 
@@ -423,14 +446,19 @@ fn a_lost_xclock_leaves_a_placeholder_until_a_new_xclock_maps_a_window() {
             .expect("start xlogo"),
     );
     thread::sleep(Duration::from_secs(1));
-    assert!(placeholder_over(&conn, &target).is_some(), "kept after xlogo");
+    assert!(
+        placeholder_over(&conn, &target).is_some(),
+        "kept after xlogo"
+    );
     drop(xlogo);
 
     // A new xclock (its class XClock) maps a window: the placeholder goes.
     let (_backup, backup_base, _) = xclock(&server, "200x200+700+300");
     let mapped = Instant::now();
-    let (gone, ()) = poll(WAIT, || placeholder_over(&conn, &target).is_none().then_some(()))
-        .expect("the placeholder goes once a new xclock maps a window");
+    let (gone, ()) = poll(WAIT, || {
+        placeholder_over(&conn, &target).is_none().then_some(())
+    })
+    .expect("the placeholder goes once a new xclock maps a window");
     println!(
         "placeholder gone {:.1} ms after the new xclock ({backup_base:#010x}) was seen mapped",
         ms(gone.saturating_duration_since(mapped))
@@ -614,7 +642,9 @@ fn under_a_reparenting_window_manager_its_frames_are_marked_followed_and_kept_ab
     let frames = reparenting_wm(&server);
     let start = |geometry: &str| {
         let (proc, base) = spawn_xclock(&server, geometry);
-        let (_, frame) = frames.recv_timeout(WAIT).expect("the manager framed the xclock");
+        let (_, frame) = frames
+            .recv_timeout(WAIT)
+            .expect("the manager framed the xclock");
         let frame_outer = outer(&conn, frame).unwrap();
         (proc, base, frame, frame_outer)
     };
@@ -676,7 +706,10 @@ fn under_a_reparenting_window_manager_its_frames_are_marked_followed_and_kept_ab
     conn.sync().unwrap();
     let mark = frame_over(&conn, &before_outer).expect("still marked");
     poll(Duration::from_secs(2), || {
-        let (frame, mark) = (stack_index(&conn, before_frame)?, stack_index(&conn, mark.window)?);
+        let (frame, mark) = (
+            stack_index(&conn, before_frame)?,
+            stack_index(&conn, mark.window)?,
+        );
         (mark == frame + 1).then_some(())
     })
     .expect("the mark is directly above its raised frame");
@@ -685,8 +718,104 @@ fn under_a_reparenting_window_manager_its_frames_are_marked_followed_and_kept_ab
     for xclock in [&before, &after] {
         xclock.signal(Signal::CONT);
     }
-    poll(Duration::from_secs(3), || marks(&conn).is_empty().then_some(()))
-        .expect("both recovered: no marks");
+    poll(Duration::from_secs(3), || {
+        marks(&conn).is_empty().then_some(())
+    })
+    .expect("both recovered: no marks");
+}
+
+#[test]
+fn at_most_256_windows_are_marked_cheaply_and_the_overlay_exits_non_zero_without_its_server() {
+    let mut server = Xorg::new()
+        .option("Watch", "none")
+        .option("Grace", "0")
+        .option("Launcher", "none")
+        .start();
+    let subscriber = Subscriber::start(&server);
+    let mut overlay = Overlay::start(&server, &[]);
+    let conn = observer(&server);
+    let root = conn.setup().roots[0].root;
+
+    // A client with 300 top-level windows falls silent (idle 4 s: suspect at 2 s).
+    let many = server.connect();
+    let base = many.setup().resource_id_base;
+    let ls = Lifesign::new(&many).unwrap();
+    ls.watch(
+        &many,
+        &lifesign::Policy::default().idle_timeout(Duration::from_secs(4)),
+    )
+    .unwrap();
+    for i in 0..300_i16 {
+        let w = many.generate_id().unwrap();
+        let (x, y) = (10 + (i % 20) * 60, 40 + (i / 20) * 60);
+        many.create_window(
+            0,
+            w,
+            root,
+            x,
+            y,
+            40,
+            30,
+            0,
+            WindowClass::INPUT_OUTPUT,
+            0,
+            &CreateWindowAux::new(),
+        )
+        .unwrap();
+        many.map_window(w).unwrap();
+    }
+    many.sync().unwrap();
+    subscriber.wait(Kind::Suspect, base, WAIT);
+    let (_, count) = poll(Duration::from_secs(5), || {
+        let n = marks(&conn).len();
+        (n >= 256).then_some(n)
+    })
+    .expect("256 marks");
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(marks(&conn).len(), 256, "no more than the bound ({count})");
+
+    // Redrawing 256 banners every 200 ms costs little; the server stays responsive.
+    let pid = overlay.proc.pid();
+    let (cpu, wall) = (lifesign_tests::usage::cpu_ns(pid), Instant::now());
+    thread::sleep(Duration::from_secs(1));
+    let busy = (lifesign_tests::usage::cpu_ns(pid) - cpu) as f64 / wall.elapsed().as_nanos() as f64;
+    println!(
+        "overlay CPU with 256 marks redrawn: {:.1}% of a core",
+        busy * 100.0
+    );
+    assert!(busy < 0.25, "{busy}");
+    let t = Instant::now();
+    conn.sync().unwrap();
+    println!("a round trip meanwhile: {:.1} ms", ms(t.elapsed()));
+    drop(many);
+
+    // Nothing to draw: the overlay sleeps between its ticks.
+    poll(Duration::from_secs(5), || {
+        marks(&conn).is_empty().then_some(())
+    })
+    .expect("the client is gone: its marks go");
+    let (cpu, wall) = (lifesign_tests::usage::cpu_ns(pid), Instant::now());
+    thread::sleep(Duration::from_secs(2));
+    let idle = (lifesign_tests::usage::cpu_ns(pid) - cpu) as f64 / wall.elapsed().as_nanos() as f64;
+    println!(
+        "overlay CPU with nothing marked: {:.2}% of a core",
+        idle * 100.0
+    );
+    assert!(idle < 0.02, "{idle}");
+
+    // The server goes: the overlay exits non-zero, for its supervisor to restart it.
+    drop(conn);
+    server
+        .terminate(Duration::from_secs(10))
+        .expect("the server exits");
+    let exited = poll(Duration::from_secs(10), || {
+        overlay.proc.0.try_wait().ok().flatten()
+    })
+    .expect("the overlay exits when its server goes");
+    assert!(!exited.1.success(), "{:?}", exited.1);
+    let log = std::fs::read_to_string(overlay.log.path()).unwrap();
+    assert!(log.contains("lost the X server"), "{log}");
+    assert!(log.contains("256 windows marked"), "{log}");
 }
 
 trait RoundTrip {

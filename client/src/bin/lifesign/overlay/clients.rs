@@ -59,7 +59,12 @@ impl Label {
             .service
             .as_deref()
             .filter(|s| !s.is_empty())
-            .or_else(|| info.wm_class.as_ref().map(|c| c[1].as_str()).filter(|c| !c.is_empty()))
+            .or_else(|| {
+                info.wm_class
+                    .as_ref()
+                    .map(|c| c[1].as_str())
+                    .filter(|c| !c.is_empty())
+            })
             .or(info.command.as_deref().filter(|c| !c.is_empty()))
             .map_or_else(
                 || format!("client {}", ClientInfo::format_id(base)),
@@ -140,7 +145,11 @@ pub(super) mod tests {
     #[test]
     fn a_label_names_the_service_else_the_class_else_the_command_and_the_host() {
         let l = Label::of(
-            Some(&info(Some("plant-view"), Some("XClock"), Some("10.1.2.3:51234"))),
+            Some(&info(
+                Some("plant-view"),
+                Some("XClock"),
+                Some("10.1.2.3:51234"),
+            )),
             0,
         );
         assert_eq!(
@@ -165,10 +174,7 @@ pub(super) mod tests {
             Label::of(Some(&info(None, None, Some("[fd00::5]:4000"))), 0).host,
             "fd00::5"
         );
-        assert_eq!(
-            Label::of(None, 0x00a0_0000).service,
-            "client 0x00a00000"
-        );
+        assert_eq!(Label::of(None, 0x00a0_0000).service, "client 0x00a00000");
     }
 
     #[test]
@@ -214,7 +220,11 @@ pub(super) mod tests {
             },
         };
         let mut d = Directory::default();
-        d.replace(vec![entry("0x00a00000"), entry("0x00c00000"), entry("nonsense")]);
+        d.replace(vec![
+            entry("0x00a00000"),
+            entry("0x00c00000"),
+            entry("nonsense"),
+        ]);
         assert!(d.contains(0x00a0_0000) && d.contains(0x00c0_0000));
         d.replace(vec![entry("0x00c00000")]);
         assert!(!d.contains(0x00a0_0000));

@@ -43,7 +43,10 @@ pub enum Change {
     Gone(Window),
     /// A root child moved, was resized or restacked; `above` is the sibling it is now
     /// directly above (none at the bottom of the stack).
-    Configured { window: Window, above: Option<Window> },
+    Configured {
+        window: Window,
+        above: Option<Window>,
+    },
 }
 
 pub struct Desktop {
@@ -170,7 +173,11 @@ impl Desktop {
     }
 
     /// For each of `tops`, the clients whose windows lie below it (to [`FRAME_DEPTH`]).
-    fn find_held(&mut self, conn: &impl Connection, tops: &[Window]) -> Result<(), ConnectionError> {
+    fn find_held(
+        &mut self,
+        conn: &impl Connection,
+        tops: &[Window],
+    ) -> Result<(), ConnectionError> {
         let mut level: Vec<(Window, Window)> = tops.iter().map(|&t| (t, t)).collect();
         let mut queries = 0;
         for _ in 0..FRAME_DEPTH {
@@ -358,7 +365,11 @@ mod tests {
         d.insert(0x00c0_0005, top(3, true)); // a window manager's frame
         d.insert(0x00c0_0009, top(4, true));
         d.hold(0x00c0_0005, 0x00a0_0000);
-        let got: Vec<Window> = d.windows_of(0x00a0_0000).into_iter().map(|(w, _)| w).collect();
+        let got: Vec<Window> = d
+            .windows_of(0x00a0_0000)
+            .into_iter()
+            .map(|(w, _)| w)
+            .collect();
         assert_eq!(got, vec![0x00a0_0001, 0x00c0_0005], "mapped only");
         assert_eq!(d.clients_of(0x00c0_0005), vec![0x00c0_0000, 0x00a0_0000]);
         // The manager's own frames are its windows too.

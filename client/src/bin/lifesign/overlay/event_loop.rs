@@ -13,7 +13,10 @@ use x11rb::connection::Connection;
 use x11rb::errors::ConnectionError;
 use x11rb::rust_connection::RustConnection;
 
-pub fn run(conn: &RustConnection, overlay: &mut Overlay<'_, RustConnection>) -> Result<(), ConnectionError> {
+pub fn run(
+    conn: &RustConnection,
+    overlay: &mut Overlay<'_, RustConnection>,
+) -> Result<(), ConnectionError> {
     loop {
         while let Some(event) = conn.poll_for_event()? {
             overlay.handle(&event)?;
@@ -27,7 +30,9 @@ pub fn run(conn: &RustConnection, overlay: &mut Overlay<'_, RustConnection>) -> 
             overlay.handle(&event)?;
             continue;
         }
-        let wait = overlay.next_wake().saturating_duration_since(Instant::now());
+        let wait = overlay
+            .next_wake()
+            .saturating_duration_since(Instant::now());
         let timeout = Timespec {
             tv_sec: i64::try_from(wait.as_secs()).unwrap_or(i64::MAX),
             tv_nsec: i64::from(wait.subsec_nanos()),

@@ -125,9 +125,19 @@ pub fn frame_layout(outer: Rect, lines: usize, longest: usize, cell: Cell) -> Fr
     let inner_height = outer.height;
     let bounding = vec![
         Rect::new(0, frame_top, frame_width, FRAME),
-        Rect::new(0, frame_top + f + clamp_i32(outer.height), frame_width, FRAME),
+        Rect::new(
+            0,
+            frame_top + f + clamp_i32(outer.height),
+            frame_width,
+            FRAME,
+        ),
         Rect::new(0, frame_top + f, FRAME, inner_height),
-        Rect::new(f + clamp_i32(outer.width), frame_top + f, FRAME, inner_height),
+        Rect::new(
+            f + clamp_i32(outer.width),
+            frame_top + f,
+            FRAME,
+            inner_height,
+        ),
         banner,
     ];
     let width = frame_width.max(clamp_u32(banner.right()));
@@ -270,7 +280,10 @@ mod tests {
     #[test]
     fn the_protocols_rectangles_are_clamped_to_16_bits() {
         let r = Rect::new(-40_000, 40_000, 0, 70_000).to_x();
-        assert_eq!((r.x, r.y, r.width, r.height), (i16::MIN, i16::MAX, 1, u16::MAX));
+        assert_eq!(
+            (r.x, r.y, r.width, r.height),
+            (i16::MIN, i16::MAX, 1, u16::MAX)
+        );
     }
 
     #[test]
@@ -284,7 +297,13 @@ mod tests {
             Rect::new(5, 6, MIN_PANEL.0, MIN_PANEL.1)
         );
         // Inside the border and the padding.
-        assert_eq!(panel_capacity(Rect::new(0, 0, 164 + 2 * PANEL_BORDER, 164), FIXED), (26, 10));
-        assert_eq!(panel_inside(Rect::new(5, 6, 100, 50)), Rect::new(5, 6, 96, 46));
+        assert_eq!(
+            panel_capacity(Rect::new(0, 0, 164 + 2 * PANEL_BORDER, 164), FIXED),
+            (26, 10)
+        );
+        assert_eq!(
+            panel_inside(Rect::new(5, 6, 100, 50)),
+            Rect::new(5, 6, 96, 46)
+        );
     }
 }

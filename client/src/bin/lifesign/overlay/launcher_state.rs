@@ -115,7 +115,10 @@ mod tests {
         let b = lookup(STATE.as_bytes(), 0x00c0_0000, Some("trends")).unwrap();
         assert_eq!(b.command, vec!["trend-view"]);
         // A service replacing another client is not this one's backup.
-        assert_eq!(lookup(STATE.as_bytes(), 0x00c0_0000, Some("plant-view")), None);
+        assert_eq!(
+            lookup(STATE.as_bytes(), 0x00c0_0000, Some("plant-view")),
+            None
+        );
         assert_eq!(lookup(STATE.as_bytes(), 0x00c0_0000, Some("alarms")), None);
     }
 
@@ -128,7 +131,11 @@ mod tests {
             r#"{"services": 3}"#,
             r#"{"services": {"a": {"replacing": 7}}}"#,
         ] {
-            assert_eq!(lookup(bad.as_bytes(), 0x00a0_0000, Some("a")), None, "{bad}");
+            assert_eq!(
+                lookup(bad.as_bytes(), 0x00a0_0000, Some("a")),
+                None,
+                "{bad}"
+            );
         }
         // Odd field types inside a replacement are left out, not fatal.
         let odd = r#"{"services": {"a": {"replacing": {"client": "0x00a00000", "candidate": "x", "command": [1, "b"]}}}}"#;
@@ -144,7 +151,8 @@ mod tests {
 
     #[test]
     fn an_absent_or_unreadable_file_is_no_backup() {
-        let dir = std::env::temp_dir().join(format!("lifesign-overlay-test-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("lifesign-overlay-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         assert_eq!(read(&dir.join("absent.json"), 0x00a0_0000, None), None);
         assert_eq!(read(&dir, 0x00a0_0000, None), None, "a directory");

@@ -13,15 +13,15 @@
 
 use super::geometry::{self, Cell, FrameLayout, Rect, clamp_i16};
 use super::text::{latin1, wrap};
+use x11rb::COPY_FROM_PARENT;
 use x11rb::connection::Connection;
 use x11rb::errors::ConnectionError;
 use x11rb::protocol::shape::{ConnectionExt as _, SK, SO};
 use x11rb::protocol::xproto::{
-    AtomEnum, ClipOrdering, ConfigureWindowAux, ConnectionExt as _, CreateGCAux,
-    CreateWindowAux, EventMask, Font, Gcontext, PropMode, Screen, StackMode, Window, WindowClass,
+    AtomEnum, ClipOrdering, ConfigureWindowAux, ConnectionExt as _, CreateGCAux, CreateWindowAux,
+    EventMask, Font, Gcontext, PropMode, Screen, StackMode, Window, WindowClass,
 };
 use x11rb::wrapper::ConnectionExt as _;
-use x11rb::COPY_FROM_PARENT;
 
 /// The frame's colour: a strong orange, #ff8c00.
 pub const FRAME_RGB: (u8, u8, u8) = (0xff, 0x8c, 0x00);
@@ -61,7 +61,12 @@ impl Painter {
         let pixel = |rgb: (u8, u8, u8), fallback: u32| -> Result<u32, ConnectionError> {
             let wide = |c: u8| u16::from(c) << 8 | u16::from(c);
             let reply = conn
-                .alloc_color(screen.default_colormap, wide(rgb.0), wide(rgb.1), wide(rgb.2))?
+                .alloc_color(
+                    screen.default_colormap,
+                    wide(rgb.0),
+                    wide(rgb.1),
+                    wide(rgb.2),
+                )?
                 .reply();
             Ok(super::desktop::reply_or_none(reply)?.map_or(fallback, |r| r.pixel))
         };
@@ -70,7 +75,9 @@ impl Painter {
         let text_pixel = pixel(PANEL_TEXT_RGB, screen.white_pixel)?;
         let (font, cell) = open_font(conn)?;
         let gc = |fg: u32, bg: u32| -> Result<Gcontext, ConnectionError> {
-            let id = conn.generate_id().map_err(|_| ConnectionError::InsufficientMemory)?;
+            let id = conn
+                .generate_id()
+                .map_err(|_| ConnectionError::InsufficientMemory)?;
             let mut aux = CreateGCAux::new()
                 .foreground(fg)
                 .background(bg)
@@ -98,7 +105,9 @@ impl Painter {
 /// The first of [`FONTS`] the server has, and its cell.
 fn open_font(conn: &impl Connection) -> Result<(Option<Font>, Cell), ConnectionError> {
     for name in FONTS {
-        let id = conn.generate_id().map_err(|_| ConnectionError::InsufficientMemory)?;
+        let id = conn
+            .generate_id()
+            .map_err(|_| ConnectionError::InsufficientMemory)?;
         if super::desktop::reply_or_none(conn.open_font(id, name)?.check())?.is_none() {
             continue;
         }
@@ -307,7 +316,11 @@ impl Mark {
         self.draw(conn, painter)
     }
 
-    fn relayout(&mut self, conn: &impl Connection, painter: &Painter) -> Result<(), ConnectionError> {
+    fn relayout(
+        &mut self,
+        conn: &impl Connection,
+        painter: &Painter,
+    ) -> Result<(), ConnectionError> {
         let layout = frame_layout(self.outer, &self.lines, painter.cell);
         let Look::Frame(old) = &self.look else {
             return Ok(());
@@ -357,7 +370,11 @@ impl Mark {
                 let baselines = geometry::panel_baselines(lines.len(), cell);
                 for (i, (line, (x, y))) in lines.iter().zip(baselines).enumerate() {
                     // The first line is the reason; the rest who and what comes next.
-                    let gc = if i == 0 { painter.title_gc } else { painter.body_gc };
+                    let gc = if i == 0 {
+                        painter.title_gc
+                    } else {
+                        painter.body_gc
+                    };
                     text(conn, self.window, gc, x, y, line, cols)?;
                 }
             }

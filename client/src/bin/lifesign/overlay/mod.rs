@@ -113,13 +113,16 @@ impl<'c, C: Connection> Overlay<'c, C> {
         ls.select_events(conn, lifesign::ALL_KINDS)
             .map_err(|e| match e {
                 lifesign::Error::Reply(x11rb::errors::ReplyError::X11Error(_)) => {
-                    "the X server's LIFESIGN has no SelectEvents (it is older than 1.2)"
-                        .to_owned()
+                    "the X server's LIFESIGN has no SelectEvents (it is older than 1.2)".to_owned()
                 }
                 e => e.to_string(),
             })?;
         let setup = conn.setup();
-        let screen = setup.roots.first().ok_or("the X server has no screen")?.clone();
+        let screen = setup
+            .roots
+            .first()
+            .ok_or("the X server has no screen")?
+            .clone();
         conn.change_window_attributes(
             screen.root,
             &ChangeWindowAttributesAux::new().event_mask(EventMask::SUBSTRUCTURE_NOTIFY),
@@ -171,20 +174,24 @@ impl<'c, C: Connection> Overlay<'c, C> {
 
     fn marks(&self) -> usize {
         self.suspects.values().map(|s| s.marks.len()).sum::<usize>()
-            + self.placeholders.iter().map(|p| p.marks.len()).sum::<usize>()
+            + self
+                .placeholders
+                .iter()
+                .map(|p| p.marks.len())
+                .sum::<usize>()
     }
 
-    /// Whether another mark may be made; says so once when not.
-    fn room(&mut self) -> bool {
-        if self.marks() < MAX_MARKS {
+    /// How many of `wanted` new marks may be made (at most [`MAX_MARKS`] in all); says so
+    /// once when fewer.
+    fn budget(&mut self, wanted: usize) -> usize {
+        let left = MAX_MARKS.saturating_sub(self.marks());
+        if wanted <= left {
             self.bound_said = false;
-            return true;
-        }
-        if !self.bound_said {
+        } else if !self.bound_said {
             eprintln!("lifesign overlay: {MAX_MARKS} windows marked: no more marks until some go");
             self.bound_said = true;
         }
-        false
+        wanted.min(left)
     }
 
     /// One event from the connection.
@@ -257,10 +264,8 @@ impl<'c, C: Connection> Overlay<'c, C> {
         };
         let targets = self.viewable(self.desktop.windows_of(base))?;
         let lines = text::banner(silent_ms, &suspect.label);
-        for (window, outer) in targets {
-            if !self.room() {
-                break;
-            }
+        let allowed = self.budget(targets.len());
+        for (window, outer) in targets.into_iter().take(allowed) {
             let mark = Mark::frame(self.conn, &self.painter, window, outer, lines.clone())?;
             suspect.marks.push(mark);
         }
@@ -270,7 +275,10 @@ impl<'c, C: Connection> Overlay<'c, C> {
 
     /// Those of `windows` that are viewable and can show something (not InputOnly), as the
     /// server says now.
-    fn viewable(&self, windows: Vec<(Window, Rect)>) -> Result<Vec<(Window, Rect)>, ConnectionError> {
+    fn viewable(
+        &self,
+        windows: Vec<(Window, Rect)>,
+    ) -> Result<Vec<(Window, Rect)>, ConnectionError> {
         let mut cookies = Vec::with_capacity(windows.len());
         for (w, outer) in windows {
             cookies.push((w, outer, self.conn.get_window_attributes(w)?));
@@ -328,27 +336,31 @@ impl<'c, C: Connection> Overlay<'c, C> {
             info.and_then(|i| i.service.clone()),
             reason,
             u64::from(n.silent_ms),
-            suspect.as_ref().map_or_else(|| Label::of(info, base), |s| s.label.clone()),
+            suspect
+                .as_ref()
+                .map_or_else(|| Label::of(info, base), |s| s.label.clone()),
             suspect.map(|s| s.maps).unwrap_or_default(),
             self.state.as_deref(),
         );
         // The oldest placeholders give way to the newest at the bound.
-        while self.marks() + windows.len().min(MAX_MARKS) > MAX_MARKS && !self.placeholders.is_empty() {
+        while self.marks() + windows.len().min(MAX_MARKS) > MAX_MARKS
+            && !self.placeholders.is_empty()
+        {
             let old = self.placeholders.remove(0);
             for m in &old.marks {
                 m.destroy(self.conn)?;
             }
         }
         let lines = p.lines();
-        for (window, outer) in windows {
-            if !self.room() {
-                break;
-            }
+        let allowed = self.budget(windows.len());
+        for (window, outer) in windows.into_iter().take(allowed) {
             let mut mark = Mark::panel(self.conn, &self.painter, window, outer, lines.clone())?;
             mark.target_alive = self.desktop.get(window).is_some();
             p.marks.push(mark);
         }
-        self.placeholders.push(p);
+        if !p.marks.is_empty() {
+            self.placeholders.push(p);
+        }
         Ok(())
     }
 
@@ -367,7 +379,8 @@ impl<'c, C: Connection> Overlay<'c, C> {
                         m.restack(self.conn)?;
                     }
                 }
-                if !self.placeholders.is_empty() && bases.iter().any(|b| !self.clients.contains(*b)) {
+                if !self.placeholders.is_empty() && bases.iter().any(|b| !self.clients.contains(*b))
+                {
                     self.relist = true;
                 }
                 for base in bases {
@@ -394,7 +407,11 @@ impl<'c, C: Connection> Overlay<'c, C> {
                     .suspects
                     .values_mut()
                     .flat_map(|s| s.marks.iter_mut())
-                    .chain(self.placeholders.iter_mut().flat_map(|p| p.marks.iter_mut()));
+                    .chain(
+                        self.placeholders
+                            .iter_mut()
+                            .flat_map(|p| p.marks.iter_mut()),
+                    );
                 for m in marks {
                     if m.target == window {
                         if let Some(outer) = outer {
@@ -422,7 +439,7 @@ impl<'c, C: Connection> Overlay<'c, C> {
         let Some(outer) = self.desktop.get(window).map(|t| t.outer) else {
             return Ok(());
         };
-        if self.viewable(vec![(window, outer)])?.is_empty() || !self.room() {
+        if self.viewable(vec![(window, outer)])?.is_empty() || self.budget(1) == 0 {
             return Ok(());
         }
         let s = self.suspects.get_mut(&base).expect("looked up above");

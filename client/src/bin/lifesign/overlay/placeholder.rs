@@ -98,12 +98,18 @@ impl Placeholder {
     }
 
     pub fn lines(&self) -> Vec<String> {
-        text::placeholder(self.reason, self.silent_ms, &self.label, self.backup.as_ref())
+        text::placeholder(
+            self.reason,
+            self.silent_ms,
+            &self.label,
+            self.backup.as_ref(),
+        )
     }
 
     /// Reads the launcher's state file again; whether what the placeholder says changed.
     pub fn reread(&mut self, state: Option<&Path>) -> bool {
-        let backup = state.and_then(|p| launcher_state::read(p, self.lost, self.declared.as_deref()));
+        let backup =
+            state.and_then(|p| launcher_state::read(p, self.lost, self.declared.as_deref()));
         let changed = backup != self.backup;
         self.backup = backup;
         changed
@@ -213,7 +219,10 @@ mod tests {
             None,
             "idle-timeout",
             0,
-            Label { service: "XClock".into(), host: "local".into() },
+            Label {
+                service: "XClock".into(),
+                host: "local".into(),
+            },
             maps,
             None,
         );

@@ -8,7 +8,7 @@ use super::launcher_state::Backup;
 pub fn silence(ms: u64) -> String {
     match ms {
         ..60_000 => format!("{}.{} s", ms / 1000, ms % 1000 / 100),
-        ..3_600_000 => format!("{} min {:02} s", ms / 60_000, ms % 60_000 / 1000),
+        60_000..3_600_000 => format!("{} min {:02} s", ms / 60_000, ms % 60_000 / 1000),
         _ => format!("{} h {:02} min", ms / 3_600_000, ms % 3_600_000 / 60_000),
     }
 }
@@ -28,7 +28,12 @@ pub fn banner(silent_ms: u64, label: &Label) -> Vec<String> {
 
 /// A lost client's placeholder: the reason and how long it was silent, who it was, and
 /// the backup the launcher is starting (or that one is awaited).
-pub fn placeholder(reason: &str, silent_ms: u64, label: &Label, backup: Option<&Backup>) -> Vec<String> {
+pub fn placeholder(
+    reason: &str,
+    silent_ms: u64,
+    label: &Label,
+    backup: Option<&Backup>,
+) -> Vec<String> {
     let mut lines = vec![
         format!("lost: {reason}, silent {}", silence(silent_ms)),
         who(label),
@@ -146,7 +151,10 @@ mod tests {
 
     #[test]
     fn text_for_a_core_font_is_latin1_without_controls() {
-        assert_eq!(latin1("caf\u{e9} \u{263a}\n\u{85}"), b"caf\xe9 ???".to_vec());
+        assert_eq!(
+            latin1("caf\u{e9} \u{263a}\n\u{85}"),
+            b"caf\xe9 ???".to_vec()
+        );
     }
 
     #[test]
@@ -154,9 +162,17 @@ mod tests {
         let lines = vec!["starting backup: ssh host-b env DISPLAY=console:0 xclock".to_owned()];
         assert_eq!(
             wrap(&lines, 20, 10),
-            vec!["starting backup: ssh", "host-b env", "DISPLAY=console:0", "xclock"]
+            vec![
+                "starting backup: ssh",
+                "host-b env",
+                "DISPLAY=console:0",
+                "xclock"
+            ]
         );
-        assert_eq!(wrap(&["abcdefghij".to_owned()], 4, 10), vec!["abcd", "efgh", "ij"]);
+        assert_eq!(
+            wrap(&["abcdefghij".to_owned()], 4, 10),
+            vec!["abcd", "efgh", "ij"]
+        );
         assert_eq!(
             wrap(&["one".into(), "two".into(), "three".into()], 10, 2),
             vec!["one", "two..."]
