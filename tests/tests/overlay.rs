@@ -1,7 +1,8 @@
 //! `lifesign overlay` on a real Xorg with real xclocks: a stopped xclock framed within
 //! 100 ms of its `suspect`, the frame gone within 100 ms of `recovered`; a lost one's
 //! placeholder, with the backup from the launcher's state file, kept until a new xclock maps
-//! a window; clicks through a mark reaching the marked client; under a reparenting window
+//! a window; clicks through a mark reaching the marked client, and a hung overlay's marks
+//! taken away by the server (its own heartbeat); under a reparenting window
 //! manager, the manager's frames marked, followed when moved and kept above when raised;
 //! the bound on marks, the overlay's CPU time, and its exit when the server goes.
 //!
@@ -477,7 +478,7 @@ fn clicks_on_a_marked_window_reach_its_client() {
         .option("Launcher", "none")
         .start();
     let subscriber = Subscriber::start(&server);
-    let _overlay = Overlay::start(&server, &[]);
+    let overlay = Overlay::start(&server, &[]);
     let conn = observer(&server);
     let root = conn.setup().roots[0].root;
 
@@ -567,6 +568,21 @@ fn clicks_on_a_marked_window_reach_its_client() {
     }
     // Still suspect (reading events is no sign of life), still framed.
     assert!(marks(&conn).iter().any(|m| m.window == mark.window));
+
+    // The overlay hangs: its own heartbeat stops, the server loses it and closes it, and
+    // its marks leave the display with it.
+    let own = lifesign_tests::lifesign::list_clients(&conn)
+        .into_iter()
+        .find(|e| e.client.service.as_deref() == Some("lifesign-overlay"))
+        .expect("the overlay declares itself");
+    let own = lifesign_tests::windows::parse_id(&own.client.id);
+    overlay.proc.signal(Signal::STOP);
+    let (_, lost) = subscriber.wait(Kind::Lost, own, Duration::from_secs(3) + WAIT);
+    assert_eq!(lost.reason.map(|r| r.as_str()), Some("noop-missed"));
+    poll(Duration::from_secs(2), || {
+        marks(&conn).is_empty().then_some(())
+    })
+    .expect("a hung overlay's marks go with it");
 }
 
 /// A stand-in reparenting window manager (SubstructureRedirect on the root): each window

@@ -12,6 +12,8 @@
 //! and the redraw ticks ([`event_loop`]). The overlay never grabs anything, takes no input
 //! (every mark has an empty input shape), holds at most [`MAX_MARKS`] marks, and treats a
 //! window that vanished mid-request as normal. It exits non-zero when it loses the server.
+//! It opts in as service `lifesign-overlay` with a NoOperation deadline its loop keeps:
+//! should the loop hang, the server ends it and its marks go with it.
 
 #![forbid(unsafe_code)]
 
@@ -49,6 +51,10 @@ const REDRAW: Duration = Duration::from_millis(200);
 const REREAD: Duration = Duration::from_millis(500);
 /// ListClients is asked again at most this often when clients come and change.
 const RELIST: Duration = Duration::from_millis(100);
+/// The NoOperation deadline the overlay declares for itself (it sends one every
+/// [`REDRAW`]), and the service it declares.
+const OWN_DEADLINE: Duration = Duration::from_secs(3);
+const SERVICE: &str = "lifesign-overlay";
 
 pub struct Options {
     pub display: Option<String>,
@@ -117,6 +123,15 @@ impl<'c, C: Connection> Overlay<'c, C> {
                 }
                 e => e.to_string(),
             })?;
+        // Its own sign of life: a NoOperation from the loop at every tick, owed every
+        // OWN_DEADLINE. A loop that hangs is lost by the server, which closes the
+        // connection (OnLost close): a hung overlay's marks leave the display with it.
+        if let Err(e) = ls.watch(
+            conn,
+            &lifesign::Policy::pulse(OWN_DEADLINE).service(SERVICE),
+        ) {
+            eprintln!("lifesign overlay: cannot declare its own heartbeat: {e}");
+        }
         let setup = conn.setup();
         let screen = setup
             .roots
@@ -501,7 +516,7 @@ impl<'c, C: Connection> Overlay<'c, C> {
                     m.say(conn, painter, lines.clone())?;
                 }
             }
-            // The overlay's own sign of life, for a server whose options watch it.
+            // The overlay's own heartbeat (OWN_DEADLINE).
             conn.no_operation()?;
         }
         if now >= self.next_reread {
