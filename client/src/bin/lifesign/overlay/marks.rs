@@ -280,8 +280,9 @@ impl Mark {
         Ok(())
     }
 
-    /// The marked window moved or changed size: a frame follows it (a placeholder stays
-    /// where the client's window was when it was lost).
+    /// The marked window moved or changed size: the mark follows it (a placeholder over a
+    /// lost client's window that is still there, with `OnLost notify`, too; once the window
+    /// is gone nothing moves it).
     pub fn follow(
         &mut self,
         conn: &impl Connection,
@@ -292,8 +293,16 @@ impl Mark {
             return Ok(());
         }
         self.outer = outer;
-        if matches!(self.look, Look::Frame(_)) {
-            self.relayout(conn, painter)?;
+        match self.look {
+            Look::Frame(_) => self.relayout(conn, painter)?,
+            Look::Panel(_) => {
+                let panel = geometry::panel_rect(outer);
+                self.look = Look::Panel(panel);
+                configure(conn, self.window, geometry::panel_inside(panel))?;
+                // The text folds anew for the new width.
+                conn.clear_area(false, self.window, 0, 0, 0, 0)?;
+                self.draw(conn, painter)?;
+            }
         }
         Ok(())
     }
@@ -332,15 +341,7 @@ impl Mark {
         let reshaped = old.bounding != layout.bounding;
         self.look = Look::Frame(layout.clone());
         if moved {
-            let r = layout.window.to_x();
-            conn.configure_window(
-                self.window,
-                &ConfigureWindowAux::new()
-                    .x(i32::from(r.x))
-                    .y(i32::from(r.y))
-                    .width(u32::from(r.width))
-                    .height(u32::from(r.height)),
-            )?;
+            configure(conn, self.window, layout.window)?;
         }
         if reshaped {
             self.shape(conn)?;
@@ -386,6 +387,20 @@ impl Mark {
         conn.destroy_window(self.window)?;
         Ok(())
     }
+}
+
+/// Moves and sizes `window` to `rect`.
+fn configure(conn: &impl Connection, window: Window, rect: Rect) -> Result<(), ConnectionError> {
+    let r = rect.to_x();
+    conn.configure_window(
+        window,
+        &ConfigureWindowAux::new()
+            .x(i32::from(r.x))
+            .y(i32::from(r.y))
+            .width(u32::from(r.width))
+            .height(u32::from(r.height)),
+    )?;
+    Ok(())
 }
 
 fn frame_layout(outer: Rect, lines: &[String], cell: Cell) -> FrameLayout {
