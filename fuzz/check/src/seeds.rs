@@ -301,6 +301,8 @@ fn launcher_configs() -> Vec<Vec<u8>> {
          start = [[\"ip\", \"netns\", \"exec\", \"a\", \"xclock\"], [\"ip\", \"netns\", \"exec\", \"b\", \"xclock\"]]\n\
          on = [\"lost\", \"gone\"]\nstart_primary = true\nmax_failovers = 2\nwindow = \"1m\"\nstartup_timeout = \"1.5s\"\n",
         "[[service]]\nname = \"hmi\"\nmatch = { service = \"hmi\", command = \"zenity\" }\nstart = [[\"zenity\", \"--info\"]]\n",
+        "[overlay]\ncommand = [\"lifesign\", \"overlay\", \"--display\", \":0\"]\n",
+        "[overlay]\ncommand = []\n",
     ]
     .into_iter()
     .map(str::to_owned)
