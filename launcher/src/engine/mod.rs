@@ -62,7 +62,7 @@ enum Phase {
     Deferred { candidate: usize, until: u64 },
 }
 
-/// A restored start's deadline before the first `hello` of this run sets it.
+/// A restored start's deadline, until the first whole view of this run (`replayed`) sets it.
 const UNSET: u64 = u64::MAX;
 
 pub struct Engine {
@@ -111,8 +111,8 @@ impl Engine {
                     *t = (*t).min(now);
                 }
                 let phase = match (st.deferred, st.starting_since_ms, st.active) {
-                    // Due at once (after the first hello): flap protection is asked again,
-                    // with this configuration and the clamped history.
+                    // Due at once (once the first whole view is in): flap protection is
+                    // asked again, with this configuration and the clamped history.
                     (Some(d), _, _) if d.candidate < service.start.len() => Phase::Deferred {
                         candidate: d.candidate,
                         until: 0,
