@@ -56,6 +56,16 @@ pub struct Service {
     pub startup_timeout: Duration,
 }
 
+/// `[overlay]`: a program the launcher keeps running beside it, `lifesign overlay` (which
+/// marks stale windows and shows what is being started in a lost client's place, from the
+/// state file).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Overlay {
+    /// An argv, never run by a shell; it gets `DISPLAY` (`display`) and
+    /// `LIFESIGN_LAUNCHER_STATE` (`state`).
+    pub command: Vec<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub socket: PathBuf,
@@ -65,6 +75,7 @@ pub struct Config {
     pub allow_uids: Vec<u32>,
     pub state: PathBuf,
     pub services: Vec<Service>,
+    pub overlay: Option<Overlay>,
 }
 
 /// A configuration error, with the line and column it is at (1-based) and the key there,
@@ -96,6 +107,14 @@ struct RawConfig {
     state: PathBuf,
     #[serde(default)]
     service: Vec<RawService>,
+    #[serde(default)]
+    overlay: Option<RawOverlay>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOverlay {
+    command: Spanned<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -324,6 +343,20 @@ impl Config {
                 startup_timeout,
             });
         }
+        let overlay = match raw.overlay {
+            None => None,
+            Some(o) => {
+                let span = o.command.span();
+                let command = o.command.into_inner();
+                if command.first().is_none_or(String::is_empty) {
+                    return Err(at(
+                        span,
+                        "overlay: command must be a non-empty argv list".into(),
+                    ));
+                }
+                Some(Overlay { command })
+            }
+        };
         Ok(Self {
             socket: raw.socket,
             socket_mode,
@@ -331,6 +364,7 @@ impl Config {
             allow_uids: raw.allow_uids,
             state: raw.state,
             services,
+            overlay,
         })
     }
 }
@@ -493,6 +527,39 @@ window = "10m"
             service("name = \"a\"\nmatch = { service = \"t\" }\nstart = [[\"y\"]]")
         );
         assert!(error(&twice).message.contains("twice"));
+    }
+
+    #[test]
+    fn the_overlay_is_an_argv_and_optional() {
+        assert_eq!(Config::parse("").unwrap().overlay, None);
+        let c = Config::parse("[overlay]\ncommand = [\"lifesign\", \"overlay\"]\n").unwrap();
+        assert_eq!(
+            c.overlay,
+            Some(Overlay {
+                command: vec!["lifesign".into(), "overlay".into()]
+            })
+        );
+        for (text, needle, key) in [
+            ("[overlay]\ncommand = []\n", "non-empty argv", "command"),
+            ("[overlay]\ncommand = [\"\"]\n", "non-empty argv", "command"),
+            (
+                "[overlay]\ncommand = \"lifesign overlay\"\n",
+                "sequence",
+                "command",
+            ),
+            (
+                "[overlay]\ncommand = [\"x\"]\nrestart = true\n",
+                "unknown field",
+                "restart",
+            ),
+        ] {
+            let e = error(text);
+            assert!(e.to_string().contains(needle), "{text:?}: {e}");
+            assert!(e.location.is_some(), "{text:?}: {e}");
+            assert_eq!(e.key.as_deref(), Some(key), "{text:?}: {e}");
+        }
+        let e = error("[overlay]\n");
+        assert!(e.to_string().contains("command"), "{e}");
     }
 
     #[test]

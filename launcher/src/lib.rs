@@ -13,6 +13,7 @@ pub mod engine;
 pub mod flap;
 pub mod log;
 pub mod matching;
+pub mod overlay;
 pub mod state;
 pub mod wire;
 

@@ -44,8 +44,13 @@ fn main() -> ExitCode {
     };
     if args.check {
         let names: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
+        let overlay = config
+            .overlay
+            .as_ref()
+            .map(|o| format!("; overlay: {:?}", o.command))
+            .unwrap_or_default();
         println!(
-            "{file}: valid; {} services: {}",
+            "{file}: valid; {} services: {}{overlay}",
             names.len(),
             names.join(", ")
         );

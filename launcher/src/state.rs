@@ -35,6 +35,27 @@ pub struct ServiceState {
     /// When each failover within the current window happened (Unix ms).
     #[serde(default)]
     pub failovers: Vec<u64>,
+    /// The start under way because a client ended: which client it replaces, for the overlay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacing: Option<Replacing>,
+}
+
+/// What `lifesign overlay` shows in the place of a client that ended: the backup being
+/// started for it. Set when a `lost` or `gone` makes the launcher start a candidate (a
+/// failover, a restart) or hold one back (flap protection); it follows the start from one
+/// candidate to the next while they fail; cleared when a client of the service is up, when
+/// no start is to come (flap protection allows none), or when the service is no longer
+/// started (it ended for good, it is not watched).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replacing {
+    /// The ended client's id, `"0x00a00000"`: what the overlay knows the lost client by.
+    pub client: String,
+    /// The candidate being started (index into `start`).
+    pub candidate: usize,
+    /// That candidate's argv.
+    pub command: Vec<String>,
+    /// When this candidate's start was decided (Unix ms): started, or held back.
+    pub since_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

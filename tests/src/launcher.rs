@@ -153,6 +153,22 @@ impl Launcher {
         rustix::process::kill_process(pid, signal).expect("signal the launcher");
     }
 
+    /// Waits up to `timeout` for it to exit (after a [`Launcher::signal`]); its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL, and reaped.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -163,7 +179,16 @@ impl Launcher {
 
     /// The pids of the candidates it started, from its log.
     pub fn started_pids(&self) -> Vec<u32> {
-        self.log_lines("started candidate")
+        self.pids_of("started candidate")
+    }
+
+    /// The pids of the overlays it started (`[overlay]`), from its log.
+    pub fn overlay_pids(&self) -> Vec<u32> {
+        self.pids_of("started the overlay")
+    }
+
+    fn pids_of(&self, needle: &str) -> Vec<u32> {
+        self.log_lines(needle)
             .iter()
             .filter_map(|l| {
                 l.split_whitespace()
@@ -180,8 +205,8 @@ impl Drop for Launcher {
             eprintln!("--- lifesign-launcher log ---\n{}", self.log());
         }
         self.kill();
-        // The candidates run in process groups of their own.
-        for pid in self.started_pids() {
+        // The candidates and the overlay run in process groups of their own.
+        for pid in self.started_pids().into_iter().chain(self.overlay_pids()) {
             if let Some(pid) = Pid::from_raw(pid as i32) {
                 let _ = rustix::process::kill_process_group(pid, Signal::KILL);
             }

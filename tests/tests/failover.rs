@@ -187,6 +187,107 @@ fn a_cut_host_is_replaced_by_the_backup_within_idle_timeout_and_a_second() {
     );
     // It is acknowledged: the module keeps nothing for the launcher.
     assert!(server.log_lines("launcher queue full").is_empty());
+    // The backup was taken for up when its window showed its class (`updated`), not at its
+    // startup_timeout (10 s) on a mere connection.
+    assert!(
+        wait_until(Duration::from_secs(3), || {
+            launcher.log_lines("service is up").len() >= 2
+        })
+        .is_some(),
+        "{}",
+        launcher.log()
+    );
+    assert!(
+        launcher.log_lines("has shown no window yet").is_empty(),
+        "{}",
+        launcher.log()
+    );
+}
+
+/// The service's entry in the launcher's state file, as JSON.
+fn service_state(launcher: &Launcher, name: &str) -> serde_json::Value {
+    std::fs::read(launcher.state_file())
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .map(|v| v["services"][name].clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_state_names_the_lost_client_while_its_backup_starts() {
+    // What `lifesign overlay` reads to show, in the lost client's place, the backup being
+    // started: `services.<name>.replacing`, from the start until the backup is up.
+    let (lab, launcher, server) = plant_view();
+    let (a, b) = (lab.host(0), lab.host(1));
+    let conn = server.connect();
+    let primary = mapped(&conn, a, "plant-view")[0].client.id.clone();
+    assert!(service_state(&launcher, "plant-view")["replacing"].is_null());
+    a.cut();
+    let mut seen = serde_json::Value::Null;
+    let named = wait_until(Duration::from_secs(15), || {
+        seen = service_state(&launcher, "plant-view")["replacing"].clone();
+        !seen.is_null()
+    });
+    assert!(named.is_some(), "{}", launcher.log());
+    assert_eq!(seen["client"], serde_json::json!(primary), "{seen}");
+    assert_eq!(seen["candidate"], serde_json::json!(1), "{seen}");
+    assert!(seen["command"].to_string().contains("h1"), "{seen}");
+    assert!(seen["since_ms"].as_u64().is_some(), "{seen}");
+    wait_mapped(&conn, b, "plant-view", Duration::from_secs(15)).expect("the backup");
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            service_state(&launcher, "plant-view")["replacing"].is_null()
+        })
+        .is_some(),
+        "still replacing once the backup is up:\n{}",
+        launcher.log()
+    );
+}
+
+#[test]
+fn a_client_that_opts_out_is_not_replaced() {
+    // A service's application on host A that is running when the launcher starts (no
+    // start_primary): the launcher takes it for the service when its window shows its class
+    // (`updated`). Then it opts out (Unwatch): the server will not report its end, so the
+    // launcher stops waiting for it and starts nothing in its place, not even when its host
+    // is cut.
+    let lab = Lab::new(2);
+    let (a, b) = (lab.host(0), lab.host(1));
+    let launcher = launcher(&format!(
+        "[[service]]\nname = \"plant-view\"\nmatch = {{ peer = \"10.211.0.0/16\", wm_class = \"plant-view\" }}\n\
+         start = [{}]\n",
+        toml_argv(&xclock(b, "plant-view"))
+    ));
+    let server = xorg(&lab, &launcher, IDLE);
+    assert!(launcher.wait_for_log("event replayed", 1, Duration::from_secs(15)));
+    let app = a.connect_x(0);
+    map_with_class(&app, b"plant-view\0XClock\0");
+    // (Busy meanwhile: an idle client is lost after IDLE.)
+    let up = wait_until(Duration::from_secs(10), || {
+        app.get_input_focus().unwrap().reply().unwrap();
+        !launcher
+            .log_lines("service is up (already running)")
+            .is_empty()
+    });
+    assert!(up.is_some(), "{}", launcher.log());
+    lifesign_tests::lifesign::unwatch(&app);
+    assert!(
+        launcher.wait_for_log("no longer watched", 1, Duration::from_secs(10)),
+        "{}",
+        launcher.log()
+    );
+    a.cut();
+    thread::sleep(IDLE + Duration::from_secs(2));
+    assert!(server.lost_events().is_empty(), "it is not watched");
+    assert!(
+        launcher.log_lines("started candidate").is_empty(),
+        "{}",
+        launcher.log()
+    );
+    let state = service_state(&launcher, "plant-view");
+    assert!(state["active"].is_null(), "{state}");
+    assert!(state["closed_on_server"].is_u64(), "{state}");
+    drop(app);
 }
 
 #[test]
@@ -533,9 +634,9 @@ fn a_client_of_the_services_class_on_another_host_does_not_hold_back_the_failove
     );
     wait_mapped(&conn, stranger_host, "plant-view", Duration::from_secs(20))
         .expect("the stranger's window on host 1");
-    // A healthy client sends no event that shows its class: the launcher learns it from
-    // the module's replay, here after a restart of the launcher (a systemd restart, an
-    // upgrade). It then knows both as of the service's class.
+    // The launcher knows both by their class (`updated`, when their windows showed it);
+    // a restarted launcher (a systemd restart, an upgrade) learns them from the module's
+    // replay, as here.
     launcher.kill();
     launcher.restart();
     let replayed = || {

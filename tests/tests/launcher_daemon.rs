@@ -53,6 +53,15 @@ fn ended_by_peer(mut s: UnixStream) -> bool {
 const HELLO: &str =
     r#"{"v":1,"seq":1,"at_ms":1,"type":"hello","server":{"display":":9","pid":1,"started_ms":5}}"#;
 
+/// The end of the (here empty) replay that follows [`HELLO`]: the launcher has the server's
+/// whole view.
+const REPLAYED: &str = r#"{"v":1,"seq":2,"at_ms":1,"type":"replayed","count":0}"#;
+
+/// A service `view` of class `view` whose candidates are `sleep`s, told apart by their
+/// argument (30 for the primary, 31 for the backup).
+const VIEW: &str = "[[service]]\nname = \"view\"\nmatch = { wm_class = \"view\" }\n\
+                    start = [[\"sleep\", \"30\"], [\"sleep\", \"31\"]]\nstart_primary = true\n";
+
 #[test]
 fn check_accepts_a_good_config_and_names_file_line_and_key_of_a_bad_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -276,7 +285,7 @@ fn a_service_with_a_user_starts_its_candidates_as_that_user() {
     )
     .start();
     let mut server = connect(&launcher);
-    writeln!(server, "{HELLO}").unwrap();
+    writeln!(server, "{HELLO}\n{REPLAYED}").unwrap();
     assert!(
         launcher.wait_for_log("started candidate", 1, Duration::from_secs(10)),
         "{}",
@@ -314,6 +323,171 @@ fn a_service_with_a_user_starts_its_candidates_as_that_user() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("no-such-account") && err.contains("line 5"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_primary_is_started_when_the_replay_is_whole_and_not_on_half_of_one() {
+    let launcher = Launcher::new(VIEW).start();
+    // A server's connection that ends in the middle of its replay: however long it took,
+    // nothing is started on half a view.
+    let mut half = connect(&launcher);
+    writeln!(half, "{HELLO}").unwrap();
+    assert!(wait_for_log(&launcher, "server said hello"));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        launcher.log_lines("started candidate").is_empty(),
+        "{}",
+        launcher.log()
+    );
+    drop(half);
+    assert!(
+        wait_for_log(&launcher, "ended before its replay was complete"),
+        "{}",
+        launcher.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(launcher.log_lines("started candidate").is_empty());
+    // The next connection's replay is whole: the primary starts.
+    let mut whole = connect(&launcher);
+    writeln!(whole, "{HELLO}\n{REPLAYED}").unwrap();
+    assert!(
+        launcher.wait_for_log("started candidate", 1, Duration::from_secs(5)),
+        "{}",
+        launcher.log()
+    );
+    assert!(launcher.log_lines("started candidate")[0].contains("candidate=0"));
+}
+
+#[test]
+fn a_kept_loss_sent_with_replayed_is_a_failover_not_a_restart_of_the_lost_candidate() {
+    // A launcher restarted while its primary was up; the primary was lost meanwhile. The
+    // module's opening burst, in one write: hello, an empty replay, `replayed`, and the loss
+    // it kept (numbered before them, stamped before them).
+    let launcher = Launcher::new(VIEW);
+    std::fs::write(
+        launcher.state_file(),
+        r#"{"services":{"view":{"active":0}},"handled":{"server_started_ms":5,"seqs":[]}}"#,
+    )
+    .unwrap();
+    let launcher = launcher.start();
+    let hello = r#"{"v":1,"seq":10,"at_ms":5000,"type":"hello","server":{"display":":9","pid":1,"started_ms":5}}"#;
+    let replayed = r#"{"v":1,"seq":11,"at_ms":5000,"type":"replayed","count":0}"#;
+    let lost = r#"{"v":1,"seq":3,"at_ms":4000,"type":"lost","reason":"idle-timeout","silent_ms":500,"client":{"id":"0x00200000","index":1,"transport":"local","peer":null,"pid":null,"command":null,"service":null,"wm_class":["view","View"]}}"#;
+    let server = connect(&launcher);
+    (&server)
+        .write_all(format!("{hello}\n{replayed}\n{lost}\n").as_bytes())
+        .unwrap();
+    let mut ack = String::new();
+    BufReader::new(&server).read_line(&mut ack).unwrap();
+    assert_eq!(ack.trim(), r#"{"v":1,"type":"ack","seq":3}"#);
+    assert!(
+        launcher.wait_for_log("started candidate", 1, Duration::from_secs(5)),
+        "{}",
+        launcher.log()
+    );
+    // Time for a second start to show, if there were one.
+    std::thread::sleep(Duration::from_millis(500));
+    let started = launcher.log_lines("started candidate");
+    assert_eq!(started.len(), 1, "{}", launcher.log());
+    assert!(started[0].contains("candidate=1"), "{}", started[0]);
+    assert_eq!(
+        launcher.log_lines("failing over").len(),
+        1,
+        "{}",
+        launcher.log()
+    );
+}
+
+/// The lines an overlay of [`overlay_launcher`] wrote: `DISPLAY`, `LIFESIGN_LAUNCHER_STATE`
+/// and its pid, one line per start.
+fn overlay_starts(file: &Path) -> Vec<(String, String, u32)> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split(' ');
+            let (display, state, pid) = (words.next()?, words.next()?, words.next()?);
+            Some((display.to_owned(), state.to_owned(), pid.parse().ok()?))
+        })
+        .collect()
+}
+
+fn wait_overlay_starts(file: &Path, count: usize) -> Vec<(String, String, u32)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let starts = overlay_starts(file);
+        if starts.len() >= count || Instant::now() > deadline {
+            return starts;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_overlay_runs_with_the_display_and_state_is_restarted_and_stops_with_the_launcher() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("overlay.starts");
+    // A stand-in for `lifesign overlay` that says what it got, then stays.
+    let script = format!(
+        "echo \"$DISPLAY $LIFESIGN_LAUNCHER_STATE $$\" >> {}; exec sleep 100",
+        file.display()
+    );
+    let mut launcher = Launcher::new(&format!(
+        "display = \":77\"\n[overlay]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
+    ))
+    .start();
+    let starts = wait_overlay_starts(&file, 1);
+    assert_eq!(
+        starts.len(),
+        1,
+        "started with the launcher:\n{}",
+        launcher.log()
+    );
+    let (display, state, first) = starts[0].clone();
+    assert_eq!(display, ":77");
+    assert_eq!(Path::new(&state), launcher.state_file());
+
+    // It dies: started again, after a pause, without a server or any event.
+    let pid = rustix::process::Pid::from_raw(first as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    let starts = wait_overlay_starts(&file, 2);
+    assert_eq!(starts.len(), 2, "started again:\n{}", launcher.log());
+    let second = starts[1].2;
+    assert_ne!(second, first);
+    assert_eq!(launcher.log_lines("the overlay exited").len(), 1);
+
+    // The launcher stops: so does the overlay, though the candidates would not.
+    launcher.signal(rustix::process::Signal::TERM);
+    assert!(
+        launcher.wait_exit(Duration::from_secs(10)).is_some(),
+        "{}",
+        launcher.log()
+    );
+    assert!(
+        !Path::new(&format!("/proc/{second}")).exists(),
+        "the overlay outlived the launcher:\n{}",
+        launcher.log()
+    );
+    assert_eq!(overlay_starts(&file).len(), 2);
+}
+
+#[test]
+fn check_validates_the_overlay() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[overlay]\ncommand = [\"lifesign\", \"overlay\"]\n").unwrap();
+    let out = check(&good);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("overlay"));
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "display = \":0\"\n\n[overlay]\ncommand = []\n").unwrap();
+    let out = check(&bad);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        err.contains("line 4") && err.contains("key `command`"),
         "{err}"
     );
 }

@@ -4,7 +4,7 @@
 //! hold the config's rules, and written back as TOML must parse to the same configuration.
 
 use lifesign_formats::duration;
-use lifesign_launcher::config::{Match, Service, Trigger};
+use lifesign_launcher::config::{Match, Overlay, Service, Trigger};
 use lifesign_launcher::{Config, ConfigError};
 use toml::{Table, Value};
 
@@ -52,6 +52,9 @@ fn points_inside(e: &ConfigError, text: &str) {
 /// What the parser promises of an accepted configuration.
 fn valid(c: &Config) {
     assert!(c.socket_mode <= 0o777);
+    if let Some(o) = &c.overlay {
+        assert!(o.command.first().is_some_and(|p| !p.is_empty()));
+    }
     for (i, s) in c.services.iter().enumerate() {
         assert!(
             !s.name.is_empty() && s.name.trim() == s.name,
@@ -85,6 +88,7 @@ fn as_toml(c: &Config) -> String {
         allow_uids,
         state,
         services,
+        overlay,
     } = c;
     let path = |p: &std::path::Path| Value::from(p.to_str().expect("from TOML, so UTF-8"));
     let mut t = Table::new();
@@ -96,6 +100,12 @@ fn as_toml(c: &Config) -> String {
     t.insert("state".into(), path(state));
     let services: Vec<Value> = services.iter().map(|s| service(s).into()).collect();
     t.insert("service".into(), services.into());
+    if let Some(Overlay { command }) = overlay {
+        let mut o = Table::new();
+        let argv: Vec<Value> = command.iter().map(|a| a.as_str().into()).collect();
+        o.insert("command".into(), argv.into());
+        t.insert("overlay".into(), o.into());
+    }
     toml::to_string(&t).expect("a table serializes")
 }
 

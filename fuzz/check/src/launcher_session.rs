@@ -39,7 +39,7 @@ fn config() -> &'static Config {
     CONFIG_PARSED.get_or_init(|| Config::parse(CONFIG).expect("the session's config is valid"))
 }
 
-/// How much time passes between two lines, in ms: past the opening burst after a few.
+/// How much time passes between two lines, in ms (a start times out after ten of them).
 const STEP_MS: u64 = 200;
 
 pub fn check(data: &[u8]) {

@@ -7,7 +7,7 @@
 use lifesign_launcher::Config;
 use lifesign_launcher::engine::Engine;
 use lifesign_launcher::state::State;
-use lifesign_proto::event::ServerInfo;
+use lifesign_proto::event::{Body, Event, ServerInfo};
 use std::sync::OnceLock;
 
 /// The example configuration's services, which state files name.
@@ -36,6 +36,8 @@ pub fn check(data: &[u8]) {
         started_ms: now - 1_000,
     };
     let _ = engine.hello(1, &server, now);
+    // An empty replay: the launcher acts on its state.
+    let _ = engine.event(1, &Event::new(2, now, Body::Replayed { count: 0 }), now);
     for later in [now + 1, now + 60_000, now + 3_600_000] {
         let _ = engine.tick(later);
         let _ = engine.next_deadline();

@@ -301,6 +301,8 @@ fn launcher_configs() -> Vec<Vec<u8>> {
          start = [[\"ip\", \"netns\", \"exec\", \"a\", \"xclock\"], [\"ip\", \"netns\", \"exec\", \"b\", \"xclock\"]]\n\
          on = [\"lost\", \"gone\"]\nstart_primary = true\nmax_failovers = 2\nwindow = \"1m\"\nstartup_timeout = \"1.5s\"\n",
         "[[service]]\nname = \"hmi\"\nmatch = { service = \"hmi\", command = \"zenity\" }\nstart = [[\"zenity\", \"--info\"]]\n",
+        "[overlay]\ncommand = [\"lifesign\", \"overlay\", \"--display\", \":0\"]\n",
+        "[overlay]\ncommand = []\n",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -332,7 +334,7 @@ fn refused_services() -> impl Iterator<Item = String> {
 
 /// A fresh state, and one as a launcher writes it mid-failover.
 fn launcher_states() -> Vec<Vec<u8>> {
-    use lifesign_launcher::state::{Deferred, ServiceState, State};
+    use lifesign_launcher::state::{Deferred, Replacing, ServiceState, State};
     let mut state = State::default();
     state.services.insert(
         "plant-view".into(),
@@ -346,6 +348,12 @@ fn launcher_states() -> Vec<Vec<u8>> {
                 until_ms: 1_796_124_700_000,
             }),
             failovers: vec![1_796_124_600_000, 1_796_124_660_002],
+            replacing: Some(Replacing {
+                client: "0x00a00000".into(),
+                candidate: 0,
+                command: vec!["xclock".into()],
+                since_ms: 1_796_124_660_002,
+            }),
         },
     );
     state.handled.for_server(1_796_124_000_000);
@@ -405,10 +413,15 @@ fn launcher_sessions() -> Vec<Vec<u8>> {
             client: hmi.clone(),
             replay: true,
         },
+        Body::Replayed { count: 2 },
         Body::Suspect {
             client: view(1, 41942),
             reason: LostReason::IdleTimeout,
             silent_ms: 1500,
+        },
+        Body::Recovered {
+            client: view(1, 41942),
+            silent_ms: 1700,
         },
         Body::Lost {
             client: view(1, 41942),
@@ -416,8 +429,14 @@ fn launcher_sessions() -> Vec<Vec<u8>> {
             silent_ms: 3000,
         },
         Body::Watched {
-            client: view(2, 41950),
+            client: ClientInfo {
+                wm_class: None,
+                ..view(2, 41950)
+            },
             replay: false,
+        },
+        Body::Updated {
+            client: view(2, 41950),
         },
         Body::Gone {
             client: hmi.clone(),
@@ -426,6 +445,7 @@ fn launcher_sessions() -> Vec<Vec<u8>> {
     ]);
     let mut exits = lines(vec![
         hello(at - 5_000),
+        Body::Replayed { count: 0 },
         Body::Lost {
             client: hmi.clone(),
             reason: LostReason::NoopMissed,
@@ -437,6 +457,7 @@ fn launcher_sessions() -> Vec<Vec<u8>> {
     restart.push("not json".into());
     restart.extend(lines(vec![
         hello(at + 60_000),
+        Body::Replayed { count: 0 },
         Body::Lost {
             client: view(2, 41950),
             reason: LostReason::Reset,
@@ -445,7 +466,7 @@ fn launcher_sessions() -> Vec<Vec<u8>> {
     ]));
     // Flap protection: plant-view (at most 3 failovers a minute) loses its client four times;
     // the fourth failover is held back, then a client of it comes up by itself.
-    let mut flapping = vec![hello(at - 5_000)];
+    let mut flapping = vec![hello(at - 5_000), Body::Replayed { count: 0 }];
     for index in 1..=4 {
         let client = view(index, 41940 + index as u16);
         flapping.push(Body::Watched {
@@ -469,12 +490,25 @@ fn launcher_sessions() -> Vec<Vec<u8>> {
             client: view(1, 41942),
             replay: true,
         },
+        Body::Replayed { count: 1 },
         Body::Gone {
             client: view(1, 41942),
             reason: GoneReason::Closed,
         },
     ]);
-    [failover, exits, restart, lines(flapping), ends]
+    // The application's client opts out (Unwatch): it is not started in its place.
+    let opts_out = lines(vec![
+        hello(at - 5_000),
+        Body::Watched {
+            client: view(1, 41942),
+            replay: true,
+        },
+        Body::Replayed { count: 1 },
+        Body::Unwatched {
+            client: view(1, 41942),
+        },
+    ]);
+    [failover, exits, restart, lines(flapping), ends, opts_out]
         .iter()
         .map(|session| session.join("\n").into_bytes())
         .collect()

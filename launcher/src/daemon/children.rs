@@ -9,7 +9,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a stopped candidate has between SIGTERM and SIGKILL.
-const KILL_AFTER: Duration = Duration::from_secs(2);
+pub(super) const KILL_AFTER: Duration = Duration::from_secs(2);
 
 struct Running {
     child: Child,
@@ -42,19 +42,8 @@ impl Children {
         argv: &[String],
         env: &Env<'_>,
     ) -> io::Result<u32> {
-        let (program, args) = argv
-            .split_first()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty argv"))?;
-        let mut command = Command::new(program);
-        command
-            .args(args)
-            .env("DISPLAY", env.display)
-            .env("LIFESIGN_SERVICE", env.service)
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("WATCHDOG_USEC")
-            .env_remove("WATCHDOG_PID")
-            .stdin(Stdio::null())
-            .process_group(0);
+        let mut command = command(argv, env.display)?;
+        command.env("LIFESIGN_SERVICE", env.service);
         if let Some(user) = env.user {
             // std sets the gid, then the uid, and drops the supplementary groups when root
             // changes its uid.
@@ -122,7 +111,27 @@ impl Children {
     }
 }
 
-fn signal_group(child: &Child, signal: rustix::process::Signal) {
+/// `argv` to be spawned as the launcher spawns what it starts: no shell, `DISPLAY`, none of
+/// systemd's variables meant for the launcher itself, stdin /dev/null, in a process group of
+/// its own (a signal to the launcher's terminal or a stop of the launcher's unit does not
+/// reach it; a stop reaches all it started).
+pub(super) fn command(argv: &[String], display: &str) -> io::Result<Command> {
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty argv"))?;
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env("DISPLAY", display)
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
+        .stdin(Stdio::null())
+        .process_group(0);
+    Ok(command)
+}
+
+pub(super) fn signal_group(child: &Child, signal: rustix::process::Signal) {
     let pid = i32::try_from(child.id())
         .ok()
         .and_then(rustix::process::Pid::from_raw);
@@ -131,7 +140,7 @@ fn signal_group(child: &Child, signal: rustix::process::Signal) {
     }
 }
 
-fn describe(status: ExitStatus) -> String {
+pub(super) fn describe(status: ExitStatus) -> String {
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status {code}"),
         (None, Some(signal)) => format!("killed by signal {signal}"),

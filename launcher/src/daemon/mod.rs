@@ -5,6 +5,7 @@
 mod children;
 mod clock;
 mod notify;
+mod overlay;
 mod socket;
 
 use crate::config::Config;
@@ -14,6 +15,7 @@ use children::{Children, Env};
 use clock::Clock;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use lifesign_proto::event::Event;
+use overlay::OverlayProcess;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::unix::net::UnixStream;
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 /// The longest the loop sleeps (a deadline may be far away, or never: `max_failovers = 0`).
 const IDLE_WAKE_MS: u64 = 60_000;
 
-/// How often started candidates are checked for their exit.
+/// How often started candidates and the overlay are checked for their exit.
 const CHILD_POLL: Duration = Duration::from_millis(100);
 
 /// How soon a state write that failed (a full disk) is tried again.
@@ -30,9 +32,18 @@ const SAVE_RETRY: Duration = Duration::from_secs(1);
 
 /// What the threads tell the main loop.
 pub enum Msg {
-    Connected { conn: ConnId, writer: UnixStream },
-    Event { conn: ConnId, event: Event },
-    Closed { conn: ConnId },
+    Connected {
+        conn: ConnId,
+        writer: UnixStream,
+    },
+    /// What a connection had sent when its reader caught up, in order.
+    Events {
+        conn: ConnId,
+        events: Vec<Event>,
+    },
+    Closed {
+        conn: ConnId,
+    },
     Signal(i32),
 }
 
@@ -67,6 +78,10 @@ pub fn run(config: Config) -> io::Result<()> {
         move || socket::accept_loop(listener, uids, tx)
     })?;
     let clock = Clock::new();
+    let overlay = config
+        .overlay
+        .as_ref()
+        .map(|o| OverlayProcess::new(o, &config.display, config.state.clone(), clock.now_ms()));
     let mut daemon = Daemon {
         engine: Engine::new(config.services.clone(), state, clock.now_ms()),
         clock,
@@ -75,11 +90,15 @@ pub fn run(config: Config) -> io::Result<()> {
         config,
         writers: HashMap::new(),
         children: Children::default(),
+        overlay,
         notifier: notify::Notifier::new(),
     };
     daemon.notifier.ready();
     let result = daemon.main_loop(&rx);
     daemon.notifier.stopping();
+    if let Some(overlay) = &mut daemon.overlay {
+        overlay.stop();
+    }
     let _ = std::fs::remove_file(&daemon.config.socket);
     drop(tx);
     result
@@ -102,19 +121,30 @@ struct Daemon {
     acks: Vec<(ConnId, u64)>,
     writers: HashMap<ConnId, UnixStream>,
     children: Children,
+    /// The overlay, when configured: kept running beside the launcher.
+    overlay: Option<OverlayProcess>,
     notifier: notify::Notifier,
 }
 
 impl Daemon {
     fn main_loop(&mut self, rx: &Receiver<Msg>) -> io::Result<()> {
         loop {
+            if let Some(overlay) = &mut self.overlay {
+                overlay.poll(self.clock.now_ms());
+            }
             let now = Instant::now();
             let mut wake = self.notifier.tick(now);
-            if let Some(at) = self.engine.next_deadline() {
+            let deadlines = [
+                self.engine.next_deadline(),
+                self.overlay.as_ref().and_then(OverlayProcess::due),
+            ];
+            for at in deadlines.into_iter().flatten() {
                 let wait = at.saturating_sub(self.clock.now_ms()).min(IDLE_WAKE_MS);
                 wake = earliest(wake, now + Duration::from_millis(wait));
             }
-            if !self.children.is_empty() {
+            if !self.children.is_empty()
+                || self.overlay.as_ref().is_some_and(OverlayProcess::running)
+            {
                 wake = earliest(wake, now + CHILD_POLL);
             }
             if self.saver.pending() {
@@ -130,8 +160,9 @@ impl Daemon {
                     return Err(io::Error::other("the accepting thread ended"));
                 }
             };
-            // Everything already queued is taken in before time is let pass: an opening
-            // burst that waited behind a slow disk is still one burst.
+            // Everything already queued is taken in before time is let pass: what a
+            // connection sent with its `replayed` (handed over in one batch) is taken in
+            // before the engine acts on the view, even when it waited behind a slow disk.
             for msg in first
                 .into_iter()
                 .chain(std::iter::from_fn(|| rx.try_recv().ok()))
@@ -159,10 +190,13 @@ impl Daemon {
             Msg::Connected { conn, writer } => {
                 self.writers.insert(conn, writer);
             }
-            Msg::Event { conn, event } => {
-                let now = self.clock.now_ms();
-                let commands = self.engine.event(conn, &event, now);
-                self.execute(commands);
+            Msg::Events { conn, events } => {
+                for event in events {
+                    let now = self.clock.now_ms();
+                    let commands = self.engine.event(conn, &event, now);
+                    self.execute(commands);
+                    self.notifier.tick(Instant::now());
+                }
             }
             Msg::Closed { conn } => {
                 self.writers.remove(&conn);

@@ -1,9 +1,13 @@
 //! Which service a client the server reports belongs to.
 //!
-//! A `lost` or `gone` event, and the replay after `hello`, carry the client's `wm_class`; a
-//! `watched` at connection time cannot (no window yet), so a client may *maybe* match. Such a
-//! client is taken for a service only tentatively, and only for the one waiting for its
-//! candidate to come up. A client last heard of before the service's active candidate was
+//! A `watched` at connection time has no `wm_class` (no window yet) and maybe no declared
+//! `service`: such a client may *maybe* match. When its class or service becomes known the
+//! module says so (`updated`, with the whole new identity), and the client is attributed
+//! again on what it is: a start's candidate is up on it, a client taken for the wrong
+//! service is let go. Until then a client that maybe matches is taken, tentatively, for the
+//! service waiting for its candidate to come up; only for a client that never shows a class
+//! (no top-level window the module can read) does that last to the start's deadline, where
+//! it makes the start up. A client last heard of before the service's active candidate was
 //! started is an older one: it neither makes the start up nor, when it ends, fails over.
 //!
 //! For a service whose match names a `peer`, a client of it stands for the service only on
@@ -48,7 +52,8 @@ pub(super) struct Owner {
 }
 
 impl Engine {
-    /// The server reported a client (`watched`, `suspect`): take it for a service.
+    /// The server reported a client (`watched`, `suspect`, `recovered`, `updated`): take it
+    /// for a service.
     pub(super) fn seen(
         &mut self,
         client: &ClientInfo,
@@ -69,8 +74,12 @@ impl Engine {
         if let Some(known) = self.clients.remove(&client.id)
             && !fresh
         {
-            // A `watched` is a new connection, maybe with a reused id: it replaces.
-            super::failover::merge(&mut info, &known.info);
+            // A `watched` is a new connection, maybe with a reused id: it replaces. An
+            // `updated` is the same connection's whole identity now; any other report may
+            // lack what was learnt before (a window gone since).
+            if !heard.complete {
+                super::failover::merge(&mut info, &known.info);
+            }
             owner = known.owner;
             connected_at = known.connected_at;
         }

@@ -4,7 +4,7 @@ use super::clients::host_of;
 use super::{Command, Engine, Phase, describe, ms};
 use crate::config::Trigger;
 use crate::flap;
-use crate::state::Deferred;
+use crate::state::{Deferred, Replacing};
 use lifesign_proto::event::ClientInfo;
 
 /// A `lost` or `gone` event.
@@ -82,7 +82,7 @@ impl Engine {
                 if the_candidate && triggers {
                     tracing::warn!(service = %name, client = %describe(&info), reason = %reason, "the new candidate lost its client; failing over");
                     self.lost_hosts[s] = host;
-                    self.fail_over(s, now, out);
+                    self.fail_over(s, now, out, Some(&info.id));
                 } else {
                     tracing::info!(service = %name, client = %describe(&info), "service is already failing over");
                 }
@@ -96,29 +96,24 @@ impl Engine {
                 } else {
                     tracing::warn!(service = %name, client = %describe(&info), reason = %reason, "service lost its client; failing over");
                     self.lost_hosts[s] = host;
-                    self.fail_over(s, now, out);
+                    self.fail_over(s, now, out, Some(&info.id));
                 }
             }
             Phase::Up if !others && !sure => {
                 // A client that only may have been it: nothing definite ended.
                 tracing::info!(service = %name, "a client that may have been the service's ended by itself");
-                self.phases[s] = Phase::Down;
+                self.mark_down(s, out);
             }
             Phase::Up if !others && self.services[s].restart && by_itself => {
                 // Exited, crashed, OOM-killed: its host is fine, so the same candidate.
                 tracing::warn!(service = %name, client = %describe(&info), "service's application ended by itself; starting it again");
                 let candidate = self.state_of(s).active.unwrap_or(0);
                 self.lost_hosts[s] = host;
-                self.admit_and_start(s, candidate, now, out);
+                self.admit_and_start(s, candidate, now, out, Some(&info.id));
             }
             Phase::Up if !others => {
                 tracing::info!(service = %name, reason = %reason, "service ended by itself; it is not restarted");
-                self.phases[s] = Phase::Down;
-                let server = self.state.handled.server_started_ms;
-                let st = self.state_of(s);
-                st.active = None;
-                st.started_server_ms = None;
-                st.closed_on_server = Some(server);
+                self.not_started_again(s, out);
             }
             Phase::Up | Phase::Down => {}
         }
@@ -145,27 +140,77 @@ impl Engine {
         let st = self.state_of(s);
         st.starting_since_ms = None;
         st.closed_on_server = None;
+        // What the overlay showed in the ended client's place is replaced now.
+        st.replacing = None;
         self.phases[s] = Phase::Up;
         out.push(Command::Save);
     }
 
-    /// The next candidate after the active one, within flap protection.
-    pub(super) fn fail_over(&mut self, s: usize, now: u64, out: &mut Vec<Command>) {
-        let count = self.services[s].start.len();
-        let from = self.state_of(s).active.unwrap_or(0);
-        self.admit_and_start(s, (from + 1) % count, now, out);
+    /// Service `s` is down: nothing of it runs as far as the launcher knows, and no start of
+    /// it is under way (so none replaces anything).
+    pub(super) fn mark_down(&mut self, s: usize, out: &mut Vec<Command>) {
+        self.phases[s] = Phase::Down;
+        if self.state_of(s).replacing.take().is_some() {
+            out.push(Command::Save);
+        }
     }
 
+    /// Service `s` is down and stays so on this server start: it is not started again, not
+    /// at the next `hello` and not by `start_primary` after a restart of the launcher.
+    pub(super) fn not_started_again(&mut self, s: usize, out: &mut Vec<Command>) {
+        self.mark_down(s, out);
+        let server = self.state.handled.server_started_ms;
+        let st = self.state_of(s);
+        st.active = None;
+        st.started_server_ms = None;
+        st.starting_since_ms = None;
+        st.closed_on_server = Some(server);
+        out.push(Command::Save);
+    }
+
+    /// The next candidate after the active one, within flap protection. `ended`: the client
+    /// whose end sets it going; none when it goes on from a candidate that failed (it
+    /// replaces what that one was to replace).
+    pub(super) fn fail_over(
+        &mut self,
+        s: usize,
+        now: u64,
+        out: &mut Vec<Command>,
+        ended: Option<&str>,
+    ) {
+        let count = self.services[s].start.len();
+        let from = self.state_of(s).active.unwrap_or(0);
+        self.admit_and_start(s, (from + 1) % count, now, out, ended);
+    }
+
+    /// Starts `candidate` of service `s`, or holds it back if flap protection says so. The
+    /// start replaces client `ended`, or (none) what the service's current start replaces,
+    /// if anything: the state tells the overlay.
     pub(super) fn admit_and_start(
         &mut self,
         s: usize,
         candidate: usize,
         now: u64,
         out: &mut Vec<Command>,
+        ended: Option<&str>,
     ) {
         let (window, max) = (ms(self.services[s].window), self.services[s].max_failovers);
-        match flap::admit(&mut self.state_of(s).failovers, now, window, max) {
-            Ok(()) => self.start(s, candidate, now, out),
+        let command = self.services[s].start[candidate].clone();
+        let st = self.state_of(s);
+        let replaced = ended
+            .map(str::to_owned)
+            .or_else(|| st.replacing.take().map(|r| r.client));
+        let replacing = replaced.map(|client| Replacing {
+            client,
+            candidate,
+            command,
+            since_ms: now,
+        });
+        match flap::admit(&mut st.failovers, now, window, max) {
+            Ok(()) => {
+                self.start(s, candidate, now, out);
+                self.state_of(s).replacing = replacing;
+            }
             Err(until) => {
                 tracing::warn!(
                     service = %self.services[s].name,
@@ -182,6 +227,8 @@ impl Engine {
                     until_ms: until,
                 });
                 st.starting_since_ms = None;
+                // Never (`max_failovers = 0`): no backup is coming to show.
+                st.replacing = replacing.filter(|_| until != u64::MAX);
                 out.push(Command::Save);
             }
         }

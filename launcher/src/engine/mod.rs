@@ -8,26 +8,26 @@
 //!
 //! - `clients.rs`: which service a reported client belongs to.
 //! - `failover.rs`: what a client's end, a failed start or flap protection set going.
+//! - `opening.rs`: a connection's opening burst, and what is decided once it is in.
+//! - `unwatched.rs`: a client that stopped being watched.
 
 mod clients;
 mod failover;
+mod opening;
 #[cfg(test)]
 mod tests;
+mod unwatched;
 
 use crate::config::{Service, Trigger};
 use crate::state::State;
 use clients::Known;
 use failover::Ending;
 use lifesign_proto::event::{Body, ClientInfo, Event, GoneReason, ServerInfo};
+use opening::{Session, View, replacing_on_load};
 use std::collections::HashMap;
 
 /// A connection from a server, numbered by the daemon.
 pub type ConnId = u64;
-
-/// How long after `hello` the replay and the resent events are taken to be in: the module
-/// writes them in one burst right after `hello` (and the daemon hands over everything queued
-/// before it lets time pass).
-pub const SETTLE_MS: u64 = 500;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -62,7 +62,7 @@ enum Phase {
     Deferred { candidate: usize, until: u64 },
 }
 
-/// A restored start's deadline before the first `hello` of this run sets it.
+/// A restored start's deadline, until the first whole view of this run (`replayed`) sets it.
 const UNSET: u64 = u64::MAX;
 
 pub struct Engine {
@@ -71,11 +71,10 @@ pub struct Engine {
     /// `start_primary` is done for this service in this run of the launcher.
     primary_done: Vec<bool>,
     state: State,
-    /// Connections that said `hello`, and when their opening burst is over.
-    sessions: HashMap<ConnId, Option<u64>>,
-    /// A server's opening burst was taken in during this run: before that, nothing is
-    /// started and no start times out (what runs is not known yet).
-    settled: bool,
+    /// Connections that said `hello`, and how far their opening burst is.
+    sessions: HashMap<ConnId, Session>,
+    /// What the launcher knows of the server's clients, and whether it may act on it.
+    view: View,
     /// The server's clock minus ours (its events' `at_ms` against our time), to tell when,
     /// on its clock, a candidate was started.
     server_offset: i64,
@@ -111,9 +110,9 @@ impl Engine {
                 for t in st.failovers.iter_mut() {
                     *t = (*t).min(now);
                 }
-                match (st.deferred, st.starting_since_ms, st.active) {
-                    // Due at once (after the first hello): flap protection is asked again,
-                    // with this configuration and the clamped history.
+                let phase = match (st.deferred, st.starting_since_ms, st.active) {
+                    // Due at once (once the first whole view is in): flap protection is
+                    // asked again, with this configuration and the clamped history.
                     (Some(d), _, _) if d.candidate < service.start.len() => Phase::Deferred {
                         candidate: d.candidate,
                         until: 0,
@@ -128,7 +127,9 @@ impl Engine {
                         }
                     }
                     _ => Phase::Down,
-                }
+                };
+                st.replacing = replacing_on_load(st.replacing.take(), phase, service);
+                phase
             })
             .collect();
         Self {
@@ -139,7 +140,7 @@ impl Engine {
             phases,
             state,
             sessions: HashMap::new(),
-            settled: false,
+            view: View::default(),
             server_offset: 0,
             clients: HashMap::new(),
             next_attempt,
@@ -155,23 +156,37 @@ impl Engine {
     }
 
     /// A connection said `hello`: a server (maybe the same one again) is there. What it
-    /// watches now comes as the replay right after; the clients known so far are forgotten.
-    pub fn hello(&mut self, conn: ConnId, server: &ServerInfo, now: u64) -> Vec<Command> {
+    /// watches now comes as the replay right after, up to `replayed`; the clients known so
+    /// far are forgotten, and nothing is decided on what they said until then.
+    pub fn hello(&mut self, conn: ConnId, server: &ServerInfo, _now: u64) -> Vec<Command> {
         tracing::info!(
             display = %server.display,
             pid = server.pid,
             started_ms = server.started_ms,
             "server said hello"
         );
-        self.sessions
-            .insert(conn, Some(now.saturating_add(SETTLE_MS)));
+        let mut out = Vec::new();
+        self.sessions.insert(conn, Session::default());
+        self.view = View::Replaying { conn };
         self.clients.clear();
+        if self.state.handled.server_started_ms != server.started_ms {
+            self.forget_replaced_clients(&mut out);
+        }
         self.state.handled.for_server(server.started_ms);
-        Vec::new()
+        out
     }
 
+    /// A connection ended. One that ended before its `replayed` leaves half a view: nothing is
+    /// decided on it (nothing started, nothing timed out) until a server's whole view is in.
     pub fn disconnected(&mut self, conn: ConnId) {
         self.sessions.remove(&conn);
+        if self.view == (View::Replaying { conn }) {
+            tracing::warn!(
+                conn,
+                "the connection ended before its replay was complete; nothing is decided until a server's whole view is in"
+            );
+            self.view = View::Partial;
+        }
     }
 
     /// An event on a connection that said `hello`.
@@ -183,7 +198,7 @@ impl Engine {
         // there the latest stamp is the best reading. Outside it each reading stands (the
         // server's clock may have been set back).
         let reading = offset(event.at_ms, now);
-        let in_burst = self.sessions.get(&conn).is_some_and(Option::is_some);
+        let in_burst = self.sessions.get(&conn).is_some_and(|s| s.in_burst(seq));
         self.server_offset = match event.body {
             Body::Hello { .. } => reading,
             _ if in_burst => self.server_offset.max(reading),
@@ -197,6 +212,7 @@ impl Engine {
                     seq,
                     live: !replay,
                     since: (!replay).then_some(event.at_ms),
+                    complete: true,
                 };
                 self.seen(client, heard, &mut out);
                 if *replay {
@@ -214,6 +230,7 @@ impl Engine {
                     seq,
                     live: false,
                     since: Some(event.at_ms.saturating_sub(*silent_ms)),
+                    complete: false,
                 };
                 self.seen(client, heard, &mut out);
             }
@@ -245,18 +262,39 @@ impl Engine {
                 };
                 self.end(ending, now, &mut out);
             }
+            // A sign of life: the deadline it was half-way to is off. Nothing to fail over;
+            // what it says of the client (its class, maybe) is taken as a `suspect`'s is.
             Body::Recovered { client, silent_ms } => {
                 tracing::info!(seq, client = %describe(client), silent_ms, "event recovered");
+                let heard = Heard {
+                    seq,
+                    live: false,
+                    since: Some(event.at_ms),
+                    complete: false,
+                };
+                self.seen(client, heard, &mut out);
             }
             Body::Unwatched { client } => {
                 tracing::info!(seq, client = %describe(client), "event unwatched");
+                self.unwatched(seq, client, &mut out);
             }
+            // The client's class or declared service is known now: it is attributed again,
+            // on what it is (a candidate that was starting is up on this as on a `watched`
+            // that had its class).
             Body::Updated { client } => {
                 tracing::info!(seq, client = %describe(client), "event updated");
+                let heard = Heard {
+                    seq,
+                    live: false,
+                    since: Some(event.at_ms),
+                    complete: true,
+                };
+                self.seen(client, heard, &mut out);
             }
             // The replay's end: not kept by the module, nothing to acknowledge.
             Body::Replayed { count } => {
                 tracing::info!(seq, count, "event replayed");
+                self.replayed(conn, seq, now);
                 return out;
             }
         }
@@ -282,28 +320,23 @@ impl Engine {
                 status = %status,
                 "candidate exited before it came up; trying the next"
             );
-            self.fail_over(s, now, &mut out);
+            self.fail_over(s, now, &mut out, None);
         }
         out
     }
 
-    /// Time passed: opening bursts end, starts time out, held-back failovers come due.
+    /// Time passed (and what came with a `replayed` was taken in): the opening view is acted
+    /// on, starts time out, held-back failovers come due.
     pub fn tick(&mut self, now: u64) -> Vec<Command> {
         let mut out = Vec::new();
-        let mut due = false;
-        for at in self.sessions.values_mut() {
-            if at.is_some_and(|t| t <= now) {
-                *at = None;
-                due = true;
-            }
-        }
-        if due {
-            self.settle(now, &mut out);
-        }
-        // Nothing times out before the server has shown what runs, nor while a reconnect's
-        // burst is still coming.
-        if !self.settled || self.sessions.values().any(Option::is_some) {
+        // Nothing is decided before the server has shown what runs, nor while a reconnect's
+        // replay is still coming.
+        let View::Whole { settle_due } = self.view else {
             return out;
+        };
+        if settle_due.is_some() {
+            self.view = View::Whole { settle_due: None };
+            self.settle(now, &mut out);
         }
         for s in 0..self.services.len() {
             match self.phases[s] {
@@ -324,12 +357,12 @@ impl Engine {
                         "candidate did not come up in time; trying the next"
                     );
                     out.push(Command::Stop { attempt });
-                    self.fail_over(s, now, &mut out);
+                    self.fail_over(s, now, &mut out, None);
                 }
                 Phase::Deferred { candidate, until } if until <= now => {
                     tracing::info!(service = %self.services[s].name, candidate, "the held-back failover starts");
                     self.state_of(s).deferred = None;
-                    self.admit_and_start(s, candidate, now, &mut out);
+                    self.admit_and_start(s, candidate, now, &mut out, None);
                 }
                 _ => {}
             }
@@ -337,24 +370,18 @@ impl Engine {
         out
     }
 
-    /// When [`Engine::tick`] has something to do next.
+    /// When [`Engine::tick`] has something to do next (nothing before a server's whole view
+    /// is in: no timer stands in for the `replayed` that says so).
     pub fn next_deadline(&self) -> Option<u64> {
-        let quiet = self.settled && !self.sessions.values().any(Option::is_some);
-        let phases = self
-            .phases
-            .iter()
-            .filter(|_| quiet)
-            .filter_map(|p| match p {
-                Phase::Starting { deadline, .. } => Some(*deadline),
-                Phase::Deferred { until, .. } => Some(*until),
-                Phase::Down | Phase::Up => None,
-            });
-        self.sessions
-            .values()
-            .flatten()
-            .copied()
-            .chain(phases)
-            .min()
+        let View::Whole { settle_due } = self.view else {
+            return None;
+        };
+        let phases = self.phases.iter().filter_map(|p| match p {
+            Phase::Starting { deadline, .. } => Some(*deadline),
+            Phase::Deferred { until, .. } => Some(*until),
+            Phase::Down | Phase::Up => None,
+        });
+        settle_due.into_iter().chain(phases).min()
     }
 
     fn state_of(&mut self, s: usize) -> &mut crate::state::ServiceState {
@@ -362,41 +389,6 @@ impl Engine {
             .services
             .entry(self.services[s].name.clone())
             .or_default()
-    }
-
-    /// The opening burst after a `hello` is in: what should run and does not, starts.
-    fn settle(&mut self, now: u64, out: &mut Vec<Command>) {
-        self.settled = true;
-        for s in 0..self.services.len() {
-            if let Phase::Starting { deadline, .. } = &mut self.phases[s]
-                && *deadline == UNSET
-            {
-                // Started by an earlier run: it has its time from now to show up.
-                *deadline = now.saturating_add(ms(self.services[s].startup_timeout));
-            }
-            if self.phases[s] == Phase::Up && !self.owned_by(s, None) {
-                self.phases[s] = Phase::Down;
-            }
-            if self.phases[s] == Phase::Down {
-                let name = &self.services[s].name;
-                if let Some(candidate) = self.state.services.get(name).and_then(|st| st.active) {
-                    tracing::info!(service = %name, candidate, "service is not up; starting its active candidate");
-                    self.start(s, candidate, now, out);
-                } else if self.services[s].start_primary
-                    && !self.primary_done[s]
-                    && self
-                        .state
-                        .services
-                        .get(name)
-                        .and_then(|st| st.closed_on_server)
-                        != Some(self.state.handled.server_started_ms)
-                {
-                    tracing::info!(service = %name, "starting the primary");
-                    self.start(s, 0, now, out);
-                }
-            }
-            self.primary_done[s] = true;
-        }
     }
 }
 
@@ -433,6 +425,9 @@ struct Heard {
     live: bool,
     /// On the server's clock; unknown for a replay.
     since: Option<u64>,
+    /// The report's client fields are the client's whole identity now (`watched`,
+    /// `updated`): they replace what was known, not only fill it in.
+    complete: bool,
 }
 
 fn offset(server_ms: u64, ours: u64) -> i64 {

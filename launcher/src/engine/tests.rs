@@ -67,6 +67,11 @@ fn lost(seq: u64, c: &ClientInfo) -> Event {
 /// (the server's clock and ours agree in these tests).
 trait Feed {
     fn feed(&mut self, conn: ConnId, event: &Event, now: u64) -> Vec<Command>;
+
+    /// The module's `replayed` on `conn`, numbered `seq` (after the replay's events, before
+    /// anything live), then the daemon's tick once what came with it is in: what the
+    /// server's whole view leads to.
+    fn replay_done(&mut self, conn: ConnId, seq: u64, now: u64) -> Vec<Command>;
 }
 
 impl Feed for Engine {
@@ -77,6 +82,25 @@ impl Feed for Engine {
         }
         self.event(conn, &event, now)
     }
+
+    fn replay_done(&mut self, conn: ConnId, seq: u64, now: u64) -> Vec<Command> {
+        let mut out = self.feed(conn, &replayed(seq), now);
+        out.extend(self.tick(now));
+        out
+    }
+}
+
+/// When the fixtures' first connection has sent its replay: their first starts are then.
+const OPENED: u64 = 500;
+
+/// The end of the replay that follows `hello`.
+fn replayed(seq: u64) -> Event {
+    ev(seq, Body::Replayed { count: 0 })
+}
+
+/// A watched client's class or declared service became known.
+fn updated(seq: u64, c: &ClientInfo) -> Event {
+    ev(seq, Body::Updated { client: c.clone() })
 }
 
 /// A loss reported at `at_ms`, the client silent for 2 s before.
@@ -119,7 +143,7 @@ fn acks(commands: &[Command]) -> Vec<u64> {
 fn primary_started() -> (Engine, u64) {
     let mut e = engine(State::default());
     e.hello(1, &SERVER, 0);
-    let out = e.tick(SETTLE_MS);
+    let out = e.replay_done(1, 1, OPENED);
     assert_eq!(starts(&out), [(VIEW, 0)]);
     let attempt = attempt_of(&out);
     (e, attempt)
@@ -135,18 +159,19 @@ fn restarted(e: &Engine, now: u64) -> Engine {
 }
 
 /// A launcher that started the primary of `view` at 500, and saw it connect (as client 1,
-/// from host A, no window yet) and come up when its startup time passed.
+/// from host A) and come up when its startup time passed: it showed no class (no
+/// `updated`), as a client whose window the module cannot read.
 fn running() -> Engine {
     let mut e = engine(State::default());
     e.hello(1, &SERVER, 0);
     assert!(
-        starts(&e.tick(SETTLE_MS - 1)).is_empty(),
-        "not before the burst is in"
+        e.tick(OPENED).is_empty() && e.next_deadline().is_none(),
+        "nothing before the replay is in"
     );
-    assert_eq!(starts(&e.tick(SETTLE_MS)), [(VIEW, 0)]);
+    assert_eq!(starts(&e.replay_done(1, 1, OPENED)), [(VIEW, 0)]);
     let up = e.feed(1, &watched(2, &client(1, "10.211.1.2", None), false), 600);
     assert_eq!(acks(&up), [2]);
-    let out = e.tick(SETTLE_MS + 5000);
+    let out = e.tick(OPENED + 5000);
     assert!(
         starts(&out).is_empty(),
         "it may be the candidate: up, not skipped"
@@ -204,7 +229,9 @@ fn a_replay_that_shows_the_service_up_starts_nothing() {
         10,
     );
     assert!(acks(&out).is_empty(), "a replay is not kept by the module");
-    assert!(starts(&e.tick(SETTLE_MS)).is_empty());
+    let out = e.replay_done(1, 3, 10);
+    assert!(acks(&out).is_empty(), "nor is `replayed`");
+    assert!(starts(&out).is_empty());
 }
 
 #[test]
@@ -223,15 +250,18 @@ fn a_restarted_launcher_acts_on_a_resent_loss_once_and_starts_no_duplicate() {
     // Killed; the client is lost meanwhile; a new launcher reads the state.
     let mut e = restarted(&e, 20_000);
     e.hello(1, &SERVER, 20_000);
-    // The opening burst: no replay of view's client, the loss resent.
+    // The opening burst: no replay of view's client, `replayed`, the loss resent; the
+    // daemon ticks once it has all of it.
+    e.feed(1, &replayed(20), 20_000);
     let resent = lost(3, &client(1, "10.211.1.2", Some("xclock")));
     assert_eq!(starts(&e.feed(1, &resent, 20_001)), [(VIEW, 1)]);
     assert!(
-        starts(&e.tick(20_000 + SETTLE_MS)).is_empty(),
-        "the failover is under way"
+        starts(&e.tick(20_001)).is_empty(),
+        "the failover is under way: the active candidate is not started again"
     );
     // The same event again on a later connection.
     e.hello(2, &SERVER, 20_600);
+    e.feed(2, &replayed(21), 20_600);
     assert!(starts(&e.feed(2, &resent, 20_601)).is_empty());
 }
 
@@ -252,7 +282,7 @@ fn a_launcher_restarted_while_its_candidate_starts_waits_for_hello_then_gives_it
         &watched(5, &client(1, "10.211.1.2", Some("xclock")), true),
         120_001,
     );
-    assert!(starts(&e.tick(120_000 + SETTLE_MS)).is_empty());
+    assert!(starts(&e.replay_done(1, 6, 120_001)).is_empty());
     assert!(starts(&e.tick(200_000)).is_empty(), "up: no timeout");
 }
 
@@ -262,10 +292,11 @@ fn a_start_of_an_earlier_run_that_never_shows_up_is_given_up_after_its_time() {
     let mut e = restarted(&e, 60_000);
     e.hello(1, &SERVER, 60_000);
     assert!(
-        starts(&e.tick(60_000 + SETTLE_MS)).is_empty(),
+        starts(&e.replay_done(1, 2, 60_000)).is_empty(),
         "it has its time"
     );
-    let out = e.tick(60_000 + SETTLE_MS + 5000);
+    assert!(starts(&e.tick(60_000 + 4999)).is_empty());
+    let out = e.tick(60_000 + 5000);
     assert_eq!(starts(&out), [(VIEW, 1)]);
 }
 
@@ -282,12 +313,12 @@ fn a_restarted_launcher_adopts_what_the_replay_shows() {
         &watched(9, &client(2, "10.211.2.2", Some("xclock")), true),
         20_001,
     );
-    assert!(starts(&e.tick(20_000 + SETTLE_MS)).is_empty());
+    assert!(starts(&e.replay_done(1, 10, 20_001)).is_empty());
     // Its loss (made after the replay, so numbered after it) moves on from candidate 1, the
     // one the state says is active.
     let out = e.feed(
         1,
-        &lost(10, &client(2, "10.211.2.2", Some("xclock"))),
+        &lost(11, &client(2, "10.211.2.2", Some("xclock"))),
         21_000,
     );
     assert_eq!(starts(&out), [(VIEW, 2)]);
@@ -305,7 +336,7 @@ fn a_service_that_should_run_and_does_not_is_started_after_hello() {
     };
     e.hello(1, &server, 30_000);
     e.feed(1, &watched(1, &client(1, "10.211.1.2", None), true), 30_001);
-    assert_eq!(starts(&e.tick(30_000 + SETTLE_MS)), [(VIEW, 0)]);
+    assert_eq!(starts(&e.replay_done(1, 2, 30_001)), [(VIEW, 0)]);
 }
 
 #[test]
@@ -355,8 +386,8 @@ fn failovers_in_quick_succession_back_off() {
 #[test]
 fn a_candidate_that_does_not_come_up_is_given_up_for_the_next() {
     let (mut e, attempt) = primary_started();
-    assert!(starts(&e.tick(SETTLE_MS + 4999)).is_empty());
-    let out = e.tick(SETTLE_MS + 5000);
+    assert!(starts(&e.tick(OPENED + 4999)).is_empty());
+    let out = e.tick(OPENED + 5000);
     assert!(out.contains(&Command::Stop { attempt }), "{out:?}");
     assert_eq!(starts(&out), [(VIEW, 1)]);
 }
@@ -435,7 +466,7 @@ fn an_application_the_operator_killed_is_not_started_again() {
     assert!(starts(&out).is_empty());
     assert_eq!(e.state().services["view"].active, None);
     e.hello(2, &SERVER, 10_000);
-    assert!(starts(&e.tick(10_000 + SETTLE_MS)).is_empty());
+    assert!(starts(&e.replay_done(2, 4, 10_000)).is_empty());
 }
 
 #[test]
@@ -451,7 +482,7 @@ fn with_restart_off_an_application_that_ends_by_itself_stays_ended() {
         0,
     );
     e.hello(1, &SERVER, 0);
-    assert_eq!(starts(&e.tick(SETTLE_MS)), [(VIEW, 0)]);
+    assert_eq!(starts(&e.replay_done(1, 1, OPENED)), [(VIEW, 0)]);
     let c = client(1, "10.211.1.2", Some("xclock"));
     e.feed(1, &watched(2, &c, false), 600);
     assert!(starts(&e.feed(1, &gone(3, &c, GoneReason::Closed), 9000)).is_empty());
@@ -504,6 +535,7 @@ fn an_old_clients_loss_during_the_failover_starts_nothing_more() {
     e.feed(1, &lost_at(5, &second, 9000), 9001);
     let mut e = restarted(&e, 9100);
     e.hello(1, &SERVER, 9100);
+    e.feed(1, &replayed(7), 9100);
     let third = client(5, "10.211.1.2", Some("xclock"));
     let out = e.feed(1, &lost_at(6, &third, 9050), 9101);
     assert!(
@@ -539,6 +571,7 @@ fn restarted_with_the_backup_on_a_reused_id() -> (Engine, ClientInfo) {
     let mut e = restarted(&e, 20_000);
     e.hello(1, &SERVER, 20_000);
     e.feed(1, &watched(9, &backup, true), 20_001);
+    e.feed(1, &replayed(10), 20_001);
     (e, primary)
 }
 
@@ -550,13 +583,13 @@ fn a_resent_loss_of_an_id_the_backup_reuses_leaves_the_backup_up() {
     assert!(starts(&out).is_empty(), "acted on already: {out:?}");
     assert_eq!(acks(&out), [3]);
     assert!(
-        starts(&e.tick(20_000 + SETTLE_MS)).is_empty(),
+        starts(&e.tick(20_002)).is_empty(),
         "the backup is up: nothing to start"
     );
     // The backup is still known as the service's: its own loss fails over.
     let out = e.feed(
         1,
-        &lost(10, &client(1, "10.211.2.2", Some("xclock"))),
+        &lost(11, &client(1, "10.211.2.2", Some("xclock"))),
         25_000,
     );
     assert_eq!(starts(&out), [(VIEW, 2)]);
@@ -579,7 +612,7 @@ fn resent_reports_of_another_client_that_had_the_backups_id_leave_the_backup_up(
     );
     assert_eq!(acks(&e.feed(1, &gone, 20_004)), [8]);
     assert!(
-        starts(&e.tick(20_000 + SETTLE_MS)).is_empty(),
+        starts(&e.tick(20_004)).is_empty(),
         "the backup is up: nothing to start"
     );
 }
@@ -593,13 +626,15 @@ fn a_loss_of_no_service_is_only_acknowledged() {
 }
 
 #[test]
-fn next_deadline_covers_the_burst_starts_and_held_failovers() {
+fn next_deadline_covers_the_replays_end_starts_and_held_failovers() {
     let mut e = engine(State::default());
     assert_eq!(e.next_deadline(), None);
     e.hello(1, &SERVER, 100);
-    assert_eq!(e.next_deadline(), Some(100 + SETTLE_MS));
-    e.tick(100 + SETTLE_MS);
-    assert_eq!(e.next_deadline(), Some(100 + SETTLE_MS + 5000));
+    assert_eq!(e.next_deadline(), None, "no timer waits for the replay");
+    e.feed(1, &replayed(2), 150);
+    assert_eq!(e.next_deadline(), Some(150), "what it leads to, at once");
+    e.tick(150);
+    assert_eq!(e.next_deadline(), Some(150 + 5000));
 }
 
 #[test]
@@ -610,10 +645,10 @@ fn max_failovers_zero_never_fails_over() {
     .unwrap();
     let mut e = Engine::new(config.services, State::default(), 0);
     e.hello(1, &SERVER, 0);
-    e.tick(SETTLE_MS);
     let c = client(1, "10.211.1.2", Some("xclock"));
     e.feed(1, &watched(2, &c, true), 10);
-    assert!(starts(&e.feed(1, &lost(3, &c), 1000)).is_empty());
+    e.replay_done(1, 3, 10);
+    assert!(starts(&e.feed(1, &lost(4, &c), 1000)).is_empty());
     assert!(starts(&e.tick(u64::MAX - 1)).is_empty());
     assert_eq!(e.next_deadline(), Some(u64::MAX));
 }
@@ -641,10 +676,10 @@ fn a_replayed_client_without_a_window_is_not_taken_for_a_service() {
         9001,
     );
     e.feed(1, &watched(8, &client(6, "10.211.2.2", None), true), 9001);
-    assert!(starts(&e.tick(9000 + SETTLE_MS)).is_empty(), "view is up");
+    assert!(starts(&e.replay_done(1, 9, 9001)).is_empty(), "view is up");
     let out = e.feed(
         1,
-        &lost(9, &client(1, "10.211.1.2", Some("xclock"))),
+        &lost(10, &client(1, "10.211.1.2", Some("xclock"))),
         99_000,
     );
     assert_eq!(
@@ -692,7 +727,7 @@ fn two_services_on_one_host_are_told_apart_by_the_replayed_class() {
         &watched(2, &client(2, "10.211.1.2", Some("xalarm")), true),
         1,
     );
-    assert!(starts(&e.tick(SETTLE_MS)).is_empty());
+    assert!(starts(&e.replay_done(1, 3, 1)).is_empty());
 }
 
 #[test]
@@ -738,10 +773,10 @@ fn an_old_connection_replayed_to_a_restarted_launcher_changes_nothing() {
         &watched(6, &client(2, "10.211.1.2", Some("xclock")), true),
         9201,
     );
-    e.tick(9200 + SETTLE_MS);
+    e.replay_done(1, 7, 9201);
     let out = e.feed(
         1,
-        &lost(7, &client(2, "10.211.1.2", Some("xclock"))),
+        &lost(8, &client(2, "10.211.1.2", Some("xclock"))),
         10_500,
     );
     assert!(starts(&out).is_empty(), "{out:?}");
@@ -758,14 +793,14 @@ fn a_held_back_failover_is_asked_again_with_the_new_configuration() {
     };
     let mut e = Engine::new(with_max(0), State::default(), 0);
     e.hello(1, &SERVER, 0);
-    e.tick(SETTLE_MS);
     let c = client(1, "10.211.1.2", Some("xclock"));
     e.feed(1, &watched(2, &c, true), 10);
-    e.feed(1, &lost(3, &c), 1000);
+    e.replay_done(1, 3, 10);
+    e.feed(1, &lost(4, &c), 1000);
     assert!(e.state().services["view"].deferred.is_some());
     let mut r = Engine::new(with_max(5), e.state().clone(), 5000);
     r.hello(1, &SERVER, 5000);
-    assert_eq!(starts(&r.tick(5000 + SETTLE_MS)), [(0, 1)]);
+    assert_eq!(starts(&r.replay_done(1, 5, 5000)), [(0, 1)]);
 }
 
 #[test]
@@ -782,7 +817,7 @@ fn an_application_the_operator_killed_stays_ended_across_a_launcher_restart() {
     e.feed(1, &closed, 9000);
     let mut r = restarted(&e, 20_000);
     r.hello(1, &SERVER, 20_000);
-    assert!(starts(&r.tick(20_000 + SETTLE_MS)).is_empty());
+    assert!(starts(&r.replay_done(1, 4, 20_000)).is_empty());
     // A new server start (the display restarted): start_primary applies again.
     let mut r = restarted(&r, 30_000);
     let server = ServerInfo {
@@ -790,7 +825,7 @@ fn an_application_the_operator_killed_stays_ended_across_a_launcher_restart() {
         ..SERVER
     };
     r.hello(1, &server, 30_000);
-    assert_eq!(starts(&r.tick(30_000 + SETTLE_MS)), [(VIEW, 0)]);
+    assert_eq!(starts(&r.replay_done(1, 1, 30_000)), [(VIEW, 0)]);
 }
 
 #[test]
@@ -802,7 +837,7 @@ fn a_running_application_the_state_does_not_know_is_not_started_again() {
         &watched(1, &client(1, "10.211.1.2", Some("xclock")), true),
         1,
     );
-    assert!(starts(&e.tick(SETTLE_MS)).is_empty());
+    assert!(starts(&e.replay_done(1, 2, 1)).is_empty());
 }
 
 #[test]
@@ -813,8 +848,8 @@ fn a_restored_start_is_not_taken_up_by_a_windowless_stranger() {
     let mut e = restarted(&e, 9200);
     e.hello(1, &SERVER, 9200);
     e.feed(1, &watched(6, &client(6, "10.211.2.2", None), true), 9201); // a pulse on B
-    e.tick(9200 + SETTLE_MS);
-    let out = e.tick(9200 + SETTLE_MS + 5000);
+    e.replay_done(1, 7, 9201);
+    let out = e.tick(9201 + 5000);
     assert_eq!(starts(&out), [(VIEW, 2)], "{out:?}");
 }
 
@@ -823,14 +858,15 @@ fn a_resent_events_old_stamp_does_not_set_the_servers_clock_back() {
     let (e, _) = primary_started();
     let mut e = restarted(&e, 10_000);
     let hello = ev(
-        1,
+        10,
         Body::Hello {
             server: SERVER.clone(),
         },
     );
     e.feed(1, &hello, 10_000);
+    e.feed(1, &replayed(11), 10_000);
     // Two connections of the primary were lost at 4000 while the launcher was away; both
-    // losses are resent, stamped 4000, after the hello.
+    // losses are resent, stamped 4000, after the replay.
     let first = lost_at(2, &client(1, "10.211.1.2", Some("xclock")), 4000);
     let out = e.feed(1, &first, 10_001);
     assert_eq!(starts(&out), [(VIEW, 1)]);
@@ -865,7 +901,7 @@ fn a_windowless_sidecar_does_not_veto_the_failover_of_the_application() {
     // The application and a pulse from the same host connect while the primary starts.
     e.feed(1, &watched(2, &client(1, "10.211.1.2", None), false), 600);
     e.feed(1, &watched(3, &client(2, "10.211.1.2", None), false), 700);
-    e.tick(SETTLE_MS + 5000);
+    e.tick(OPENED + 5000);
     let out = e.feed(1, &lost(4, &client(1, "10.211.1.2", Some("xclock"))), 9000);
     assert_eq!(starts(&out), [(VIEW, 1)], "{out:?}");
 }
@@ -894,26 +930,27 @@ fn nothing_times_out_while_a_reconnect_burst_is_coming() {
     e.feed(1, &watched(2, &client(1, "10.211.1.2", None), false), 600);
     // The module reconnects just before the start's deadline.
     e.disconnected(1);
-    e.hello(2, &SERVER, SETTLE_MS + 4900);
-    assert!(e.tick(SETTLE_MS + 5000).is_empty(), "wait for the replay");
+    e.hello(2, &SERVER, OPENED + 4900);
+    assert!(e.tick(OPENED + 5000).is_empty(), "wait for the replay");
+    assert_eq!(e.next_deadline(), None);
     e.feed(
         2,
         &watched(9, &client(1, "10.211.1.2", Some("xclock")), true),
-        SETTLE_MS + 5100,
+        OPENED + 5100,
     );
-    assert!(starts(&e.tick(SETTLE_MS + 4900 + SETTLE_MS)).is_empty());
+    assert!(starts(&e.replay_done(2, 10, OPENED + 5100)).is_empty());
 }
 
 #[test]
 fn services_started_at_once_get_one_new_client_each() {
     let mut e = Engine::new(Config::parse(TWO).unwrap().services, State::default(), 0);
     e.hello(1, &SERVER, 0);
-    assert_eq!(starts(&e.tick(SETTLE_MS)), [(0, 0), (1, 0)]);
+    assert_eq!(starts(&e.replay_done(1, 1, OPENED)), [(0, 0), (1, 0)]);
     // Both connect from the same host before either has a window.
     e.feed(1, &watched(2, &client(1, "10.211.1.2", None), false), 600);
     e.feed(1, &watched(3, &client(2, "10.211.1.2", None), false), 700);
     assert!(
-        starts(&e.tick(SETTLE_MS + 10_000)).is_empty(),
+        starts(&e.tick(OPENED + 10_000)).is_empty(),
         "both are up, neither is given up"
     );
 }
@@ -945,9 +982,10 @@ fn forged_hellos_and_replayed_losses_do_not_get_past_flap_protection() {
         };
         let now = 9000 + round * 100;
         e.hello(2, &forged, now);
+        e.feed(2, &replayed(2), now);
         e.feed(2, &watched(3, &c, false), now + 1);
         started += starts(&e.feed(2, &lost(4, &c), now + 2)).len();
-        started += starts(&e.tick(now + SETTLE_MS)).len();
+        started += starts(&e.tick(now + 2)).len();
     }
     // max_failovers = 2 within the window: no more starts than that, however many hellos.
     assert!((1..=2).contains(&started), "{started} starts");
@@ -978,6 +1016,7 @@ mod impersonation {
         let primary = client(1, "10.211.1.2", Some("xclock"));
         e.feed(1, &watched(5, &primary, true), 8001);
         e.feed(1, &watched(6, &stranger, true), 8001);
+        e.feed(1, &replayed(7), 8001);
         (e, primary)
     }
 
@@ -991,8 +1030,8 @@ mod impersonation {
     #[test]
     fn nor_after_a_launcher_restart_that_replays_both() {
         let (mut e, primary) = restarted_with_both_replayed();
-        assert!(starts(&e.tick(8000 + SETTLE_MS)).is_empty(), "view is up");
-        let out = e.feed(1, &lost(7, &primary), 9000);
+        assert!(starts(&e.tick(8001)).is_empty(), "view is up");
+        let out = e.feed(1, &lost(8, &primary), 9000);
         assert_eq!(starts(&out), [(VIEW, 1)], "{out:?}");
     }
 
@@ -1009,10 +1048,10 @@ mod impersonation {
         second.peer = Some("[::ffff:10.211.1.2]:40001".into());
         e.feed(1, &watched(5, &first, true), 8001);
         e.feed(1, &watched(6, &second, true), 8001);
-        e.tick(8000 + SETTLE_MS);
-        let out = e.feed(1, &lost(7, &first), 9000);
+        e.replay_done(1, 7, 8001);
+        let out = e.feed(1, &lost(8, &first), 9000);
         assert!(starts(&out).is_empty(), "host A's other client: {out:?}");
-        assert_eq!(starts(&e.feed(1, &lost(8, &second), 9001)), [(VIEW, 1)]);
+        assert_eq!(starts(&e.feed(1, &lost(9, &second), 9001)), [(VIEW, 1)]);
     }
 
     #[test]
@@ -1037,10 +1076,10 @@ mod impersonation {
         let b = client(2, "10.211.2.2", Some("xterm"));
         e.feed(1, &watched(1, &a, true), 1);
         e.feed(1, &watched(2, &b, true), 1);
-        e.tick(SETTLE_MS);
-        let out = e.feed(1, &lost(3, &a), 9000);
+        e.replay_done(1, 3, 1);
+        let out = e.feed(1, &lost(4, &a), 9000);
         assert!(starts(&out).is_empty(), "no host to tie it to: {out:?}");
-        assert_eq!(starts(&e.feed(1, &lost(4, &b), 9001)), [(TERM, 0)]);
+        assert_eq!(starts(&e.feed(1, &lost(5, &b), 9001)), [(TERM, 0)]);
     }
 
     #[test]
@@ -1085,14 +1124,378 @@ mod impersonation {
     fn a_same_class_client_from_another_host_does_not_make_a_failover_up() {
         let (mut e, primary) = restarted_with_both_replayed();
         let stranger = client(2, "10.211.2.2", Some("xclock"));
-        e.tick(8000 + SETTLE_MS);
-        assert_eq!(starts(&e.feed(1, &lost(7, &primary), 9000)), [(VIEW, 1)]);
+        e.tick(8001);
+        assert_eq!(starts(&e.feed(1, &lost(8, &primary), 9000)), [(VIEW, 1)]);
         // The stranger, replayed (when it connected is not known) and last heard of after
         // the start, shows its class while the backup starts: the start is not taken for
         // up. (The old rule failed here already: the stranger held the failover back.)
-        e.feed(1, &suspect(8, &stranger), 10_500);
+        e.feed(1, &suspect(9, &stranger), 10_500);
         assert_eq!(e.next_deadline(), Some(9000 + 5000), "still starting");
         let out = e.tick(9000 + 5000);
         assert_eq!(starts(&out), [(VIEW, 2)], "the backup never came: {out:?}");
     }
+}
+
+/// The opening burst ends at the module's `replayed`, not after a while.
+mod opening {
+    use super::*;
+
+    #[test]
+    fn nothing_is_started_before_replayed_however_long_it_takes_and_at_once_after() {
+        let mut e = engine(State::default());
+        e.hello(1, &SERVER, 0);
+        e.feed(1, &watched(2, &client(6, "10.211.2.2", None), true), 1);
+        assert!(
+            e.tick(600_000).is_empty(),
+            "no start_primary on half a view"
+        );
+        assert_eq!(e.next_deadline(), None, "and no timer stands in for it");
+        let out = e.feed(1, &replayed(3), 600_001);
+        assert!(
+            starts(&out).is_empty(),
+            "decided at the tick, after what came with it"
+        );
+        assert_eq!(starts(&e.tick(600_001)), [(VIEW, 0)]);
+    }
+
+    #[test]
+    fn a_connection_that_ends_before_replayed_leaves_nothing_decided() {
+        let (e, _) = primary_started();
+        // A launcher restarted while the primary starts: it is restored as starting.
+        let mut e = restarted(&e, 10_000);
+        e.hello(1, &SERVER, 10_000);
+        e.feed(1, &watched(2, &client(6, "10.211.2.2", None), true), 10_001);
+        e.disconnected(1);
+        // Half a view: the start is neither given up nor taken for up, nothing else starts.
+        assert!(e.tick(10_002).is_empty());
+        assert!(e.tick(1_000_000).is_empty());
+        assert_eq!(e.next_deadline(), None);
+        // A late `replayed` of the ended connection makes it no whole view either.
+        e.feed(1, &replayed(3), 1_000_001);
+        assert!(e.tick(1_000_001).is_empty());
+        // The module connects again: its whole view shows the primary up.
+        e.hello(2, &SERVER, 1_000_100);
+        let primary = client(1, "10.211.1.2", Some("xclock"));
+        e.feed(2, &watched(4, &primary, true), 1_000_101);
+        assert!(starts(&e.replay_done(2, 5, 1_000_101)).is_empty());
+        assert_eq!(e.next_deadline(), None, "up: nothing to wait for");
+    }
+
+    #[test]
+    fn a_reconnect_holds_timeouts_until_its_replayed() {
+        let (mut e, attempt) = primary_started();
+        e.hello(2, &SERVER, 1000);
+        let out = e.tick(OPENED + 5000);
+        assert!(!out.contains(&Command::Stop { attempt }), "{out:?}");
+        let out = e.replay_done(2, 2, OPENED + 6000);
+        assert!(out.contains(&Command::Stop { attempt }), "{out:?}");
+        assert_eq!(starts(&out), [(VIEW, 1)]);
+    }
+
+    #[test]
+    fn a_second_replayed_on_a_connection_decides_nothing_again() {
+        let (mut e, _) = primary_started();
+        assert!(e.replay_done(1, 3, 600).is_empty());
+        assert_eq!(e.next_deadline(), Some(OPENED + 5000));
+    }
+}
+
+/// `updated`: a client's class or declared service became known after its `watched`.
+mod updated {
+    use super::*;
+
+    #[test]
+    fn a_starting_candidate_is_up_when_its_class_shows_not_at_its_deadline() {
+        let (mut e, attempt) = primary_started();
+        e.feed(1, &watched(2, &client(1, "10.211.1.2", None), false), 600);
+        let out = e.feed(
+            1,
+            &updated(3, &client(1, "10.211.1.2", Some("xclock"))),
+            900,
+        );
+        assert!(out.contains(&Command::Save), "{out:?}");
+        assert_eq!(acks(&out), [3]);
+        assert_eq!(e.next_deadline(), None, "up: its start does not time out");
+        let out = e.tick(OPENED + 5000);
+        assert!(!out.contains(&Command::Stop { attempt }), "{out:?}");
+        assert_eq!(e.state().services["view"].active, Some(0));
+        assert_eq!(e.state().services["view"].starting_since_ms, None);
+    }
+
+    #[test]
+    fn a_client_that_shows_another_class_is_let_go_and_the_start_times_out() {
+        let (mut e, attempt) = primary_started();
+        e.feed(1, &watched(2, &client(3, "10.211.1.9", None), false), 600);
+        e.feed(1, &updated(3, &client(3, "10.211.1.9", Some("xeyes"))), 900);
+        let out = e.tick(OPENED + 5000);
+        assert!(out.contains(&Command::Stop { attempt }), "{out:?}");
+        assert_eq!(starts(&out), [(VIEW, 1)]);
+    }
+
+    #[test]
+    fn a_running_client_is_attributed_when_its_class_shows() {
+        const TERM: usize = 1;
+        let mut e = engine(State::default());
+        e.hello(1, &SERVER, 0);
+        e.replay_done(1, 1, 1);
+        // An xterm starts by itself: nothing of `term` is starting, so the bare connection
+        // is nobody's; its window makes it term's.
+        e.feed(1, &watched(2, &client(7, "10.211.3.3", None), false), 100);
+        assert_eq!(e.state().services["term"].active, None);
+        let out = e.feed(1, &updated(3, &client(7, "10.211.3.3", Some("xterm"))), 200);
+        assert!(out.contains(&Command::Save));
+        assert_eq!(e.state().services["term"].active, Some(0));
+        // Its loss is term's loss.
+        let out = e.feed(1, &lost(4, &client(7, "10.211.3.3", Some("xterm"))), 9000);
+        assert_eq!(starts(&out), [(TERM, 0)]);
+    }
+
+    #[test]
+    fn a_declared_service_attributes_as_a_class_does() {
+        let config = "[[service]]\nname = \"hmi\"\nmatch = { service = \"hmi\" }\n\
+                      start = [[\"a\"], [\"b\"]]\nstart_primary = true\n";
+        let mut e = Engine::new(Config::parse(config).unwrap().services, State::default(), 0);
+        e.hello(1, &SERVER, 0);
+        let attempt = attempt_of(&e.replay_done(1, 1, OPENED));
+        let mut c = client(1, "10.211.1.2", None);
+        e.feed(1, &watched(2, &c, false), 600);
+        c.service = Some("hmi".into());
+        e.feed(1, &updated(3, &c), 700);
+        assert_eq!(e.next_deadline(), None, "up");
+        assert!(!e.tick(OPENED + 5000).contains(&Command::Stop { attempt }));
+    }
+
+    #[test]
+    fn an_older_updated_than_the_replay_changes_nothing() {
+        // A resent `updated` (made before the replay, which shows the client as it is now).
+        let mut e = engine(State::default());
+        e.hello(1, &SERVER, 0);
+        let now_class = client(1, "10.211.1.2", Some("xclock"));
+        e.feed(1, &watched(5, &now_class, true), 1);
+        e.feed(1, &replayed(6), 1);
+        let out = e.feed(1, &updated(3, &client(1, "10.211.1.2", Some("xeyes"))), 2);
+        assert_eq!(acks(&out), [3]);
+        assert!(starts(&e.tick(2)).is_empty(), "view is up, as replayed");
+    }
+
+    #[test]
+    fn a_client_that_never_shows_a_class_still_makes_its_start_up_at_the_deadline() {
+        // `running()` is that case: its start is up, its loss fails over.
+        let mut e = running();
+        assert_eq!(e.state().services["view"].active, Some(0));
+        let out = e.feed(1, &lost(3, &client(1, "10.211.1.2", None)), 9000);
+        assert_eq!(starts(&out), [(VIEW, 1)], "{out:?}");
+    }
+}
+
+/// What the state file tells the overlay: the start that replaces a client that ended.
+mod replacing {
+    use super::*;
+    use crate::state::Replacing;
+
+    fn replacing(e: &Engine) -> Option<Replacing> {
+        e.state().services["view"].replacing.clone()
+    }
+
+    #[test]
+    fn a_failover_names_the_lost_client_until_the_backup_is_up() {
+        let mut e = running();
+        assert_eq!(replacing(&e), None, "the primary replaces nothing");
+        let primary = client(1, "10.211.1.2", Some("xclock"));
+        e.feed(1, &lost(3, &primary), 9000);
+        assert_eq!(
+            replacing(&e),
+            Some(Replacing {
+                client: "0x00200000".into(),
+                candidate: 1,
+                command: vec!["b".into()],
+                since_ms: 9000,
+            })
+        );
+        // The backup connects: not up yet.
+        e.feed(1, &watched(4, &client(2, "10.211.2.2", None), false), 9200);
+        assert!(replacing(&e).is_some());
+        // Its window shows: up, and nothing is being started any more.
+        let out = e.feed(
+            1,
+            &updated(5, &client(2, "10.211.2.2", Some("xclock"))),
+            9500,
+        );
+        assert!(out.contains(&Command::Save));
+        assert_eq!(replacing(&e), None);
+    }
+
+    #[test]
+    fn it_follows_the_start_to_the_next_candidate_and_through_flap_protection() {
+        let mut e = running();
+        let out = e.feed(1, &lost(3, &client(1, "10.211.1.2", Some("xclock"))), 9000);
+        // The backup exits (after flap protection's first backoff): the next is started.
+        let out = e.exited(attempt_of(&out), "exit status 1", 10_000);
+        let r = replacing(&e).unwrap();
+        assert_eq!(
+            (r.client.as_str(), r.candidate, r.command, r.since_ms),
+            ("0x00200000", 2, vec!["c".to_owned()], 10_000)
+        );
+        // max_failovers = 2: the next is held back, and still to come.
+        e.exited(attempt_of(&out), "exit status 1", 10_100);
+        let held = e.state().services["view"].deferred.unwrap();
+        let r = replacing(&e).unwrap();
+        assert_eq!(
+            (r.client.as_str(), r.candidate),
+            ("0x00200000", held.candidate)
+        );
+        let out = e.tick(held.until_ms);
+        assert_eq!(starts(&out), [(VIEW, held.candidate)]);
+        assert_eq!(replacing(&e).unwrap().since_ms, held.until_ms);
+    }
+
+    #[test]
+    fn a_restart_in_place_names_the_client_that_ended() {
+        let mut e = running();
+        let c = client(1, "10.211.1.2", Some("xclock"));
+        e.feed(1, &gone(3, &c, GoneReason::Closed), 9000);
+        let r = replacing(&e).unwrap();
+        assert_eq!((r.client.as_str(), r.candidate), ("0x00200000", 0));
+    }
+
+    #[test]
+    fn nothing_is_being_started_when_none_is_to_come() {
+        let config = "[[service]]\nname = \"view\"\nmatch = { wm_class = \"xclock\" }\n\
+                      start = [[\"a\"], [\"b\"]]\nmax_failovers = 0\n";
+        let mut e = Engine::new(Config::parse(config).unwrap().services, State::default(), 0);
+        e.hello(1, &SERVER, 0);
+        let c = client(1, "10.211.1.2", Some("xclock"));
+        e.feed(1, &watched(2, &c, true), 10);
+        e.replay_done(1, 3, 10);
+        e.feed(1, &lost(4, &c), 1000);
+        assert!(e.state().services["view"].deferred.is_some());
+        assert_eq!(replacing(&e), None);
+        // Nor after the operator's xkill.
+        let mut e = running();
+        let c = client(1, "10.211.1.2", Some("xclock"));
+        e.feed(1, &gone(3, &c, GoneReason::Killed), 9000);
+        assert_eq!(replacing(&e), None);
+    }
+
+    #[test]
+    fn a_restarted_launcher_keeps_it_for_the_start_under_way_and_a_new_server_drops_it() {
+        let mut e = running();
+        e.feed(1, &lost(3, &client(1, "10.211.1.2", Some("xclock"))), 9000);
+        let mut r = restarted(&e, 9500);
+        assert_eq!(replacing(&r).unwrap().client, "0x00200000");
+        r.hello(1, &SERVER, 9500);
+        assert!(
+            replacing(&r).is_some(),
+            "the same server: the client is still its"
+        );
+        let new_server = ServerInfo {
+            started_ms: 9400,
+            ..SERVER
+        };
+        let out = r.hello(2, &new_server, 9600);
+        assert!(out.contains(&Command::Save));
+        assert_eq!(replacing(&r), None);
+    }
+
+    #[test]
+    fn an_old_state_file_without_it_loads() {
+        let old = r#"{"services":{"view":{"active":1,"starting_since_ms":null,"started_server_ms":5,"closed_on_server":null,"deferred":null,"failovers":[4]}},"handled":{"server_started_ms":3,"seqs":[2]}}"#;
+        let st: State = serde_json::from_str(old).unwrap();
+        assert_eq!(st.services["view"].replacing, None);
+        assert_eq!(st.services["view"].active, Some(1));
+        let written = serde_json::to_string(&st).unwrap();
+        assert!(!written.contains("replacing"), "{written}");
+    }
+}
+
+/// `unwatched`: a client that sent Unwatch; the server will not report its end.
+mod unwatched {
+    use super::*;
+
+    fn unwatched(seq: u64, c: &ClientInfo) -> Event {
+        ev(seq, Body::Unwatched { client: c.clone() })
+    }
+
+    /// `running()`, its client's class known (it showed a window).
+    fn running_with_class() -> (Engine, ClientInfo) {
+        let mut e = running();
+        let c = client(1, "10.211.1.2", Some("xclock"));
+        e.feed(1, &updated(3, &c), 7000);
+        (e, c)
+    }
+
+    #[test]
+    fn the_services_client_unwatched_leaves_it_unsupervised_and_nothing_is_started() {
+        let (mut e, c) = running_with_class();
+        let out = e.feed(1, &unwatched(4, &c), 8000);
+        assert!(starts(&out).is_empty());
+        assert_eq!(acks(&out), [4]);
+        assert!(out.contains(&Command::Save));
+        let st = &e.state().services["view"];
+        assert_eq!(st.active, None);
+        assert_eq!(st.closed_on_server, Some(SERVER.started_ms));
+        // It runs unwatched: no `hello` and no restart of the launcher starts it again.
+        e.hello(2, &SERVER, 9000);
+        assert!(starts(&e.replay_done(2, 5, 9000)).is_empty());
+        let mut r = restarted(&e, 10_000);
+        r.hello(1, &SERVER, 10_000);
+        assert!(starts(&r.replay_done(1, 6, 10_000)).is_empty());
+        // Watched again (it opted in anew): the service is up, and its loss fails over.
+        let out = r.feed(1, &watched(7, &c, false), 11_000);
+        assert!(out.contains(&Command::Save));
+        assert_eq!(starts(&r.feed(1, &lost(8, &c), 12_000)), [(VIEW, 1)]);
+    }
+
+    #[test]
+    fn an_unwatched_client_no_longer_holds_back_the_failover_of_the_others() {
+        let (mut e, c) = running_with_class();
+        let second = client(2, "10.211.1.2", Some("xclock"));
+        e.feed(1, &watched(4, &second, false), 7500);
+        let out = e.feed(1, &unwatched(5, &second), 8000);
+        assert!(starts(&out).is_empty());
+        assert_eq!(e.state().services["view"].active, Some(0), "still up");
+        assert_eq!(starts(&e.feed(1, &lost(6, &c), 9000)), [(VIEW, 1)]);
+    }
+
+    #[test]
+    fn a_restarted_launcher_that_gets_it_again_does_not_start_the_service() {
+        let (e, c) = running_with_class();
+        let mut r = restarted(&e, 20_000);
+        r.hello(1, &SERVER, 20_000);
+        // Not replayed (it is not watched); its `unwatched` comes again after `replayed`.
+        r.feed(1, &replayed(9), 20_000);
+        r.feed(1, &unwatched(4, &c), 20_001);
+        assert!(starts(&r.tick(20_001)).is_empty());
+        assert_eq!(r.state().services["view"].active, None);
+    }
+
+    #[test]
+    fn an_unwatched_stranger_changes_nothing() {
+        let (mut e, _) = running_with_class();
+        let stranger = client(9, "10.9.9.9", None);
+        e.feed(1, &watched(4, &stranger, false), 7500);
+        let out = e.feed(1, &unwatched(5, &stranger), 8000);
+        assert_eq!(out, [Command::Ack { conn: 1, seq: 5 }]);
+        assert_eq!(e.state().services["view"].active, Some(0));
+    }
+}
+
+#[test]
+fn a_recovered_client_is_acknowledged_and_nothing_is_started() {
+    let mut e = running();
+    let c = client(1, "10.211.1.2", Some("xclock"));
+    e.feed(1, &suspect(3, &c), 8000);
+    let out = e.feed(
+        1,
+        &ev(
+            4,
+            Body::Recovered {
+                client: c,
+                silent_ms: 1500,
+            },
+        ),
+        8500,
+    );
+    assert!(starts(&out).is_empty());
+    assert_eq!(acks(&out), [4]);
 }
