@@ -132,10 +132,18 @@ fn an_absent_launcher_holds_nothing_up_and_gets_every_kept_event_when_it_appears
     let got = listener.received();
     assert!(got.iter().all(|r| r.conn == 0), "one connection");
     assert!(matches!(got[0].event.body, Body::Hello { .. }));
-    let replay: Vec<&Received> = got[1..].iter().take_while(|r| !is_kept(&r.event)).collect();
+    let replay: Vec<&Received> = got[1..]
+        .iter()
+        .take_while(|r| matches!(r.event.body, Body::Watched { replay: true, .. }))
+        .collect();
     assert_eq!(replay.len(), 1, "the prober is watched now: {replay:?}");
     assert_eq!(replay[0].event.client(), made[0].client());
-    let resent: Vec<String> = got[1 + replay.len()..]
+    assert_eq!(
+        got[1 + replay.len()].event.body,
+        Body::Replayed { count: 1 },
+        "the replay's end"
+    );
+    let resent: Vec<String> = got[2 + replay.len()..]
         .iter()
         .map(|r| r.event.to_line())
         .collect();
