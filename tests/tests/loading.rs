@@ -24,7 +24,7 @@ fn xorg_loads_the_module_from_its_config() {
 
     let conn = server.connect();
     let version = lifesign::query_version(&conn);
-    assert_eq!((version.major, version.minor), (1, 1));
+    assert_eq!((version.major, version.minor), (1, 2));
 
     let enabled = server.log_lines("(II) lifesign: enabled, options from xorg.conf");
     assert_eq!(enabled.len(), 1, "{enabled:?}");
@@ -59,7 +59,7 @@ fn xvfb_loads_the_module_by_preload() {
 
     let conn = server.connect();
     let version = lifesign::query_version(&conn);
-    assert_eq!((version.major, version.minor), (1, 1));
+    assert_eq!((version.major, version.minor), (1, 2));
     let enabled = server.log_lines("(II) lifesign: enabled, options from LIFESIGN_OPTIONS");
     assert_eq!(enabled.len(), 1, "{}", server.log());
     assert!(enabled[0].contains("IdleTimeout=3s") && enabled[0].contains("Watch=all"));
@@ -84,7 +84,7 @@ fn xephyr_loads_the_module_by_preload() {
         "xdpyinfo -queryExtensions lacks LIFESIGN"
     );
     let version = lifesign::query_version(&nested.connect());
-    assert_eq!((version.major, version.minor), (1, 1));
+    assert_eq!((version.major, version.minor), (1, 2));
     assert_eq!(
         nested.log_lines("lifesign: enabled").len(),
         1,
