@@ -137,7 +137,7 @@ fn init_generation() {
         lifesign_proto::ext::MAJOR_VERSION,
         lifesign_proto::ext::MINOR_VERSION,
         added.major_opcode,
-        added.first_event,
+        added.first_event.map_or("none".into(), |e| e.to_string()),
     );
 }
 

@@ -28,7 +28,13 @@ pub fn handle(request: &mut Request<'_>) -> Result<(), XError> {
             })?
         }
         ext::Request::Unwatch => watch::opt_out(&mut request.client()),
-        ext::Request::SelectEvents { mask } => watch::select_events(&mut request.client(), mask),
+        ext::Request::SelectEvents { mask } => {
+            // The server had no event code left for the extension's event this generation.
+            if crate::server::xevents::first_event().is_none() {
+                return Err(XError::Implementation);
+            }
+            watch::select_events(&mut request.client(), mask)
+        }
         ext::Request::ListClients => {
             let reply = ListClientsReply {
                 json: watch::list_json(&mut request.client()),

@@ -5,7 +5,7 @@
 //! client's identity (peer, command, service, class) is in ListClients.
 
 use crate::ByteOrder;
-use crate::event::{Body, GoneReason, LostReason};
+use crate::event::{Body, GoneReason, LostReason, Transport};
 
 /// The size of every core and extension event.
 pub const EVENT_LEN: usize = 32;
@@ -120,7 +120,16 @@ pub struct Notify {
     pub seq: u32,
     /// When the server made the event (Unix ms), as `at_ms` in the launcher's JSON.
     pub at_ms: u64,
+    /// How the client is connected (`None` from a server that does not say), so that a
+    /// subscriber that cannot list the client any more (it is gone) still knows that much.
+    pub transport: Option<Transport>,
 }
+
+const TRANSPORTS: [(u8, Transport); 3] = [
+    (1, Transport::Local),
+    (2, Transport::Tcp),
+    (3, Transport::Tcp6),
+];
 
 impl Notify {
     /// The X event for an event of the launcher's stream; `None` for `hello` and `replayed`,
@@ -149,6 +158,7 @@ impl Notify {
             silent_ms: u32::try_from(silent_ms).unwrap_or(u32::MAX),
             seq: seq as u32,
             at_ms,
+            transport: Some(client.transport),
         })
     }
 
@@ -165,6 +175,12 @@ impl Notify {
         out[20..24].copy_from_slice(&order.u32_bytes(self.at_ms as u32));
         out[24..26].copy_from_slice(&order.u16_bytes(self.index));
         out[26] = self.reason.map_or(0, Reason::code);
+        out[27] = self.transport.map_or(0, |t| {
+            TRANSPORTS
+                .iter()
+                .find(|(_, known)| *known == t)
+                .map_or(0, |(code, _)| *code)
+        });
         out
     }
 
@@ -186,6 +202,10 @@ impl Notify {
             at_ms: (u64::from(word(16)) << 32) | u64::from(word(20)),
             index: order.read_u16([bytes[24], bytes[25]]),
             reason,
+            transport: TRANSPORTS
+                .iter()
+                .find(|(code, _)| *code == bytes[27])
+                .map(|(_, t)| *t),
         })
     }
 
@@ -229,6 +249,7 @@ mod tests {
         };
         let notify = Notify::from_event(0x1_0000_0007, 1_796_124_660_002, &body).unwrap();
         assert_eq!(notify.client, 0x00a0_0000);
+        assert_eq!(notify.transport, Some(Transport::Tcp));
         assert_eq!(notify.seq, 7, "the low 32 bits");
         for order in [ByteOrder::LsbFirst, ByteOrder::MsbFirst] {
             let bytes = notify.encode(90, order);

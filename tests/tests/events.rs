@@ -10,7 +10,8 @@ use lifesign_proto::ext::{EXTENSION_NAME, Request};
 use lifesign_tests::listener::Listener;
 use lifesign_tests::net::Lab;
 use lifesign_tests::raw::{Packet, RawClient};
-use lifesign_tests::{Server, Xorg};
+use lifesign_tests::server::module_path;
+use lifesign_tests::{Server, Xorg, Xvfb};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use x11rb::connection::Connection;
@@ -83,6 +84,14 @@ fn a_remote_subscriber_gets_only_its_own_events_and_a_local_one_gets_all() {
     // A declares a service too, then opts out (`unwatched`).
     ls_a.watch(&a, &lifesign::Policy::default().service("a-view"))
         .unwrap();
+    // A new name is told at the module's next pass (once, however often it changed).
+    let a_id = ClientInfo::format_id(id(&a));
+    server
+        .wait_for_event(
+            WAIT,
+            |e| matches!(&e.body, Body::Updated { client } if client.id == a_id),
+        )
+        .expect("A's updated");
     ls_a.unwatch(&a).unwrap();
     let suspect_at = server
         .wait_for_event(WAIT, |e| {
@@ -262,4 +271,83 @@ fn a_new_launcher_connection_hears_the_replay_end_with_its_count() {
         }),
         "{bodies:?}"
     );
+}
+
+/// Builds the test extension that takes every event code left (tests/wrapper/eventeater.c).
+fn build_eventeater() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("wrapper/eventeater.c");
+    let out = dir.path().join("libeventeater.so");
+    let cflags = Command::new("pkg-config")
+        .args(["--cflags", "xorg-server"])
+        .output()
+        .expect("pkg-config");
+    let cflags = String::from_utf8(cflags.stdout).expect("utf-8");
+    let status = Command::new("gcc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&out)
+        .arg(&source)
+        .args(cflags.split_whitespace())
+        .status()
+        .expect("gcc");
+    assert!(status.success(), "cannot build {}", source.display());
+    (dir, out)
+}
+
+#[test]
+fn with_no_event_code_left_the_module_still_watches_and_refuses_only_select_events() {
+    let (_dir, eater) = build_eventeater();
+    // Preloaded after the module, its extension is initialised first (as vector_writers'
+    // test module is) and takes the 64 extension event codes' remainder.
+    let preload = format!("{} {}", module_path().display(), eater.display());
+    let server = Xvfb::with_options("Watch=all;IdleTimeout=2s;Grace=0")
+        .env("LD_PRELOAD", &preload)
+        .start();
+    let log = server.log();
+    assert!(log.contains("eventeater: took"), "{log}");
+    assert!(log.contains("(WW) lifesign: no X event code left"), "{log}");
+    assert!(log.contains("LIFESIGN 1.2 ready (major opcode"), "{log}");
+    let conn = server.connect();
+    let ls = Lifesign::new(&conn).expect("LIFESIGN is there");
+    match ls.select_events(&conn, ALL_KINDS) {
+        Err(lifesign::Error::Reply(x11rb::errors::ReplyError::X11Error(e))) => {
+            assert_eq!(e.error_kind, x11rb::protocol::ErrorKind::Implementation)
+        }
+        other => panic!("SelectEvents without an event code: {other:?}"),
+    }
+    // Watching goes on: a silent client is lost at its deadline.
+    let silent = server.connect();
+    let id = ClientInfo::format_id(id(&silent));
+    let lost = server.wait_for_event(WAIT, |e| {
+        matches!(e.body, Body::Lost { .. }) && e.client().is_some_and(|c| c.id == id)
+    });
+    assert!(lost.is_some(), "{}", server.log());
+}
+
+#[test]
+fn a_subscription_ends_with_its_client_and_is_not_inherited_by_the_next_at_its_index() {
+    let lab = Lab::new(2);
+    let server = Xorg::new().in_lab(&lab).option("Grace", "0").start();
+    // A local subscriber, who may see everyone, leaves.
+    let local = server.connect();
+    let index_of = |conn: &RustConnection| {
+        let watched = wait_watched(&server, id(conn));
+        watched.client().expect("about a client").index
+    };
+    let local_index = index_of(&local);
+    Lifesign::new(&local)
+        .unwrap()
+        .select_events(&local, ALL_KINDS)
+        .unwrap();
+    drop(local);
+    // A remote client takes its index (the server gives the lowest free one) and never
+    // subscribes: it must hear nothing of another client.
+    let a = lab.host(0).connect_x(server.display_number());
+    assert_eq!(index_of(&a), local_index, "the same index again");
+    let b = lab.host(1).connect_x(server.display_number());
+    wait_watched(&server, id(&b));
+    drop(b);
+    let ls = Lifesign::new(&a).unwrap();
+    let heard = notifies(&ls, &a, Duration::from_secs(1), |_| false);
+    assert!(heard.is_empty(), "{heard:?}");
 }

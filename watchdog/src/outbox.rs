@@ -18,10 +18,12 @@ pub struct Outbox {
     pending: VecDeque<Kept>,
 }
 
-/// An unacknowledged event: its seq, and its line as sent (no newline).
+/// An unacknowledged event: its seq, its line as sent (no newline), and whether it ends a
+/// client (`lost`, `gone`: what a launcher acts on).
 struct Kept {
     seq: u64,
     line: Box<str>,
+    ends: bool,
 }
 
 impl Default for Outbox {
@@ -45,15 +47,23 @@ impl Outbox {
     }
 
     /// Numbers an event and keeps its line until acknowledged. Returns the event, its line,
-    /// and the seq of the event dropped to make room, if any.
+    /// and the seq of the event dropped to make room, if any: the oldest that does not end a
+    /// client, else the oldest. A client can make events as fast as it sends requests
+    /// (Watch and Unwatch in a loop, a service name changed at every pass); what it makes
+    /// must not push another client's loss out before the launcher has it.
     pub fn push(&mut self, at_ms: u64, body: Body) -> (Event, &str, Option<u64>) {
+        let ends = matches!(body, Body::Lost { .. } | Body::Gone { .. });
         let event = self.stamp(at_ms, body);
         let dropped = (self.pending.len() >= self.bound)
-            .then(|| self.pending.pop_front().map(|k| k.seq))
+            .then(|| {
+                let at = self.pending.iter().position(|k| !k.ends).unwrap_or(0);
+                self.pending.remove(at).map(|k| k.seq)
+            })
             .flatten();
         self.pending.push_back(Kept {
             seq: event.seq,
             line: event.to_line().into(),
+            ends,
         });
         let line = self.pending.back().map_or("", |k| &k.line);
         (event, line, dropped)
@@ -187,5 +197,30 @@ mod tests {
         o.push(6, gone(2));
         assert!(o.ack(2));
         assert_eq!(o.unacknowledged().collect::<Vec<_>>(), [line.as_str()]);
+    }
+
+    #[test]
+    fn a_full_outbox_drops_what_ends_no_client_first() {
+        let mut o = Outbox::with_bound(3);
+        let updated = |index: u32| {
+            let Body::Gone { client, .. } = gone(index) else {
+                unreachable!()
+            };
+            Body::Updated { client }
+        };
+        o.push(0, gone(1)); // seq 1, a loss a launcher must get
+        o.push(0, updated(2)); // seq 2
+        o.push(0, updated(3)); // seq 3
+        // A client flooding updates pushes out the other updates, never the end.
+        for (seq, dropped) in [(4, 2), (5, 3), (6, 4)] {
+            let (event, _, out) = o.push(0, updated(4));
+            assert_eq!((event.seq, out), (seq, Some(dropped)));
+        }
+        assert_eq!(o.unacknowledged_seqs().collect::<Vec<_>>(), [1, 5, 6]);
+        // Only ends left: the oldest end goes.
+        let mut o = Outbox::with_bound(2);
+        o.push(0, gone(1));
+        o.push(0, gone(2));
+        assert_eq!(o.push(0, gone(3)).2, Some(1));
     }
 }

@@ -153,6 +153,9 @@ struct Watched {
     /// time of the silence it was sent for. One per deadline: two deadlines past their
     /// half-way points at once are each reported once.
     suspect: Vec<(LostReason, Millis)>,
+    /// The service name the launcher was last told (by `watched` or `updated`): a client
+    /// changing it back and forth between two passes is told once, or not at all.
+    told_service: Option<String>,
     /// Reported `suspect` and not yet `recovered`: the deadline and the reference of the
     /// silence of the first report. The client is on the tracker's `suspects` list meanwhile.
     shown_suspect: Option<(LostReason, Millis)>,
@@ -435,6 +438,7 @@ impl Tracker {
         let transfer = transfer_watch(&info, &policy, vnow);
         self.slots[index] = Some(Watched {
             serial: self.serial,
+            told_service: info.service.clone(),
             info: info.clone(),
             peer_ip,
             policy,
@@ -469,20 +473,14 @@ impl Tracker {
     }
 
     /// A watched client declared its own policy (and service name) through the extension.
-    /// Returns its client fields when the service name changed (an `updated` event).
-    pub fn set_policy(
-        &mut self,
-        index: usize,
-        policy: Policy,
-        service: Option<String>,
-    ) -> Option<ClientInfo> {
+    /// Returns whether its service name is not the one the launcher was told: the module
+    /// then asks [`Tracker::identity_changed`] at its next pass, which tells it once.
+    pub fn set_policy(&mut self, index: usize, policy: Policy, service: Option<String>) -> bool {
         let vnow = self.vnow;
-        let mut updated = None;
+        let mut updated = false;
         if let Some(w) = self.slot(index) {
-            if w.info.service != service {
-                w.info.service = service;
-                updated = Some(w.info.clone());
-            }
+            w.info.service = service;
+            updated = w.info.service != w.told_service;
             // The same policy again changes nothing else: a suspect client repeating its
             // Watch is not reported suspect again, an outstanding ping stays out.
             if w.policy != policy {
@@ -510,27 +508,46 @@ impl Tracker {
             .map(|w| w.info)
     }
 
-    /// The client's first top-level window's class became known (none was before): its
-    /// client fields for the `updated` event, or `None` if it is not watched, already had
-    /// that class, or is lost.
-    pub fn class_known(&mut self, index: usize, class: [String; 2]) -> Option<ClientInfo> {
+    /// The client's identity as a pass finds it: `class`, its first top-level window's (if
+    /// it has one), and the service name it declared last. Its client fields for an
+    /// `updated` event if either differs from what the launcher was told; `None` if
+    /// nothing does, or it is not watched, or it is lost.
+    pub fn identity_changed(
+        &mut self,
+        index: usize,
+        class: Option<[String; 2]>,
+    ) -> Option<ClientInfo> {
         let w = self.slot(index)?;
-        if w.lost || w.closing || w.info.wm_class.as_ref() == Some(&class) {
+        if w.lost || w.closing {
             return None;
         }
-        w.info.wm_class = Some(class);
+        let class = class.filter(|c| w.info.wm_class.as_ref() != Some(c));
+        if class.is_none() && w.info.service == w.told_service {
+            return None;
+        }
+        if class.is_some() {
+            w.info.wm_class = class;
+        }
+        w.told_service = w.info.service.clone();
         Some(w.info.clone())
     }
 
     /// The clients that were reported `suspect` and showed a sign of life since (their
-    /// silence ended before its deadline, a ping was answered, their policy changed): a
-    /// `recovered` event for each, with how long it had been silent. Their activity is read
-    /// now; a client lost or gone meanwhile leaves the list without one.
+    /// silence ended before the module lost them, a ping was answered, their policy
+    /// changed): a `recovered` event for each, with how long it had been silent, at most as
+    /// many a call as a pass may lose. Their activity is read now; a client lost or gone
+    /// meanwhile leaves the list without one.
     pub fn recoveries(&mut self, probe: &mut impl Probe) -> Vec<Body> {
         let mut recovered = Vec::new();
         let mut still = Vec::new();
         let vnow = self.vnow;
         for index in std::mem::take(&mut self.suspects) {
+            // Paced as losses are: a thousand that speak again together are reported over
+            // a few passes, the rest looked at in the next.
+            if recovered.len() >= self.losses_per_pass {
+                still.push(index);
+                continue;
+            }
             let activity = probe.activity(index);
             let Some(w) = self.slot(index) else { continue };
             let Some((reason, reference)) = w.shown_suspect else {

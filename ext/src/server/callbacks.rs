@@ -118,8 +118,8 @@ unsafe extern "C" fn send_access_hook(
     }
 }
 
-/// XACE's property-access hook: the server asks it before a property is read, written or
-/// made (dix/property.c). The module only notes that a client's WM_CLASS is being written
+/// XACE's property-access hook: the server asks it before a property is read, written, added
+/// to or made (dix/property.c). The module only notes that a client's WM_CLASS is being written
 /// (the new value is stored after the hook), so that its `updated` event can follow once
 /// the request is done; it never refuses anything. Reads, the module's own among them
 /// (`windows::wm_class`), are let through here without calling up.
@@ -131,10 +131,9 @@ unsafe extern "C" fn property_access_hook(
     // SAFETY: XACE calls this hook with an XacePropertyAccessRec valid for the call
     // (Xext/xace.c).
     let rec = unsafe { &*call_data.cast::<sys::XacePropertyAccessRec>() };
-    if rec.access_mode & sys::LIFESIGN_DIX_WRITE_ACCESS as sys::Mask == 0
-        || rec.pWin.is_null()
-        || rec.ppProp.is_null()
-    {
+    // ChangeProperty's Replace is a write, its Append and Prepend a blend (dixChangeWindowProperty).
+    let writes = (sys::LIFESIGN_DIX_WRITE_ACCESS | sys::LIFESIGN_DIX_BLEND_ACCESS) as sys::Mask;
+    if rec.access_mode & writes == 0 || rec.pWin.is_null() || rec.ppProp.is_null() {
         return;
     }
     // SAFETY: `ppProp` points at the property being written, made before the hook for a new

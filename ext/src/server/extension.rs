@@ -12,20 +12,45 @@ use std::ffi::c_int;
 #[derive(Clone, Copy, Debug)]
 pub struct Added {
     pub major_opcode: u8,
-    /// The code of `LifesignNotify`, the extension's one event.
-    pub first_event: u8,
+    /// The code of `LifesignNotify`, the extension's one event; `None` when the server had
+    /// no event code left (then SelectEvents is refused, and everything else works).
+    pub first_event: Option<u8>,
 }
 
 /// Adds the extension for this generation, with its one event and that event's swap
-/// procedure; `None` if the server refused (name taken, no opcode or event code left).
+/// procedure; `None` if the server refused (name taken, no opcode left). A server whose 64
+/// extension event codes are taken refuses an extension with an event (dix/extension.c,
+/// before it allocates anything): the extension is added again without one, since losing the
+/// events must not cost the watching.
 pub fn add() -> Option<Added> {
+    let (entry, with_event) = match register(1) {
+        Some(entry) => (entry, true),
+        None => {
+            tracing::warn!(
+                "no X event code left for LifesignNotify; SelectEvents is refused (BadImplementation), watching goes on"
+            );
+            (register(0)?, false)
+        }
+    };
+    // SAFETY: non-null entries returned by AddExtension are valid for the generation.
+    let (base, event_base) = unsafe { ((*entry).base, (*entry).eventBase) };
+    let added = Added {
+        major_opcode: u8::try_from(base).ok()?,
+        first_event: with_event.then(|| u8::try_from(event_base).ok()).flatten(),
+    };
+    super::xevents::new_generation(added.first_event);
+    Some(added)
+}
+
+/// AddExtension with `events` events.
+fn register(events: c_int) -> Option<*mut sys::ExtensionEntry> {
     // SAFETY: called from the extension's init function, on the server thread, where
     // AddExtension is meant to be called; the name is a static C string and the procedures
     // live as long as the library.
     let entry = unsafe {
         sys::AddExtension(
             EXTENSION_NAME_C.as_ptr(),
-            1,
+            events,
             0,
             Some(proc_lifesign),
             Some(sproc_lifesign),
@@ -33,17 +58,7 @@ pub fn add() -> Option<Added> {
             Some(sys::StandardMinorOpcode),
         )
     };
-    if entry.is_null() {
-        return None;
-    }
-    // SAFETY: non-null entries returned by AddExtension are valid for the generation.
-    let (base, event_base) = unsafe { ((*entry).base, (*entry).eventBase) };
-    let added = Added {
-        major_opcode: u8::try_from(base).ok()?,
-        first_event: u8::try_from(event_base).ok()?,
-    };
-    super::xevents::new_generation(added.first_event);
-    Some(added)
+    (!entry.is_null()).then_some(entry)
 }
 
 /// The server generation: 1 at start, one more after each reset.

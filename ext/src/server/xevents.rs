@@ -10,14 +10,15 @@ thread_local! {
     static FIRST_EVENT: Cell<Option<u8>> = const { Cell::new(None) };
 }
 
-/// The extension was added with its event at `first_event`: the server's table of swap
-/// procedures gets ours for it. Each generation numbers extension events anew, and
-/// `WriteEventsToClient` calls the entry of an event's code for every byte-swapped client,
-/// with no check that there is one (dix/events.c); only the extension that owns the code
-/// writes its entry (as SHAPE, SYNC and the others do in their init functions).
-pub fn new_generation(first_event: u8) {
-    FIRST_EVENT.set(Some(first_event));
-    let slot = usize::from(first_event & 0x7f);
+/// The extension was added with its event at `first_event` (or without one): the server's
+/// table of swap procedures gets ours for it. Each generation numbers extension events anew,
+/// and `WriteEventsToClient` calls the entry of an event's code for every byte-swapped
+/// client, with no check that there is one (dix/events.c); only the extension that owns the
+/// code writes its entry (as SHAPE, SYNC and the others do in their init functions).
+pub fn new_generation(first_event: Option<u8>) {
+    FIRST_EVENT.set(first_event);
+    let Some(code) = first_event else { return };
+    let slot = usize::from(code & 0x7f);
     // SAFETY: on the server thread during the extension's init, where extensions set their
     // events' entries; `slot` is below the table's 128 entries; the procedure lives as long
     // as the library, which the server never unloads.

@@ -145,10 +145,8 @@ pub fn opt_in(client: &mut ClientView<'_>, asked: &WatchRequest) -> Result<(), R
             return Err(Refused::HostScope);
         }
         let known = w.tracker.policy(index);
-        if known.is_some()
-            && let Some(client) = w.tracker.set_policy(index, policy, service.clone())
-        {
-            w.emit(Body::Updated { client });
+        if known.is_some() && w.tracker.set_policy(index, policy, service.clone()) {
+            note_identity(index);
         }
         let keepalive = policy.transport_timeout.map(|t| w.keepalive(t));
         Ok((policy, known, keepalive))
@@ -173,7 +171,8 @@ pub fn opt_in(client: &mut ClientView<'_>, asked: &WatchRequest) -> Result<(), R
         begin(index, info, policy);
     } else {
         see_no_operations_for(policy);
-        events::flush_soon();
+        // A new service name is told at the next pass, once however often it changed.
+        crate::server::timer::deadline_within(1);
         pass::reschedule();
     }
     if known.is_some()
@@ -214,33 +213,39 @@ pub fn opt_out(client: &mut ClientView<'_>) {
 }
 
 thread_local! {
-    /// Clients whose WM_CLASS was written since the last pass (at most one entry each).
-    static CLASS_WRITTEN: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Clients whose identity may have changed since the last pass (their WM_CLASS was
+    /// written, or they declared another service name): at most one entry each.
+    static IDENTITY_PENDING: std::cell::RefCell<Vec<usize>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Notes that client `index`'s identity may have changed; kept apart from the state, so
+/// that it can be noted while the state is borrowed (a Watch) and from a hook that must not
+/// depend on whether it is.
+fn note_identity(index: usize) -> bool {
+    IDENTITY_PENDING.with(|pending| {
+        let Ok(mut pending) = pending.try_borrow_mut() else {
+            return false;
+        };
+        if !pending.contains(&index) && pending.len() < clients::SLOTS {
+            pending.push(index);
+        }
+        true
+    })
 }
 
 /// WM_CLASS of a window of client `owner` is being written: the next pass (within 1 ms,
 /// once the request has stored it) reads the class of its first top-level window, and a
-/// watched client whose class changed gets an `updated` event. Kept apart from the state,
-/// which a property write never finds borrowed, but a read of it must not depend on that.
+/// watched client whose class changed gets an `updated` event.
 pub fn on_class_written(owner: usize) {
-    let noted = CLASS_WRITTEN.with(|pending| {
-        let Ok(mut pending) = pending.try_borrow_mut() else {
-            return false;
-        };
-        if !pending.contains(&owner) && pending.len() < clients::SLOTS {
-            pending.push(owner);
-        }
-        true
-    });
-    let watched = with(|w| w.tracker.policy(owner).is_some()).unwrap_or(false);
-    if noted && watched {
+    if note_identity(owner) {
         crate::server::timer::deadline_within(1);
     }
 }
 
-/// The clients whose WM_CLASS was written since the last call.
-pub(super) fn take_class_written() -> Vec<usize> {
-    CLASS_WRITTEN.with(|pending| {
+/// The clients whose identity may have changed since the last call.
+pub(super) fn take_identity_pending() -> Vec<usize> {
+    IDENTITY_PENDING.with(|pending| {
         pending
             .try_borrow_mut()
             .map(|mut p| std::mem::take(&mut *p))

@@ -147,7 +147,7 @@ pub fn on_timer() -> Option<u64> {
     }
     let acted = !decided.actions.is_empty();
     act(decided.actions, decided.atoms);
-    classes_known();
+    identities();
     link::flush();
     // Acting (closing clients, sending events) takes time; a pass with nothing to do, the
     // usual one, reads the clock once.
@@ -160,15 +160,17 @@ pub fn on_timer() -> Option<u64> {
     .flatten()
 }
 
-/// The watched clients whose WM_CLASS was written since the last pass and whose class is new
-/// get an `updated` event: a launcher that attributes clients by class learns it then
-/// (their `watched` event came before they had a window).
-fn classes_known() {
-    for index in super::clients::take_class_written() {
+/// The watched clients whose WM_CLASS was written, or who declared another service name,
+/// since the last pass get an `updated` event if what they are now differs from what the
+/// launcher was told: a launcher that attributes clients by class learns it then (their
+/// `watched` event came before they had a window), and a client changing its name in a loop
+/// is told at most once a pass.
+fn identities() {
+    for index in super::clients::take_identity_pending() {
         with(|w| {
             w.tracker.policy(index)?;
-            let class = windows::wm_class(index)?;
-            let client = w.tracker.class_known(index, class)?;
+            let class = windows::wm_class(index);
+            let client = w.tracker.identity_changed(index, class)?;
             w.emit(Body::Updated { client });
             Some(())
         });

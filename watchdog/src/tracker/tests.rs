@@ -1054,23 +1054,59 @@ fn identity_changes_are_told_once_and_unwatch_returns_the_client() {
     let mut t = tracker(&[("Grace", "0")]);
     watch(&mut t, 1, 0);
     let policy = t.default_policy();
-    assert_eq!(
-        t.set_policy(1, policy, None),
-        None,
+    assert!(
+        !t.set_policy(1, policy, None),
         "no service before, none now"
     );
-    let updated = t.set_policy(1, policy, Some("plant-view".into()));
+    assert_eq!(t.identity_changed(1, None), None);
+    assert!(t.set_policy(1, policy, Some("plant-view".into())));
+    let updated = t.identity_changed(1, None);
     assert_eq!(updated.and_then(|c| c.service), Some("plant-view".into()));
-    assert_eq!(t.set_policy(1, policy, Some("plant-view".into())), None);
+    assert_eq!(t.identity_changed(1, None), None, "told once");
+    // Back and forth between two passes: nothing new to tell.
+    assert!(t.set_policy(1, policy, Some("other".into())));
+    assert!(!t.set_policy(1, policy, Some("plant-view".into())));
+    assert_eq!(t.identity_changed(1, None), None);
     let class = ["xclock".to_owned(), "XClock".to_owned()];
-    let updated = t.class_known(1, class.clone()).expect("a new class");
+    let updated = t
+        .identity_changed(1, Some(class.clone()))
+        .expect("a new class");
     assert_eq!(updated.wm_class, Some(class.clone()));
     assert_eq!(
-        t.class_known(1, class.clone()),
+        t.identity_changed(1, Some(class.clone())),
         None,
         "the same class again"
     );
-    assert_eq!(t.class_known(2, class), None, "not watched");
+    let other = ["xclock".to_owned(), "Other".to_owned()];
+    assert_eq!(
+        t.identity_changed(1, Some(other.clone()))
+            .and_then(|c| c.wm_class),
+        Some(other)
+    );
+    assert_eq!(t.identity_changed(2, Some(class)), None, "not watched");
     assert_eq!(t.unwatch(1).map(|c| c.index), Some(1));
     assert_eq!(t.unwatch(1), None);
+}
+
+#[test]
+fn recoveries_are_paced_as_losses_are() {
+    let mut t = tracker(&[("IdleTimeout", "4s"), ("Grace", "0")]);
+    let mut s = server();
+    for i in 1..=3 {
+        watch(&mut t, i, 0);
+    }
+    let (a, _) = turn(&mut t, 2000, &[], &mut s);
+    assert_eq!(a.len(), 3, "all suspect: {a:?}");
+    t.set_losses_per_pass(2);
+    t.after_sleep(2500);
+    for i in 1..=3 {
+        s.request(&t, i, false);
+    }
+    assert_eq!(recovered(&t.recoveries(&mut s)).len(), 2, "two a pass");
+    assert_eq!(
+        recovered(&t.recoveries(&mut s)).len(),
+        1,
+        "the third at the next"
+    );
+    assert!(t.recoveries(&mut s).is_empty());
 }

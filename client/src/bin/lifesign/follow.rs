@@ -40,27 +40,34 @@ pub fn run(display: Option<&str>, json: bool) -> Result<(), String> {
     }
     out.flush().map_err(|e| e.to_string())?;
     let mut known = Known::from(&entries);
+    let lost = |e: x11rb::errors::ConnectionError| format!("lost the X server: {e}");
     loop {
-        let event = conn
-            .wait_for_event()
-            .map_err(|e| format!("lost the X server: {e}"))?;
-        let Some(notify) = ls.parse_event(&event) else {
-            continue;
-        };
-        if matches!(notify.kind, Kind::Watched | Kind::Updated) {
+        // Every event that is in, then at most one ListClients for all of them: a thousand
+        // clients connecting at once cost one listing, not one each.
+        let mut batch = vec![conn.wait_for_event().map_err(lost)?];
+        while let Some(event) = conn.poll_for_event().map_err(lost)? {
+            batch.push(event);
+        }
+        let notifies: Vec<Notify> = batch.iter().filter_map(|e| ls.parse_event(e)).collect();
+        if notifies.iter().any(|n| known.needs_listing(n)) {
             known.refresh(&ls, &conn)?;
         }
-        let client = known.client(&notify);
-        let line = if json {
-            event_line(&notify, client)
-        } else {
-            text_line(&notify, &client)
-        };
-        if matches!(notify.kind, Kind::Lost | Kind::Gone | Kind::Unwatched) {
-            known.forget(notify.client);
+        for notify in notifies {
+            let client = known.client(&notify);
+            let line = if json {
+                event_line(&notify, client)
+            } else {
+                text_line(&notify, &client)
+            };
+            if matches!(notify.kind, Kind::Lost | Kind::Gone | Kind::Unwatched) {
+                known.forget(notify.client);
+            }
+            // A reader that went away (`| head`) ends the command, quietly.
+            if writeln!(out, "{line}").is_err() {
+                return Ok(());
+            }
         }
-        // A reader that went away (`| head`) ends the command, quietly.
-        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+        if out.flush().is_err() {
             return Ok(());
         }
     }
@@ -79,6 +86,13 @@ impl Known {
         )
     }
 
+    /// Whether the event needs a new listing: a client not known yet, or one whose identity
+    /// changed.
+    fn needs_listing(&self, notify: &Notify) -> bool {
+        notify.kind == Kind::Updated
+            || (notify.kind == Kind::Watched && !self.0.contains_key(&notify.client))
+    }
+
     fn refresh(&mut self, ls: &Lifesign, conn: &RustConnection) -> Result<(), String> {
         let entries = ls.list_clients(conn).map_err(|e| e.to_string())?;
         for entry in entries {
@@ -89,7 +103,8 @@ impl Known {
         Ok(())
     }
 
-    /// The client an event is about: as last listed, or as the event alone names it.
+    /// The client an event is about: as last listed, or as the event alone names it (a
+    /// client gone before it could be listed): its id, index and transport, the rest null.
     fn client(&self, notify: &Notify) -> ClientInfo {
         self.0
             .get(&notify.client)
@@ -97,7 +112,7 @@ impl Known {
             .unwrap_or_else(|| ClientInfo {
                 id: ClientInfo::format_id(notify.client),
                 index: u32::from(notify.index),
-                transport: Transport::Local,
+                transport: notify.transport.unwrap_or(Transport::Local),
                 peer: None,
                 pid: None,
                 command: None,
@@ -160,11 +175,7 @@ fn text_line(notify: &Notify, client: &ClientInfo) -> String {
         notify.kind.as_str(),
         client.id,
         who(client),
-        client
-            .peer
-            .as_deref()
-            .and_then(|p| p.rsplit_once(':').map(|(host, _)| host))
-            .unwrap_or("local"),
+        host(client),
     );
     if let Some(reason) = notify.reason {
         line.push_str(&format!(" {}", reason.as_str()));
@@ -173,6 +184,16 @@ fn text_line(notify: &Notify, client: &ClientInfo) -> String {
         line.push_str(&format!(", silent {} ms", notify.silent_ms));
     }
     line
+}
+
+/// Where the client is: its peer's address, `local`, or (a TCP client that was gone before
+/// it could be listed) that much.
+fn host(client: &ClientInfo) -> &str {
+    match (client.peer.as_deref(), client.transport) {
+        (Some(peer), _) => peer.rsplit_once(':').map_or(peer, |(host, _)| host),
+        (None, Transport::Local) => "local",
+        (None, _) => "tcp, peer unknown",
+    }
 }
 
 /// What a reader knows the client by: its service, else its class, else its command.
@@ -216,6 +237,7 @@ mod tests {
             silent_ms: 2400,
             seq: 12,
             at_ms: 1_796_662_095_985,
+            transport: Some(Transport::Tcp),
         }
     }
 
@@ -259,6 +281,7 @@ mod tests {
         );
         let unknown = Known(HashMap::new()).client(&n);
         assert_eq!(unknown.id, "0x00a00000");
-        assert!(text_line(&n, &unknown).contains(" - (local)"));
+        assert_eq!(unknown.transport, Transport::Tcp, "as the event says");
+        assert!(text_line(&n, &unknown).contains(" - (tcp, peer unknown)"));
     }
 }
