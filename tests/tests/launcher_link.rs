@@ -84,11 +84,10 @@ fn events_reach_the_launcher_and_unacknowledged_ones_are_sent_again() {
     drop(stream);
 
     // The module comes back, says hello again, replays no one (nobody else is watched),
-    // says the replay is over, and sends the loss again, same seq.
+    // sends the loss again, same seq, and says its view is whole.
     let mut stream = accept(&listener);
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     assert!(matches!(next(&mut reader).body, Body::Hello { .. }));
-    assert_eq!(next(&mut reader).body, Body::Replayed { count: 0 });
     let again = next(&mut reader);
     assert_eq!(
         (again.seq, again.to_line()),
@@ -96,6 +95,7 @@ fn events_reach_the_launcher_and_unacknowledged_ones_are_sent_again() {
         "the same event"
     );
     ack(&mut stream, again.seq);
+    assert_eq!(next(&mut reader).body, Body::Replayed { count: 0 });
 
     // A watched client that is up is replayed to a new connection, and nothing else comes.
     let quiet = server.connect();
@@ -120,13 +120,14 @@ fn events_reach_the_launcher_and_unacknowledged_ones_are_sent_again() {
         replay.client().unwrap().wm_class,
         Some(["quiet".to_owned(), "Quiet".to_owned()])
     );
-    assert_eq!(next(&mut reader).body, Body::Replayed { count: 1 });
-    // The class was told live too, by `updated`, which was not acknowledged: sent again.
+    // The class was told live too, by `updated`, which was not acknowledged: sent again,
+    // before the view is said to be whole.
     let updated = next(&mut reader);
     assert!(
         matches!(&updated.body, Body::Updated { client } if client.wm_class == replay.client().unwrap().wm_class),
         "{updated:?}"
     );
+    assert_eq!(next(&mut reader).body, Body::Replayed { count: 1 });
 }
 
 #[test]

@@ -70,8 +70,11 @@ pub fn flush_soon() {
 }
 
 /// What a new launcher connection is sent first, a line at a time to `out`: `hello`, a
-/// `watched` replay of every watched client, `replayed` with their count, then every event
-/// it has not acknowledged (as the lines they were sent as).
+/// `watched` replay of every watched client, every event it has not acknowledged (as the
+/// lines they were sent as), then `replayed` with the replay's count. `replayed` comes last
+/// so that it means what it says, the launcher has the server's whole view: a burst larger
+/// than the socket takes at once reaches the launcher in parts, and a kept `lost` still
+/// behind it would be taken for older than what the launcher starts on the view.
 pub fn opening_lines(mut out: impl FnMut(&str)) {
     let now = time::now_ms();
     with(|w| {
@@ -103,8 +106,8 @@ pub fn opening_lines(mut out: impl FnMut(&str)) {
             };
             out(&outbox.transient(at, replay).to_line());
         }
+        outbox.unacknowledged().for_each(&mut out);
         out(&outbox.transient(at, Body::Replayed { count }).to_line());
-        outbox.unacknowledged().for_each(out);
     });
 }
 

@@ -1,7 +1,7 @@
 //! A connection's opening burst, and what is decided once it is in.
 //!
-//! After `hello` the module sends a `watched` replay of every client it watches, then
-//! `replayed`, then the events it kept for want of an ack, in one write. `replayed` says the
+//! After `hello` the module sends a `watched` replay of every client it watches, then the
+//! events it kept for want of an ack, then `replayed`, in one write. `replayed` says the
 //! launcher has the server's whole view; until then nothing is started and nothing times out
 //! (a half view would start what runs, or give up a start whose client is merely not
 //! replayed yet). What the view leads to (a service that should run and does not is started,
