@@ -467,6 +467,75 @@ fn survives_regeneration(cell: Cell) {
     );
 }
 
+/// A raw subscriber to every kind of event, in `order`; its event code.
+fn subscribe(client: &mut lifesign_tests::raw::RawClient) -> u8 {
+    let (major, first_event) = client
+        .extension(lifesign_proto::ext::EXTENSION_NAME)
+        .expect("QueryExtension")
+        .expect("LIFESIGN");
+    let select = lifesign_proto::ext::Request::SelectEvents {
+        mask: lifesign_proto::notify::ALL_KINDS,
+    }
+    .encode(major, client.order());
+    client.send(&select).expect("SelectEvents");
+    client.round_trip().expect("SelectEvents is taken");
+    first_event
+}
+
+fn events_reach_subscribers_in_both_byte_orders(cell: Cell) {
+    use lifesign_proto::ByteOrder;
+    use lifesign_proto::notify::{Kind as K, Notify};
+    use lifesign_tests::raw::{Packet, RawClient};
+    use x11rb::connection::Connection as _;
+    use x11rb::wrapper::ConnectionExt as _;
+    let running = cell.start(&[("Watch", "all")], None, false);
+    let server = &running.server;
+    let n = server.display_number();
+    let other = match ByteOrder::native() {
+        ByteOrder::LsbFirst => ByteOrder::MsbFirst,
+        ByteOrder::MsbFirst => ByteOrder::LsbFirst,
+    };
+    let mut subscribers: Vec<(RawClient, u8)> = [ByteOrder::native(), other]
+        .into_iter()
+        .map(|order| {
+            let mut c = RawClient::connect(n, order).expect("a raw client");
+            let code = subscribe(&mut c);
+            (c, code)
+        })
+        .collect();
+    // A client comes, gets a class (WM_CLASS written: `updated`), and goes once that is told.
+    let app = server.connect();
+    let base = app.setup().resource_id_base;
+    lifesign_tests::windows::map_with_class(&app, b"matrix\0Matrix\0");
+    app.sync().expect("a round trip");
+    let mut heard = vec![Vec::new(), Vec::new()];
+    let mut app = Some(app);
+    for until in [K::Updated, K::Gone] {
+        for ((client, code), kinds) in subscribers.iter_mut().zip(&mut heard) {
+            while !kinds.contains(&until) {
+                match client.read_packet() {
+                    Ok(Packet::Event(bytes)) if bytes[0] == *code => {
+                        let notify = Notify::parse(&bytes, client.order()).expect("LifesignNotify");
+                        if notify.client == base {
+                            kinds.push(notify.kind);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => panic!("{:?} subscriber: {e}; heard {kinds:?}", client.order()),
+                }
+            }
+        }
+        drop(app.take());
+    }
+    assert_eq!(heard[0], [K::Watched, K::Updated, K::Gone]);
+    assert_eq!(heard[0], heard[1], "the same in both byte orders");
+    cell.report(
+        server,
+        "events as X events",
+        "watched, updated (WM_CLASS), gone to subscribers of both byte orders",
+    );
+}
+
 macro_rules! cells {
     ($($cell:ident: $release:expr, $kind:expr;)*) => {$(
         mod $cell {
@@ -490,6 +559,10 @@ macro_rules! cells {
             fn the_launcher_fails_over() { super::the_launcher_fails_over(CELL) }
             #[test]
             fn survives_regeneration() { super::survives_regeneration(CELL) }
+            #[test]
+            fn events_reach_subscribers_in_both_byte_orders() {
+                super::events_reach_subscribers_in_both_byte_orders(CELL)
+            }
         }
     )*};
 }
