@@ -26,6 +26,11 @@ use std::time::{Duration, Instant};
 pub struct Stop(Arc<AtomicBool>);
 
 impl Stop {
+    /// Whether SIGINT or SIGTERM came.
+    pub fn interrupted(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
     /// Polls `f` every 10 ms for up to `timeout`; the Unix ms at which it held.
     pub fn wait(
         &self,
@@ -35,7 +40,7 @@ impl Stop {
     ) -> Result<u64, String> {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.0.load(Ordering::Relaxed) {
+            if self.interrupted() {
                 return Err("interrupted; cleaning up".into());
             }
             if f() {

@@ -441,6 +441,9 @@ impl<C: Connection> Failover<'_, C> {
             }
         });
         let cleared = cleared.map_err(|e| {
+            if self.stop.interrupted() {
+                return e;
+            }
             format!(
                 "{e} (placeholder seen: {:?}; named the backup: {}; launcher's start: {}; backup up: {}; placeholder gone: {})",
                 placeholder.as_ref().map(|(_, text)| text),
