@@ -26,7 +26,8 @@ PACKAGES=(
     man-db
     # the heartbeat examples in C (Xlib, XCB) and Python, built and run by the tests
     gcc libc6-dev libx11-dev libxcb1-dev python3 python3-xlib
-    # the font the benchmark's plots draw their text with (its plot test runs in the suite)
+    # the font the benchmark's plots and the demo's pictures draw their text with (both are
+    # tested in the suite)
     fonts-dejavu-core
     # memcheck, for the memory-safety test (tests/tests/memcheck.rs); xauth, for the
     # untrusted-client test (tests/tests/threats.rs)

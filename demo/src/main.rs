@@ -1,11 +1,17 @@
 //! `lifesign-demo`: the whole story on this machine. A remote application's host loses its
 //! cable and the application comes back from the backup host; a hung application is caught
-//! by the server's own `_NET_WM_PING` and replaced. Prints a timeline in ms and writes
-//! screenshots. Needs root for network namespaces and Xorg; without root it runs the
-//! hung-application part on Xvfb and says what it skipped. Cleans up on exit and on Ctrl-C.
+//! by the server's own `_NET_WM_PING` and replaced. `lifesign overlay`, started by the
+//! launcher, marks the stale window and the lost one's place. Prints a timeline in ms and
+//! writes captioned screenshots and a picture of the timeline. Needs root for network
+//! namespaces and Xorg; without root it runs the hung-application part on Xvfb and says
+//! what it skipped. Cleans up on exit and on Ctrl-C.
 
+mod chart;
+mod display;
+mod picture;
 mod scenes;
 mod shot;
+mod text;
 mod timeline;
 
 use lifesign_tests::unix_ms;
@@ -20,6 +26,11 @@ use std::time::{Duration, Instant};
 pub struct Stop(Arc<AtomicBool>);
 
 impl Stop {
+    /// Whether SIGINT or SIGTERM came.
+    pub fn interrupted(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
     /// Polls `f` every 10 ms for up to `timeout`; the Unix ms at which it held.
     pub fn wait(
         &self,
@@ -29,7 +40,7 @@ impl Stop {
     ) -> Result<u64, String> {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.0.load(Ordering::Relaxed) {
+            if self.interrupted() {
                 return Err("interrupted; cleaning up".into());
             }
             if f() {
@@ -69,9 +80,9 @@ fn main() -> ExitCode {
         scenes::local(&out, &stop)
     };
     match result {
-        Ok(shots) => {
-            println!("\nScreenshots:");
-            for shot in shots {
+        Ok(pictures) => {
+            println!("\nScreenshots and the timeline:");
+            for shot in pictures {
                 println!("  {}", shot.display());
             }
             println!(

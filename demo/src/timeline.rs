@@ -24,38 +24,98 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// Lines of a timeline: `+   1503 ms  what`, relative to `zero`.
+/// What an entry of a timeline is, for its place and colour in the picture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The demo's fault: a cable pulled, a process stopped.
+    Fault,
+    /// The moment the deadline counts from (the last request, the unanswered ping).
+    Quiet,
+    /// The server's `suspect`.
+    Suspect,
+    /// The server's `lost`.
+    Lost,
+    /// A mark of the overlay appears or goes.
+    Overlay,
+    /// The launcher starts the backup.
+    Launcher,
+    /// The backup's window is on the display.
+    Backup,
+    /// The demo took a screenshot.
+    Shot,
+}
+
+/// One line of a timeline.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub at: u64,
+    pub kind: Kind,
+    /// A few words, for the picture.
+    pub short: String,
+    /// The printed line.
+    pub what: String,
+}
+
+/// A deadline as configured, from the moment it counts from: drawn as a span.
+#[derive(Clone, Debug)]
+pub struct Deadline {
+    pub from: u64,
+    pub ms: u64,
+    /// The option, e.g. `IdleTimeout`.
+    pub option: String,
+}
+
+/// A scene's timeline: `+   1503 ms  what`, relative to the fault.
 pub struct Timeline {
+    pub title: String,
     zero: u64,
-    lines: Vec<(u64, String)>,
+    entries: Vec<Entry>,
+    pub deadline: Option<Deadline>,
 }
 
 impl Timeline {
-    pub fn new(zero: u64, what: &str) -> Self {
-        Self {
+    pub fn new(title: &str, zero: u64, short: &str, what: &str) -> Self {
+        let mut t = Self {
+            title: title.to_owned(),
             zero,
-            lines: vec![(zero, what.to_owned())],
-        }
+            entries: Vec::new(),
+            deadline: None,
+        };
+        t.at(zero, Kind::Fault, short, what);
+        t
     }
 
-    /// The Unix ms everything is relative to.
-    pub fn zero(&self) -> u64 {
-        self.zero
+    /// Milliseconds from the fault to `unix_ms` (negative before it).
+    pub fn offset(&self, unix_ms: u64) -> i64 {
+        i64::try_from(i128::from(unix_ms) - i128::from(self.zero)).unwrap_or(0)
     }
 
-    pub fn at(&mut self, unix_ms: u64, what: impl Into<String>) {
-        self.lines.push((unix_ms, what.into()));
+    pub fn at(
+        &mut self,
+        unix_ms: u64,
+        kind: Kind,
+        short: impl Into<String>,
+        what: impl Into<String>,
+    ) {
+        self.entries.push(Entry {
+            at: unix_ms,
+            kind,
+            short: short.into(),
+            what: what.into(),
+        });
+    }
+
+    /// The entries in time order.
+    pub fn entries(&self) -> Vec<Entry> {
+        let mut entries = self.entries.clone();
+        entries.sort_by_key(|e| e.at);
+        entries
     }
 
     pub fn render(&self) -> String {
-        let mut lines = self.lines.clone();
-        lines.sort_by_key(|(t, _)| *t);
-        lines
+        self.entries()
             .iter()
-            .map(|(t, what)| {
-                let d = i128::from(*t) - i128::from(self.zero);
-                format!("  {d:+7} ms  {what}\n")
-            })
+            .map(|e| format!("  {:+7} ms  {}\n", self.offset(e.at), e.what))
             .collect()
     }
 }
@@ -76,12 +136,13 @@ mod tests {
 
     #[test]
     fn the_timeline_is_in_order_and_relative() {
-        let mut t = Timeline::new(1000, "cut");
-        t.at(3500, "lost");
-        t.at(2000, "suspect");
+        let mut t = Timeline::new("a cut", 1000, "cut", "cut");
+        t.at(3500, Kind::Lost, "lost", "lost");
+        t.at(2000, Kind::Suspect, "suspect", "suspect");
+        t.at(500, Kind::Quiet, "quiet", "last request");
         assert_eq!(
             t.render(),
-            "       +0 ms  cut\n    +1000 ms  suspect\n    +2500 ms  lost\n"
+            "     -500 ms  last request\n       +0 ms  cut\n    +1000 ms  suspect\n    +2500 ms  lost\n"
         );
     }
 }
