@@ -1,10 +1,13 @@
 //! `lifesign overlay` on a real Xorg with real xclocks: a stopped xclock framed within
-//! 100 ms of its `suspect`, the frame gone within 100 ms of `recovered`; a lost one's
-//! placeholder, with the backup from the launcher's state file, kept until a new xclock maps
-//! a window; clicks through a mark reaching the marked client, and a hung overlay's marks
-//! taken away by the server (its own heartbeat); under a reparenting window
-//! manager, the manager's frames marked, followed when moved and kept above when raised;
-//! the bound on marks, the overlay's CPU time, and its exit when the server goes.
+//! 100 ms of its `suspect`, the frame gone within 100 ms of `recovered`; a mark kept directly
+//! above its window, under what is raised over it; a lost one's placeholder, with the backup
+//! from the launcher's state file, kept until a new xclock maps a window, and never
+//! following a new client's window that got its lost window's id; clicks through a mark
+//! reaching the marked client, and a hung overlay's marks taken away by the server (its own
+//! heartbeat); one overlay per screen, and no restacking without end beside another's
+//! marks; under a reparenting window manager, the manager's frames marked, followed when
+//! moved and kept above when raised; the bound on marks and on the windows followed, the
+//! overlay's CPU time, and its exit when the server goes.
 //!
 //! The events are read from a subscriber connection of the test's own (SelectEvents), and
 //! each latency is measured from the moment that connection received the event (and, for
@@ -61,19 +64,9 @@ struct Overlay {
 }
 
 impl Overlay {
+    /// Started, and following the root's children.
     fn start(server: &Server, env: &[(&str, &Path)]) -> Self {
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let mut c = Command::new(cli());
-        c.args(["overlay", "--display", &server.display()])
-            .stdout(Stdio::null())
-            .stderr(log.reopen().unwrap());
-        for (name, value) in env {
-            c.env(name, value);
-        }
-        let overlay = Self {
-            proc: Proc(c.spawn().expect("start lifesign overlay")),
-            log,
-        };
+        let overlay = Self::spawn(server, env);
         // Its last step before it looks at the screen: SubstructureNotify on the root.
         let conn = observer(server);
         let root = conn.setup().roots[0].root;
@@ -87,6 +80,26 @@ impl Overlay {
         })
         .expect("the overlay follows the root's children");
         overlay
+    }
+
+    /// Started only.
+    fn spawn(server: &Server, env: &[(&str, &Path)]) -> Self {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut c = Command::new(cli());
+        c.args(["overlay", "--display", &server.display()])
+            .stdout(Stdio::null())
+            .stderr(log.reopen().unwrap());
+        for (name, value) in env {
+            c.env(name, value);
+        }
+        Self {
+            proc: Proc(c.spawn().expect("start lifesign overlay")),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap()
     }
 }
 
@@ -435,6 +448,19 @@ fn a_lost_xclock_leaves_a_placeholder_until_a_new_xclock_maps_a_window() {
         })
     })
     .expect("the placeholder names the backup");
+    // The backup is up: the launcher takes `replacing` away.
+    std::fs::write(
+        &state,
+        r#"{"services":{"clock":{"active":1,"starting_since_ms":null}},"handled":{}}"#,
+    )
+    .unwrap();
+    poll(Duration::from_secs(3), || {
+        marks(&conn).into_iter().find(|m| {
+            m.name
+                .contains("backup of clock up, candidate 1: ssh host-b xclock")
+        })
+    })
+    .expect("the placeholder says the backup is up");
 
     // Another application mapping a window changes nothing.
     let xlogo = Proc(
@@ -467,6 +493,433 @@ fn a_lost_xclock_leaves_a_placeholder_until_a_new_xclock_maps_a_window() {
     assert!(gone.saturating_duration_since(mapped) <= Duration::from_secs(1) + LOAD_MARGIN);
     assert!(marks(&conn).is_empty());
     drop(overlay);
+}
+
+/// A plain window of `conn`'s (no override-redirect: a window manager's kind), white,
+/// mapped; without a window manager it goes on top.
+fn plain_window(conn: &RustConnection, x: i16, y: i16, width: u16, height: u16) -> Window {
+    let screen = &conn.setup().roots[0];
+    let w = conn.generate_id().unwrap();
+    conn.create_window(
+        0,
+        w,
+        screen.root,
+        x,
+        y,
+        width,
+        height,
+        0,
+        WindowClass::INPUT_OUTPUT,
+        0,
+        &CreateWindowAux::new().background_pixel(screen.white_pixel),
+    )
+    .unwrap();
+    conn.map_window(w).unwrap();
+    conn.sync().unwrap();
+    w
+}
+
+#[test]
+fn a_mark_is_kept_directly_above_its_window_and_under_what_is_raised_over_it() {
+    let server = xorg("8s");
+    let subscriber = Subscriber::start(&server);
+    let _overlay = Overlay::start(&server, &[]);
+    let conn = observer(&server);
+    let (xclock, base, target) = xclock(&server, "200x200+300+300");
+    let clock = mapped_windows(&conn, base)[0];
+    // Another application's window over the clock's top right (and where its banner goes),
+    // raised over it before the suspicion.
+    let cover = plain_window(&conn, 350, 200, 200, 120);
+    xclock.signal(Signal::STOP);
+    subscriber.wait(Kind::Suspect, base, WAIT);
+    let (_, mark) =
+        poll(Duration::from_secs(2), || frame_over(&conn, &target)).expect("the clock is framed");
+    let index = |w: Window| stack_index(&conn, w).expect("a root child");
+    let directly_above_and_covered = || {
+        let (clock, mark, cover) = (index(clock), index(mark.window), index(cover));
+        (mark == clock + 1 && mark < cover).then_some(())
+    };
+    assert!(
+        directly_above_and_covered().is_some(),
+        "made directly above the clock, under the window over it: clock {}, mark {}, cover {}",
+        index(clock),
+        index(mark.window),
+        index(cover)
+    );
+
+    // The clock moves: its mark follows it and is stacked again, still under the cover.
+    conn.configure_window(clock, &ConfigureWindowAux::new().x(310))
+        .unwrap();
+    conn.sync().unwrap();
+    let moved = Outer {
+        x: target.x + 10,
+        ..target
+    };
+    poll(Duration::from_secs(2), || frame_over(&conn, &moved)).expect("the mark follows");
+    thread::sleep(Duration::from_millis(200));
+    assert!(
+        directly_above_and_covered().is_some(),
+        "a window raised over the marked one covers its mark: clock {}, mark {}, cover {}",
+        index(clock),
+        index(mark.window),
+        index(cover)
+    );
+
+    // A window stacked between the clock and its mark: the mark goes back directly above
+    // the clock.
+    let between = plain_window(&conn, 600, 600, 50, 50);
+    conn.configure_window(
+        between,
+        &ConfigureWindowAux::new()
+            .sibling(clock)
+            .stack_mode(StackMode::ABOVE),
+    )
+    .unwrap();
+    conn.sync().unwrap();
+    poll(Duration::from_secs(2), directly_above_and_covered).unwrap_or_else(|| {
+        panic!(
+            "the mark goes back directly above: clock {}, mark {}, between {}, cover {}",
+            index(clock),
+            index(mark.window),
+            index(between),
+            index(cover)
+        )
+    });
+    assert!(index(between) > index(mark.window));
+
+    // The clock raised over everything, then the cover over it: the cover is over the mark
+    // too.
+    conn.configure_window(
+        clock,
+        &ConfigureWindowAux::new().stack_mode(StackMode::ABOVE),
+    )
+    .unwrap();
+    conn.sync().unwrap();
+    poll(Duration::from_secs(2), || {
+        (index(mark.window) == index(clock) + 1 && index(mark.window) > index(cover)).then_some(())
+    })
+    .expect("the mark is directly above its raised clock");
+    conn.configure_window(
+        cover,
+        &ConfigureWindowAux::new().stack_mode(StackMode::ABOVE),
+    )
+    .unwrap();
+    conn.sync().unwrap();
+    thread::sleep(Duration::from_millis(300));
+    assert!(
+        directly_above_and_covered().is_some(),
+        "the raised cover is over the mark: clock {}, mark {}, cover {}",
+        index(clock),
+        index(mark.window),
+        index(cover)
+    );
+    xclock.signal(Signal::CONT);
+}
+
+#[test]
+fn a_placeholder_never_follows_a_new_clients_window_that_got_its_lost_windows_id() {
+    // OnLost notify: the lost client stays connected, and its windows with it.
+    let server = Xorg::new()
+        .option("Watch", "none")
+        .option("Grace", "0")
+        .option("Launcher", "none")
+        .option("OnLost", "notify")
+        .start();
+    let subscriber = Subscriber::start(&server);
+    let _overlay = Overlay::start(&server, &[]);
+    let conn = server.connect();
+    let screen = conn.setup().roots[0].clone();
+    let opt_in = |c: &RustConnection, service: &str, idle: Duration| {
+        let ls = Lifesign::new(c).unwrap();
+        ls.watch(
+            c,
+            &lifesign::Policy::default()
+                .idle_timeout(idle)
+                .service(service),
+        )
+        .unwrap();
+    };
+    let first_window = |c: &RustConnection, x: i16, y: i16| -> Window {
+        let w = c.generate_id().unwrap();
+        c.create_window(
+            0,
+            w,
+            screen.root,
+            x,
+            y,
+            200,
+            150,
+            0,
+            WindowClass::INPUT_OUTPUT,
+            0,
+            &CreateWindowAux::new().background_pixel(screen.white_pixel),
+        )
+        .unwrap();
+        c.map_window(w).unwrap();
+        c.sync().unwrap();
+        w
+    };
+    let index = |w: Window| stack_index(&conn, w);
+
+    // alpha (idle 2 s: lost at 2 s) maps a window and falls silent.
+    let alpha = server.connect();
+    let alpha_base = alpha.setup().resource_id_base;
+    opt_in(&alpha, "alpha", Duration::from_secs(2));
+    let window = first_window(&alpha, 100, 100);
+    subscriber.wait(Kind::Lost, alpha_base, WAIT);
+    let at = Outer {
+        x: 100,
+        y: 100,
+        w: 200,
+        h: 150,
+    };
+    let (_, panel) = poll(Duration::from_secs(2), || placeholder_over(&conn, &at))
+        .expect("a placeholder over alpha's window");
+    assert!(panel.name.contains("alpha on local"), "{panel:?}");
+
+    // Still there (OnLost notify), its window iconified and restored, then lowered to the
+    // bottom and moved: the placeholder follows it, directly above it.
+    alpha.unmap_window(window).unwrap();
+    alpha.sync().unwrap();
+    alpha.map_window(window).unwrap();
+    alpha.sync().unwrap();
+    alpha
+        .configure_window(
+            window,
+            &ConfigureWindowAux::new()
+                .x(120)
+                .stack_mode(StackMode::BELOW),
+        )
+        .unwrap();
+    alpha.sync().unwrap();
+    let moved = Outer { x: 120, ..at };
+    poll(Duration::from_secs(2), || {
+        placeholder_over(&conn, &moved)?;
+        (index(panel.window)? == index(window)? + 1).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the placeholder follows alpha's window mapped again, directly above it: window {:?}, placeholder {:?}",
+            index(window),
+            index(panel.window)
+        )
+    });
+
+    // alpha ends: its window is destroyed, the placeholder stays where it was.
+    drop(alpha);
+    wait_until(WAIT, || outer(&conn, window).is_none()).expect("alpha's window is gone");
+    let placed = |conn: &RustConnection| {
+        marks(conn)
+            .into_iter()
+            .find(|m| m.window == panel.window)
+            .map(|m| m.outer)
+    };
+    let kept = placed(&conn).expect("the placeholder stays");
+
+    // beta, another service, connects next: the server gives it alpha's XID base (the
+    // test's spare connections take any lower free one first), and x11rb its first
+    // window alpha's window's id.
+    let mut spare = Vec::new();
+    let beta = loop {
+        let c = server.connect();
+        if c.setup().resource_id_base == alpha_base {
+            break c;
+        }
+        assert!(
+            spare.len() < 64,
+            "no connection got alpha's base {alpha_base:#010x}"
+        );
+        spare.push(c);
+    };
+    opt_in(&beta, "beta", Duration::from_secs(60));
+    let beta_window = first_window(&beta, 500, 300);
+    assert_eq!(beta_window, window, "the same id");
+    thread::sleep(Duration::from_millis(500));
+    let check = |what: &str| {
+        assert_eq!(
+            placed(&conn),
+            Some(kept),
+            "{what}: the placeholder stays where it was"
+        );
+        assert!(
+            index(panel.window) < index(beta_window),
+            "{what}: the placeholder is not raised over beta's window: placeholder {:?}, beta {:?}",
+            index(panel.window),
+            index(beta_window)
+        );
+    };
+    check("beta mapped");
+    // beta moves and raises its window.
+    beta.configure_window(
+        beta_window,
+        &ConfigureWindowAux::new()
+            .x(520)
+            .y(320)
+            .stack_mode(StackMode::ABOVE),
+    )
+    .unwrap();
+    beta.sync().unwrap();
+    thread::sleep(Duration::from_millis(500));
+    check("beta moved");
+    drop(spare);
+}
+
+/// A client that keeps a window of its own directly above `target`, as an overlay does
+/// with its marks (override-redirect, class `LifesignOverlay`), and puts it back whenever
+/// another window lands there, as an overlay before one-per-screen did. Counts the times
+/// it had to.
+struct Rival {
+    window: Window,
+    restacks: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Rival {
+    fn start(server: &Server, target: Window) -> Self {
+        use std::sync::atomic::Ordering;
+        let conn = observer(server);
+        let root = conn.setup().roots[0].root;
+        conn.change_window_attributes(
+            root,
+            &ChangeWindowAttributesAux::new().event_mask(EventMask::SUBSTRUCTURE_NOTIFY),
+        )
+        .unwrap();
+        let g = outer(&conn, target).unwrap();
+        let window = conn.generate_id().unwrap();
+        conn.create_window(
+            0,
+            window,
+            root,
+            g.x as i16,
+            g.y as i16,
+            20,
+            20,
+            0,
+            WindowClass::INPUT_OUTPUT,
+            0,
+            &CreateWindowAux::new()
+                .override_redirect(1)
+                .background_pixel(0x00_00ff),
+        )
+        .unwrap();
+        x11rb::wrapper::ConnectionExt::change_property8(
+            &conn,
+            x11rb::protocol::xproto::PropMode::REPLACE,
+            window,
+            AtomEnum::WM_CLASS,
+            AtomEnum::STRING,
+            b"rival\0LifesignOverlay\0",
+        )
+        .unwrap();
+        let above = ConfigureWindowAux::new()
+            .sibling(target)
+            .stack_mode(StackMode::ABOVE);
+        conn.configure_window(window, &above).unwrap();
+        conn.map_window(window).unwrap();
+        conn.sync().unwrap();
+        let restacks = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let count = restacks.clone();
+        thread::spawn(move || {
+            while let Ok(event) = conn.wait_for_event() {
+                if let Event::ConfigureNotify(e) = event
+                    && e.window != window
+                    && e.above_sibling == target
+                {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    if conn.configure_window(window, &above).is_err() || conn.flush().is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Self { window, restacks }
+    }
+
+    fn restacks(&self) -> u64 {
+        self.restacks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The share of a core `pid` used over `wall`, from two readings of its CPU time.
+fn busy(pid: u32, wall: Duration) -> impl FnOnce() -> f64 {
+    let before = lifesign_tests::usage::cpu_ns(pid);
+    let start = Instant::now();
+    move || {
+        thread::sleep(wall.saturating_sub(start.elapsed()));
+        (lifesign_tests::usage::cpu_ns(pid) - before) as f64 / start.elapsed().as_nanos() as f64
+    }
+}
+
+#[test]
+fn one_overlay_marks_a_screen_and_none_restacks_without_end_beside_another_marks() {
+    let server = xorg("8s");
+    let subscriber = Subscriber::start(&server);
+    let mut first = Overlay::start(&server, &[]);
+    let conn = observer(&server);
+    let (xclock, base, target) = xclock(&server, "200x200+300+300");
+    let clock = mapped_windows(&conn, base)[0];
+    xclock.signal(Signal::STOP);
+    subscriber.wait(Kind::Suspect, base, WAIT);
+    let (_, old_mark) =
+        poll(Duration::from_secs(2), || frame_over(&conn, &target)).expect("the first frames it");
+
+    // A second overlay: it takes the screen's selection, and the first exits 0 with one line.
+    let second = Overlay::spawn(&server, &[]);
+    let (_, status) = poll(Duration::from_secs(10), || {
+        first.proc.0.try_wait().ok().flatten()
+    })
+    .expect("the first overlay exits when the second starts");
+    assert!(status.success(), "{status:?}: {}", first.log());
+    let log = first.log();
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(
+        log.contains("another overlay took screen 0 (_LIFESIGN_OVERLAY_S0)"),
+        "{log}"
+    );
+    let selection = conn
+        .intern_atom(true, b"_LIFESIGN_OVERLAY_S0")
+        .unwrap()
+        .reply()
+        .unwrap()
+        .atom;
+    let owner = conn
+        .get_selection_owner(selection)
+        .unwrap()
+        .reply()
+        .unwrap()
+        .owner;
+    assert_ne!(owner, x11rb::NONE, "the second overlay holds the selection");
+    let (_, mark) = poll(Duration::from_secs(5), || {
+        frame_over(&conn, &target).filter(|m| m.window != old_mark.window)
+    })
+    .expect("the second overlay frames the clock");
+    assert_eq!(marks(&conn).len(), 1, "{:?}", marks(&conn));
+
+    // A window kept directly above the clock by a client that, like an overlay of before,
+    // puts it back whenever another window lands there: each would push the other's away
+    // for ever if the overlay did the same.
+    let rival = Rival::start(&server, clock);
+    let (overlay_busy, xorg_busy) = (
+        busy(second.proc.pid(), Duration::from_secs(2)),
+        busy(server.pid(), Duration::from_secs(2)),
+    );
+    let (overlay_busy, xorg_busy) = (overlay_busy(), xorg_busy());
+    println!(
+        "beside a rival's mark: overlay {:.1}%, Xorg {:.1}% of a core, {} restacks by the rival",
+        overlay_busy * 100.0,
+        xorg_busy * 100.0,
+        rival.restacks()
+    );
+    assert!(overlay_busy < 0.10, "overlay {overlay_busy}");
+    assert!(xorg_busy < 0.10, "Xorg {xorg_busy}");
+    assert!(rival.restacks() < 5, "{} restacks", rival.restacks());
+    // Both marks are over the clock, the rival's window directly above it.
+    assert_eq!(
+        stack_index(&conn, rival.window),
+        stack_index(&conn, clock).map(|i| i + 1)
+    );
+    assert!(stack_index(&conn, mark.window) > stack_index(&conn, clock));
+    xclock.signal(Signal::CONT);
+    drop(second);
 }
 
 #[test]
@@ -819,6 +1272,43 @@ fn at_most_256_windows_are_marked_cheaply_and_the_overlay_exits_non_zero_without
     );
     assert!(idle < 0.02, "{idle}");
 
+    // A client makes more root windows than the overlay follows: it says so, once.
+    let flood = observer(&server);
+    for _ in 0..16_400 {
+        let w = flood.generate_id().unwrap();
+        flood
+            .create_window(
+                0,
+                w,
+                root,
+                0,
+                0,
+                10,
+                10,
+                0,
+                WindowClass::INPUT_OUTPUT,
+                0,
+                &CreateWindowAux::new(),
+            )
+            .unwrap();
+    }
+    flood.sync().unwrap();
+    poll(Duration::from_secs(10), || {
+        overlay
+            .log()
+            .contains("16384 top-level windows followed")
+            .then_some(())
+    })
+    .expect("the bound on windows followed is said");
+    assert_eq!(
+        overlay
+            .log()
+            .matches("16384 top-level windows followed")
+            .count(),
+        1
+    );
+    drop(flood);
+
     // The server goes: the overlay exits non-zero, for its supervisor to restart it.
     drop(conn);
     server
@@ -829,7 +1319,7 @@ fn at_most_256_windows_are_marked_cheaply_and_the_overlay_exits_non_zero_without
     })
     .expect("the overlay exits when its server goes");
     assert!(!exited.1.success(), "{:?}", exited.1);
-    let log = std::fs::read_to_string(overlay.log.path()).unwrap();
+    let log = overlay.log();
     assert!(log.contains("lost the X server"), "{log}");
     assert!(log.contains("256 windows marked"), "{log}");
 }

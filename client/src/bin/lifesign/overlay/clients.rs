@@ -3,30 +3,73 @@
 //! placeholder recognises its client's successor.
 
 use lifesign_proto::event::{ClientInfo, StatusEntry};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
-/// The watched clients the server showed in its last ListClients, by XID base.
+/// The most clients remembered after they left the server's list.
+const MAX_LEFT: usize = 256;
+
+/// The watched clients the server showed in its last ListClients, by XID base; and, for a
+/// while, those that left it.
 #[derive(Default)]
 pub struct Directory {
     by_base: HashMap<u32, ClientInfo>,
+    /// Clients the last lists no longer showed, newest last (at most [`MAX_LEFT`]): a
+    /// `lost` may be read after a ListClients reply that the server made once it had
+    /// closed the client (the reply came in while the event waited in the connection's
+    /// queue), and its placeholder still needs the service key to know the client's
+    /// successor, and the name to show.
+    left: VecDeque<(u32, ClientInfo)>,
 }
 
 impl Directory {
-    /// Takes the server's whole list; a client no longer in it is forgotten (its marks and
-    /// placeholders keep their own copy of what they show).
+    /// Takes the server's whole list; a client no longer in it is remembered a while
+    /// ([`Directory::last_known`]).
     pub fn replace(&mut self, entries: Vec<StatusEntry>) {
-        self.by_base = entries
+        let by_base: HashMap<u32, ClientInfo> = entries
             .into_iter()
             .filter_map(|e| Some((parse_id(&e.client.id)?, e.client)))
             .collect();
+        let old = std::mem::replace(&mut self.by_base, by_base);
+        self.left.retain(|(b, _)| !self.by_base.contains_key(b));
+        let mut gone: Vec<(u32, ClientInfo)> = old
+            .into_iter()
+            .filter(|(b, _)| !self.by_base.contains_key(b))
+            .collect();
+        gone.sort_unstable_by_key(|(b, _)| *b);
+        for (base, info) in gone {
+            self.left.retain(|(b, _)| *b != base);
+            if self.left.len() >= MAX_LEFT {
+                self.left.pop_front();
+            }
+            self.left.push_back((base, info));
+        }
     }
 
+    /// A client the last list showed.
     pub fn get(&self, base: u32) -> Option<&ClientInfo> {
         self.by_base.get(&base)
     }
 
     pub fn contains(&self, base: u32) -> bool {
         self.by_base.contains_key(&base)
+    }
+
+    /// A client the last list showed, else the last that a list showed under `base` (for
+    /// what ended: never to match a live client by, whose base may be reused).
+    pub fn last_known(&self, base: u32) -> Option<&ClientInfo> {
+        self.get(base).or_else(|| {
+            self.left
+                .iter()
+                .rev()
+                .find(|(b, _)| *b == base)
+                .map(|(_, info)| info)
+        })
+    }
+
+    /// The server watches a new client with XID base `base`: what was known of an earlier
+    /// client with that base is not this one's.
+    pub fn reused(&mut self, base: u32) {
+        self.left.retain(|(b, _)| *b != base);
     }
 }
 
@@ -229,5 +272,52 @@ pub(super) mod tests {
         d.replace(vec![entry("0x00c00000")]);
         assert!(!d.contains(0x00a0_0000));
         assert!(d.get(0x00c0_0000).is_some());
+    }
+
+    #[test]
+    fn a_client_that_left_the_list_is_still_known_for_its_loss() {
+        use lifesign_proto::event::{PolicyInfo, WatchState};
+        let entry = |id: &str, class: &str| StatusEntry {
+            client: ClientInfo {
+                id: id.into(),
+                ..info(None, Some(class), None)
+            },
+            state: WatchState::Watching,
+            idle_ms: 0,
+            noop_age_ms: 0,
+            policy: PolicyInfo {
+                idle_timeout_ms: 0,
+                expect_noop_ms: 0,
+                wm_ping_ms: 0,
+                transport_timeout_ms: 0,
+                repaint_probe_ms: 0,
+            },
+        };
+        let mut d = Directory::default();
+        d.replace(vec![entry("0x00a00000", "XClock")]);
+        // The list answered after the server closed it, its `lost` still queued.
+        d.replace(vec![]);
+        assert!(d.get(0x00a0_0000).is_none(), "not a live client");
+        let known = d.last_known(0x00a0_0000).expect("remembered");
+        assert_eq!(
+            ServiceKey::of(known),
+            Some(ServiceKey::Class("XClock".into()))
+        );
+        // A new client with that base: the old one's identity is not its.
+        d.reused(0x00a0_0000);
+        assert!(d.last_known(0x00a0_0000).is_none());
+        // Listed again under that base: the list's word.
+        d.replace(vec![entry("0x00a00000", "XClock")]);
+        d.replace(vec![entry("0x00a00000", "XLogo")]);
+        assert_eq!(
+            d.last_known(0x00a0_0000).and_then(ServiceKey::of),
+            Some(ServiceKey::Class("XLogo".into()))
+        );
+        // Bounded.
+        for i in 1..=(MAX_LEFT as u32 + 10) {
+            d.replace(vec![entry(&format!("{:#010x}", i << 21), "XClock")]);
+        }
+        d.replace(vec![]);
+        assert_eq!(d.left.len(), MAX_LEFT);
     }
 }

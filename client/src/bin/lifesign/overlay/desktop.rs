@@ -39,14 +39,33 @@ pub struct TopLevel {
 pub enum Change {
     /// A root child was mapped.
     Mapped(Window),
-    /// A root child was unmapped, destroyed, or reparented away from the root.
+    /// A root child was unmapped: it is still there, and may be mapped again (iconified,
+    /// then restored).
+    Unmapped(Window),
+    /// A root child was destroyed, or reparented away from the root (whose events no
+    /// longer tell when it is destroyed). Its id may be another client's window from now
+    /// on: the server gives a closed client's XID base to the next client that connects,
+    /// and libraries hand out ids in the same order.
     Gone(Window),
     /// A root child moved, was resized or restacked; `above` is the sibling it is now
-    /// directly above (none at the bottom of the stack).
+    /// directly above (none at the bottom of the stack). `override_redirect`: the window is
+    /// one that no window manager handles (a menu, a tooltip, another overlay's mark).
     Configured {
         window: Window,
         above: Option<Window>,
+        override_redirect: bool,
     },
+}
+
+/// Whether the bound on root children followed held one back, and whether that was said.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Overflow {
+    #[default]
+    No,
+    /// A window was not followed; not said yet.
+    Unsaid,
+    /// Said; said again only after the model went below the bound.
+    Said,
 }
 
 pub struct Desktop {
@@ -55,8 +74,9 @@ pub struct Desktop {
     /// The overlay's own XID base: its windows are not followed.
     own: u32,
     windows: HashMap<Window, TopLevel>,
-    /// Set when a window was not followed for the bound; the loop reports it once.
-    pub overflowed: bool,
+    /// Set when a window was not followed for the bound; the loop says it once
+    /// ([`Desktop::overflow_news`]).
+    overflow: Overflow,
 }
 
 impl Desktop {
@@ -66,7 +86,7 @@ impl Desktop {
             mask,
             own,
             windows: HashMap::new(),
-            overflowed: false,
+            overflow: Overflow::No,
         }
     }
 
@@ -89,7 +109,9 @@ impl Desktop {
             return false;
         }
         if self.windows.len() >= MAX_TOPLEVELS && !self.windows.contains_key(&window) {
-            self.overflowed = true;
+            if self.overflow == Overflow::No {
+                self.overflow = Overflow::Unsaid;
+            }
             return false;
         }
         self.windows.insert(window, top);
@@ -97,7 +119,21 @@ impl Desktop {
     }
 
     pub fn remove(&mut self, window: Window) -> Option<TopLevel> {
-        self.windows.remove(&window)
+        let removed = self.windows.remove(&window);
+        if self.windows.len() < MAX_TOPLEVELS && self.overflow == Overflow::Said {
+            self.overflow = Overflow::No;
+        }
+        removed
+    }
+
+    /// True once each time the bound held a window back: for the loop to say so on stderr
+    /// (an operator wonders why a window is never marked).
+    pub fn overflow_news(&mut self) -> bool {
+        let news = self.overflow == Overflow::Unsaid;
+        if news {
+            self.overflow = Overflow::Said;
+        }
+        news
     }
 
     /// Notes that `frame` (or a window under it) holds a window of client `base`.
@@ -235,7 +271,7 @@ impl Desktop {
             Event::UnmapNotify(e) if e.event == root => {
                 self.windows.get_mut(&e.window).map(|top| {
                     top.mapped = false;
-                    Change::Gone(e.window)
+                    Change::Unmapped(e.window)
                 })
             }
             Event::MapNotify(e) if e.event == root && !self.is_own(e.window) => {
@@ -266,12 +302,14 @@ impl Desktop {
                 Some(Change::Configured {
                     window: e.window,
                     above: (e.above_sibling != x11rb::NONE).then_some(e.above_sibling),
+                    override_redirect: e.override_redirect,
                 })
             }
             Event::CirculateNotify(e) if e.event == root && !self.is_own(e.window) => {
                 Some(Change::Configured {
                     window: e.window,
                     above: None,
+                    override_redirect: false,
                 })
             }
             Event::ReparentNotify(e) if e.event == root => {
@@ -404,11 +442,29 @@ mod tests {
         for i in 0..MAX_TOPLEVELS as u32 {
             assert!(d.insert(0x0100_0000 + i, top(0, false)));
         }
-        assert!(!d.overflowed);
+        assert!(!d.overflow_news());
         assert!(!d.insert(0x0200_0000, top(0, false)));
-        assert!(d.overflowed);
         // A window already followed is still updated.
         assert!(d.insert(0x0100_0000, top(5, true)));
         assert_eq!(d.windows.len(), MAX_TOPLEVELS);
+    }
+
+    #[test]
+    fn the_bound_is_said_once_each_time_it_holds_a_window_back() {
+        let mut d = Desktop::new(ROOT, MASK, OWN);
+        for i in 0..MAX_TOPLEVELS as u32 {
+            d.insert(0x0100_0000 + i, top(0, false));
+        }
+        assert!(!d.overflow_news(), "full, but nothing held back yet");
+        assert!(!d.insert(0x0200_0000, top(0, false)));
+        assert!(!d.insert(0x0200_0001, top(0, false)));
+        assert!(d.overflow_news());
+        assert!(!d.overflow_news(), "once");
+        assert!(!d.insert(0x0200_0002, top(0, false)));
+        assert!(!d.overflow_news(), "still the same time");
+        d.remove(0x0100_0000);
+        assert!(d.insert(0x0200_0003, top(0, false)), "room for one");
+        assert!(!d.insert(0x0200_0004, top(0, false)));
+        assert!(d.overflow_news(), "below the bound and back: said again");
     }
 }

@@ -131,12 +131,15 @@ enum Look {
 
 /// One mark over one top-level window (a root child).
 pub struct Mark {
-    /// The window marked.
+    /// The window marked; see [`Mark::marks`] before taking an event of this id as its.
     pub target: Window,
     /// Its outer geometry, as last seen.
     pub outer: Rect,
-    /// False once the marked window is gone: a placeholder stays where it was.
-    pub target_alive: bool,
+    /// False once the marked window was destroyed or left the root: a placeholder then
+    /// stays where it was, and the id is never taken for its window again (the next client
+    /// gets the closed one's XID base and, from the same library, the same window ids).
+    /// An unmapped window is still there (it may be mapped again).
+    target_present: bool,
     /// The mark's own window.
     pub window: Window,
     look: Look,
@@ -154,19 +157,29 @@ impl Mark {
         lines: Vec<String>,
     ) -> Result<Self, ConnectionError> {
         let layout = frame_layout(outer, &lines, painter.cell);
-        Self::create(conn, painter, target, outer, Look::Frame(layout), lines)
+        Self::create(
+            conn,
+            painter,
+            target,
+            outer,
+            Look::Frame(layout),
+            lines,
+            true,
+        )
     }
 
-    /// A placeholder's panel saying `lines` over `outer`.
+    /// A placeholder's panel saying `lines` over `outer`; `present`: whether the window
+    /// `target` is still there.
     pub fn panel(
         conn: &impl Connection,
         painter: &Painter,
         target: Window,
         outer: Rect,
         lines: Vec<String>,
+        present: bool,
     ) -> Result<Self, ConnectionError> {
         let look = Look::Panel(geometry::panel_rect(outer));
-        Self::create(conn, painter, target, outer, look, lines)
+        Self::create(conn, painter, target, outer, look, lines, present)
     }
 
     fn create(
@@ -176,6 +189,7 @@ impl Mark {
         outer: Rect,
         look: Look,
         lines: Vec<String>,
+        target_present: bool,
     ) -> Result<Self, ConnectionError> {
         let window = conn
             .generate_id()
@@ -226,7 +240,7 @@ impl Mark {
         let mark = Self {
             target,
             outer,
-            target_alive: true,
+            target_present,
             window,
             look,
             lines,
@@ -265,16 +279,31 @@ impl Mark {
         Ok(())
     }
 
-    /// Puts the mark directly above the window it marks (while that window exists), so a
-    /// window raised over the marked one covers its mark too, and the mark is never below.
+    /// Whether `window` is the window this mark marks: its target, while that is still
+    /// there.
+    pub fn marks(&self, window: Window) -> bool {
+        self.target_present && self.target == window
+    }
+
+    pub fn target_present(&self) -> bool {
+        self.target_present
+    }
+
+    /// The marked window was destroyed or left the root.
+    pub fn target_gone(&mut self) {
+        self.target_present = false;
+    }
+
+    /// Puts the mark directly above the window it marks, so a window raised over the marked
+    /// one covers its mark too, and the mark is never below. Once that window is gone the
+    /// mark stays where it is in the stack (a new window is mapped above it).
     pub fn restack(&self, conn: &impl Connection) -> Result<(), ConnectionError> {
-        let aux = if self.target_alive {
-            ConfigureWindowAux::new()
-                .sibling(self.target)
-                .stack_mode(StackMode::ABOVE)
-        } else {
-            ConfigureWindowAux::new().stack_mode(StackMode::ABOVE)
-        };
+        if !self.target_present {
+            return Ok(());
+        }
+        let aux = ConfigureWindowAux::new()
+            .sibling(self.target)
+            .stack_mode(StackMode::ABOVE);
         // BadWindow/BadMatch when the marked window just vanished: an error event, ignored.
         conn.configure_window(self.window, &aux)?;
         Ok(())
@@ -425,4 +454,31 @@ fn text(
     bytes.resize(width, b' ');
     conn.image_text8(window, gc, clamp_i16(x), clamp_i16(y), &bytes)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn panel(target: Window) -> Mark {
+        Mark {
+            target,
+            outer: Rect::new(0, 0, 200, 100),
+            target_present: true,
+            window: 0x0080_0001,
+            look: Look::Panel(geometry::panel_rect(Rect::new(0, 0, 200, 100))),
+            lines: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_window_that_is_gone_is_never_its_marks_again() {
+        let mut m = panel(0x00a0_0000);
+        assert!(m.marks(0x00a0_0000));
+        assert!(!m.marks(0x00a0_0001));
+        // Destroyed: the next client's first window may get the same id.
+        m.target_gone();
+        assert!(!m.marks(0x00a0_0000));
+        assert!(!m.target_present());
+    }
 }

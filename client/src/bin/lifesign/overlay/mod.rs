@@ -13,7 +13,8 @@
 //! (every mark has an empty input shape), holds at most [`MAX_MARKS`] marks, and treats a
 //! window that vanished mid-request as normal. It exits non-zero when it loses the server.
 //! It opts in as service `lifesign-overlay` with a NoOperation deadline its loop keeps:
-//! should the loop hang, the server ends it and its marks go with it.
+//! should the loop hang, the server ends it and its marks go with it. One overlay marks a
+//! screen: a new one takes the screen's selection and the old one exits 0 ([`selection`]).
 
 #![forbid(unsafe_code)]
 
@@ -24,11 +25,13 @@ mod geometry;
 mod launcher_state;
 mod marks;
 mod placeholder;
+mod selection;
 mod text;
 
 use clients::{Directory, Label, ServiceKey};
 use desktop::{Change, Desktop, reply_or_none};
 use geometry::Rect;
+use launcher_state::StateFile;
 use lifesign::{Kind, Lifesign, Notify, Reason};
 use lifesign_proto::event::WatchState;
 use marks::{Mark, Painter};
@@ -47,7 +50,8 @@ use x11rb::protocol::xproto::{
 pub const MAX_MARKS: usize = 256;
 /// How often a banner's silence is redrawn.
 const REDRAW: Duration = Duration::from_millis(200);
-/// How often the launcher's state file is read while a placeholder is up.
+/// How often the launcher's state file is looked at (and read if it changed) while a
+/// placeholder is up.
 const REREAD: Duration = Duration::from_millis(500);
 /// ListClients is asked again at most this often when clients come and change.
 const RELIST: Duration = Duration::from_millis(100);
@@ -63,14 +67,33 @@ pub struct Options {
 }
 
 /// Runs until the connection to the server is lost (an error: the overlay's supervisor
-/// restarts it).
+/// restarts it), or another overlay takes the screen (not an error: it was replaced).
 pub fn run(options: Options) -> Result<(), String> {
     let conn = crate::connect(options.display.as_deref())?;
     let state = options
         .launcher_state
         .or_else(|| std::env::var_os(launcher_state::ENV).map(PathBuf::from));
+    // The first screen's (the one it marks), before it draws anything.
+    let root = conn
+        .setup()
+        .roots
+        .first()
+        .ok_or("the X server has no screen")?
+        .root;
+    let Some(selection) = selection::Selection::acquire(&conn, 0, root)? else {
+        eprintln!(
+            "lifesign overlay: a newer overlay took screen 0 while this one started: exiting"
+        );
+        return Ok(());
+    };
     let mut overlay = Overlay::start(&conn, state)?;
-    event_loop::run(&conn, &mut overlay).map_err(|e| format!("lost the X server: {e}"))
+    event_loop::run(&conn, &mut overlay, &selection)
+        .map_err(|e| format!("lost the X server: {e}"))?;
+    eprintln!(
+        "lifesign overlay: another overlay took screen 0 ({}): exiting",
+        selection.name
+    );
+    Ok(())
 }
 
 /// A suspect client and its marks.
@@ -102,7 +125,7 @@ pub struct Overlay<'c, C: Connection> {
     listed: Instant,
     suspects: HashMap<u32, Suspect>,
     placeholders: Vec<Placeholder>,
-    state: Option<PathBuf>,
+    state: Option<StateFile>,
     next_redraw: Instant,
     next_reread: Instant,
     /// Said once per time the bound is reached.
@@ -159,7 +182,7 @@ impl<'c, C: Connection> Overlay<'c, C> {
             listed: now,
             suspects: HashMap::new(),
             placeholders: Vec::new(),
-            state,
+            state: state.map(StateFile::new),
             next_redraw: now + REDRAW,
             next_reread: now + REREAD,
             bound_said: false,
@@ -227,6 +250,12 @@ impl<'c, C: Connection> Overlay<'c, C> {
                 if let Some(change) = self.desktop.apply(self.conn, event)? {
                     self.follow(change)?;
                 }
+                if self.desktop.overflow_news() {
+                    eprintln!(
+                        "lifesign overlay: {} top-level windows followed: newer ones are not marked until some go",
+                        desktop::MAX_TOPLEVELS
+                    );
+                }
             }
         }
         Ok(())
@@ -243,6 +272,7 @@ impl<'c, C: Connection> Overlay<'c, C> {
         match n.kind {
             Kind::Watched => {
                 self.relist = true;
+                self.clients.reused(n.client);
                 for p in &mut self.placeholders {
                     p.saw_watched(n.client);
                 }
@@ -339,7 +369,11 @@ impl<'c, C: Connection> Overlay<'c, C> {
         if windows.is_empty() {
             return Ok(());
         }
-        let info = self.clients.get(base);
+        // As the server last listed it: a list asked since may have left it out already.
+        let info = self.clients.last_known(base);
+        if let Some(file) = &mut self.state {
+            file.refresh();
+        }
         let reason = match n.reason {
             Some(Reason::Lost(r)) => r.as_str(),
             Some(Reason::Gone(r)) => r.as_str(),
@@ -355,7 +389,7 @@ impl<'c, C: Connection> Overlay<'c, C> {
                 .as_ref()
                 .map_or_else(|| Label::of(info, base), |s| s.label.clone()),
             suspect.map(|s| s.maps).unwrap_or_default(),
-            self.state.as_deref(),
+            self.state.as_ref(),
         );
         // The oldest placeholders give way to the newest at the bound.
         while self.marks() + windows.len().min(MAX_MARKS) > MAX_MARKS
@@ -369,8 +403,15 @@ impl<'c, C: Connection> Overlay<'c, C> {
         let lines = p.lines();
         let allowed = self.budget(windows.len());
         for (window, outer) in windows.into_iter().take(allowed) {
-            let mut mark = Mark::panel(self.conn, &self.painter, window, outer, lines.clone())?;
-            mark.target_alive = self.desktop.get(window).is_some();
+            let present = self.desktop.get(window).is_some();
+            let mark = Mark::panel(
+                self.conn,
+                &self.painter,
+                window,
+                outer,
+                lines.clone(),
+                present,
+            )?;
             p.marks.push(mark);
         }
         if !p.marks.is_empty() {
@@ -390,7 +431,9 @@ impl<'c, C: Connection> Overlay<'c, C> {
                 }
                 for p in &mut self.placeholders {
                     bases.iter().for_each(|&b| p.saw_map(b));
-                    if let Some(m) = p.marks.iter().find(|m| m.target == window) {
+                    // The lost client's own window, mapped again (OnLost notify): mapped on
+                    // top, so its placeholder goes back above it.
+                    if let Some(m) = p.marks.iter().find(|m| m.marks(window)) {
                         m.restack(self.conn)?;
                     }
                 }
@@ -402,20 +445,31 @@ impl<'c, C: Connection> Overlay<'c, C> {
                     self.mark_mapped(base, window)?;
                 }
             }
-            Change::Gone(window) => {
+            Change::Unmapped(window) | Change::Gone(window) => {
+                // A frame is over a window that shows; a suspect's window mapped again is
+                // marked anew.
                 for s in self.suspects.values_mut() {
                     for m in s.marks.iter().filter(|m| m.target == window) {
                         m.destroy(self.conn)?;
                     }
                     s.marks.retain(|m| m.target != window);
                 }
-                for p in &mut self.placeholders {
-                    for m in p.marks.iter_mut().filter(|m| m.target == window) {
-                        m.target_alive = false;
+                // A placeholder stays where it is either way; an unmapped window may come
+                // back (OnLost notify, iconified), a destroyed one's id may come back as
+                // another client's window, which the placeholder must never follow.
+                if let Change::Gone(window) = change {
+                    for p in &mut self.placeholders {
+                        for m in p.marks.iter_mut().filter(|m| m.marks(window)) {
+                            m.target_gone();
+                        }
                     }
                 }
             }
-            Change::Configured { window, above } => {
+            Change::Configured {
+                window,
+                above,
+                override_redirect,
+            } => {
                 let outer = self.desktop.get(window).map(|t| t.outer);
                 let (conn, painter) = (self.conn, &self.painter);
                 let marks = self
@@ -428,13 +482,17 @@ impl<'c, C: Connection> Overlay<'c, C> {
                             .flat_map(|p| p.marks.iter_mut()),
                     );
                 for m in marks {
-                    if m.target == window {
+                    if m.marks(window) {
                         if let Some(outer) = outer {
                             m.follow(conn, painter, outer)?;
                         }
                         m.restack(conn)?;
-                    } else if above == Some(m.target) && m.target_alive {
+                    } else if above == Some(m.target) && m.target_present() && !override_redirect {
                         // Something went directly above the marked window, under its mark.
+                        // Not an override-redirect window: a menu or tooltip put there by
+                        // its application stays under the mark, and another overlay's mark
+                        // (one of an older version, which does the same) is not pushed
+                        // away, to push this one away in turn, for ever.
                         m.restack(conn)?;
                     }
                 }
@@ -521,9 +579,16 @@ impl<'c, C: Connection> Overlay<'c, C> {
         }
         if now >= self.next_reread {
             self.next_reread = now + REREAD;
+            // One look at the file a tick, whatever the number of placeholders, and only
+            // while there is one.
+            if let Some(file) = &mut self.state
+                && !self.placeholders.is_empty()
+            {
+                file.refresh();
+            }
             let (conn, painter) = (self.conn, &self.painter);
             for p in &mut self.placeholders {
-                if p.reread(self.state.as_deref()) {
+                if p.reread(self.state.as_ref()) {
                     let lines = p.lines();
                     for m in &mut p.marks {
                         m.say(conn, painter, lines.clone())?;

@@ -12,10 +12,9 @@
 //! matched whenever the overlay learns more.
 
 use super::clients::{Directory, Label, ServiceKey};
-use super::launcher_state::{self, Backup};
+use super::launcher_state::{Replacement, StateFile};
 use super::marks::Mark;
 use super::text;
-use std::path::Path;
 
 /// The most clients remembered as having mapped a window since a loss.
 const MAX_MAPPED: usize = 256;
@@ -47,7 +46,10 @@ pub struct Placeholder {
     reason: &'static str,
     silent_ms: u64,
     label: Label,
-    backup: Option<Backup>,
+    replacement: Replacement,
+    /// The launcher's state file as this placeholder last took it in
+    /// ([`StateFile::generation`]).
+    read: Option<u64>,
     /// The lost client's base is another client's now.
     reused: bool,
     maps: MapsSince,
@@ -64,7 +66,7 @@ impl Placeholder {
         silent_ms: u64,
         label: Label,
         mut maps: MapsSince,
-        state: Option<&Path>,
+        state: Option<&StateFile>,
     ) -> Self {
         maps.0.retain(|&b| b != lost);
         let mut p = Self {
@@ -74,7 +76,8 @@ impl Placeholder {
             reason,
             silent_ms,
             label,
-            backup: None,
+            replacement: Replacement::Unknown,
+            read: None,
             reused: false,
             maps,
             marks: Vec::new(),
@@ -98,20 +101,24 @@ impl Placeholder {
     }
 
     pub fn lines(&self) -> Vec<String> {
-        text::placeholder(
-            self.reason,
-            self.silent_ms,
-            &self.label,
-            self.backup.as_ref(),
-        )
+        text::placeholder(self.reason, self.silent_ms, &self.label, &self.replacement)
     }
 
-    /// Reads the launcher's state file again; whether what the placeholder says changed.
-    pub fn reread(&mut self, state: Option<&Path>) -> bool {
-        let backup =
-            state.and_then(|p| launcher_state::read(p, self.lost, self.declared.as_deref()));
-        let changed = backup != self.backup;
-        self.backup = backup;
+    /// Takes in what the launcher's state file says since it was last read; whether what
+    /// the placeholder says changed. An absent or unreadable file says nothing is known.
+    pub fn reread(&mut self, state: Option<&StateFile>) -> bool {
+        let Some(file) = state else {
+            return false;
+        };
+        if self.read == Some(file.generation()) {
+            return false;
+        }
+        self.read = Some(file.generation());
+        let replacement = file.view().map_or(Replacement::Unknown, |v| {
+            v.replacement(self.lost, self.declared.as_deref(), &self.replacement)
+        });
+        let changed = replacement != self.replacement;
+        self.replacement = replacement;
         changed
     }
 
@@ -260,20 +267,40 @@ mod tests {
     fn the_backup_comes_from_the_state_file_and_is_read_again() {
         let dir = std::env::temp_dir().join(format!("lifesign-placeholder-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("launcher.json");
+        let path = dir.join("launcher.json");
+        let mut file = StateFile::new(path.clone());
         let mut p = placeholder(None);
+        file.refresh();
         assert!(!p.reread(Some(&file)), "absent: still waiting");
-        std::fs::write(
-            &file,
-            r#"{"services":{"clock":{"replacing":{"client":"0x00a00000","candidate":1,"command":["ssh","host-b","xclock"]}}}}"#,
-        )
-        .unwrap();
+        // Written as the launcher does: a new file renamed over the old one.
+        let write = |json: &str| {
+            let new = dir.join("launcher.json.new");
+            std::fs::write(&new, json).unwrap();
+            std::fs::rename(&new, &path).unwrap();
+        };
+        write(
+            r#"{"services":{"clock":{"active":1,"starting_since_ms":5,"replacing":{"client":"0x00a00000","candidate":1,"command":["ssh","host-b","xclock"]}}}}"#,
+        );
+        file.refresh();
         assert!(p.reread(Some(&file)));
         assert_eq!(
             p.lines()[2],
             "starting backup of clock, candidate 1: ssh host-b xclock"
         );
+        file.refresh();
         assert!(!p.reread(Some(&file)), "unchanged");
+        // The launcher has the backup up: it takes `replacing` away.
+        write(r#"{"services":{"clock":{"active":1,"starting_since_ms":null}}}"#);
+        file.refresh();
+        assert!(p.reread(Some(&file)));
+        assert_eq!(
+            p.lines()[2],
+            "backup of clock up, candidate 1: ssh host-b xclock"
+        );
+        // A placeholder made now, without having seen the start, knows nothing of it.
+        let mut late = placeholder(None);
+        assert!(!late.reread(Some(&file)));
+        assert_eq!(late.lines()[2], "waiting for a new XClock");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,7 +1,14 @@
 //! What the marks say, and the bytes a core font draws. Pure, unit-tested.
 
 use super::clients::Label;
-use super::launcher_state::Backup;
+use super::launcher_state::{Backup, Replacement};
+
+/// The most characters of a line [`wrap`] folds; the rest is cut. The backup's command is
+/// the launcher's argv, of any length: folding costs at most this much per line drawn.
+const MAX_FOLDED: usize = 4096;
+/// The most characters of the backup's line a placeholder keeps (in its text and its
+/// WM_NAME): a screenful, far below a request's size.
+const MAX_BACKUP_LINE: usize = 1024;
 
 /// A silence as the banner says it: tenths of a second below a minute (cut, never rounded
 /// up: the banner does not say more than is known), then minutes, then hours.
@@ -27,32 +34,36 @@ pub fn banner(silent_ms: u64, label: &Label) -> Vec<String> {
 }
 
 /// A lost client's placeholder: the reason and how long it was silent, who it was, and
-/// the backup the launcher is starting (or that one is awaited).
+/// the backup the launcher is starting or has up (or that one is awaited).
 pub fn placeholder(
     reason: &str,
     silent_ms: u64,
     label: &Label,
-    backup: Option<&Backup>,
+    replacement: &Replacement,
 ) -> Vec<String> {
-    let mut lines = vec![
+    let backup = |head: String, b: &Backup| {
+        let mut line = head;
+        if let Some(c) = b.candidate {
+            line.push_str(&format!(", candidate {c}"));
+        }
+        if !b.command.is_empty() {
+            line.push_str(&format!(": {}", b.command.join(" ")));
+        }
+        if line.chars().count() > MAX_BACKUP_LINE {
+            line = line.chars().take(MAX_BACKUP_LINE - 3).collect::<String>() + "...";
+        }
+        line
+    };
+    let last = match replacement {
+        Replacement::Starting(b) => backup(format!("starting backup of {}", b.service), b),
+        Replacement::Up(b) => backup(format!("backup of {} up", b.service), b),
+        Replacement::Unknown => format!("waiting for a new {}", label.service),
+    };
+    vec![
         format!("lost: {reason}, silent {}", silence(silent_ms)),
         who(label),
-    ];
-    match backup {
-        Some(b) => {
-            let mut head = format!("starting backup of {}", b.service);
-            if let Some(c) = b.candidate {
-                head.push_str(&format!(", candidate {c}"));
-            }
-            if b.command.is_empty() {
-                lines.push(head);
-            } else {
-                lines.push(format!("{head}: {}", b.command.join(" ")));
-            }
-        }
-        None => lines.push(format!("waiting for a new {}", label.service)),
-    }
-    lines
+        last,
+    ]
 }
 
 /// `text` for a core font of ISO 8859-1 ("fixed") and for STRING properties: characters
@@ -68,25 +79,33 @@ pub fn latin1(text: &str) -> Vec<u8> {
 }
 
 /// `lines` folded to `cols` characters (at spaces where there are some), at most `rows`
-/// lines; a cut last line ends in `...`.
+/// lines; a cut last line ends in `...`. Each line's first [`MAX_FOLDED`] characters are
+/// folded, and no further than `rows` lines: linear in what is shown.
 pub fn wrap(lines: &[String], cols: usize, rows: usize) -> Vec<String> {
     let cols = cols.max(4);
     let mut out: Vec<String> = Vec::new();
-    for line in lines {
-        let mut rest: Vec<char> = line.chars().collect();
-        while rest.len() > cols {
+    'lines: for line in lines {
+        let chars: Vec<char> = line.chars().take(MAX_FOLDED).collect();
+        let mut rest = &chars[..];
+        loop {
+            if out.len() > rows {
+                break 'lines;
+            }
+            if rest.len() <= cols {
+                out.push(rest.iter().collect());
+                break;
+            }
             let cut = rest[..=cols]
                 .iter()
                 .rposition(|&c| c == ' ')
                 .filter(|&at| at > 0)
                 .unwrap_or(cols);
             out.push(rest[..cut].iter().collect::<String>().trim_end().to_owned());
-            rest.drain(..cut);
+            rest = &rest[cut..];
             while rest.first() == Some(&' ') {
-                rest.remove(0);
+                rest = &rest[1..];
             }
         }
-        out.push(rest.into_iter().collect());
     }
     if out.len() > rows {
         out.truncate(rows);
@@ -136,7 +155,12 @@ mod tests {
             command: vec!["ssh".into(), "host-b".into(), "xclock".into()],
         };
         assert_eq!(
-            placeholder("idle-timeout", 3_000, &label(), Some(&backup)),
+            placeholder(
+                "idle-timeout",
+                3_000,
+                &label(),
+                &Replacement::Starting(backup.clone())
+            ),
             vec![
                 "lost: idle-timeout, silent 3.0 s",
                 "XClock on 10.211.1.2",
@@ -144,9 +168,25 @@ mod tests {
             ]
         );
         assert_eq!(
-            placeholder("reset", 0, &label(), None)[2],
+            placeholder("idle-timeout", 3_000, &label(), &Replacement::Up(backup))[2],
+            "backup of plant-view up, candidate 1: ssh host-b xclock"
+        );
+        assert_eq!(
+            placeholder("reset", 0, &label(), &Replacement::Unknown)[2],
             "waiting for a new XClock"
         );
+    }
+
+    #[test]
+    fn a_long_command_is_cut() {
+        let backup = Backup {
+            service: "s".into(),
+            candidate: None,
+            command: vec!["x".repeat(1 << 20)],
+        };
+        let line = &placeholder("reset", 0, &label(), &Replacement::Starting(backup))[2];
+        assert_eq!(line.chars().count(), MAX_BACKUP_LINE);
+        assert!(line.starts_with("starting backup of s: xxx") && line.ends_with("x..."));
     }
 
     #[test]
@@ -177,5 +217,21 @@ mod tests {
             wrap(&["one".into(), "two".into(), "three".into()], 10, 2),
             vec!["one", "two..."]
         );
+        assert_eq!(
+            wrap(&["abcd ".to_owned(), "e".to_owned()], 4, 10),
+            vec!["abcd", "", "e"]
+        );
+    }
+
+    #[test]
+    fn folding_is_bounded_by_what_is_shown() {
+        // A long command: only its first MAX_FOLDED characters are folded...
+        let huge = vec!["ab ".repeat(70_000)];
+        let all = wrap(&huge, 40, usize::MAX - 1);
+        assert!(all.len() <= MAX_FOLDED / 39 + 2, "{} lines", all.len());
+        // ... and no further than the rows shown.
+        let shown = wrap(&huge, 40, 8);
+        assert_eq!(shown.len(), 8);
+        assert!(shown[7].ends_with("..."));
     }
 }
