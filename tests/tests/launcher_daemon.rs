@@ -473,6 +473,45 @@ fn the_overlay_runs_with_the_display_and_state_is_restarted_and_stops_with_the_l
     assert_eq!(overlay_starts(&file).len(), 2);
 }
 
+/// `pid` runs: its process exists and is no zombie (a process whose parent died is reaped by
+/// whoever adopts it, maybe late).
+fn runs(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+        !matches!(state.and_then(|s| s.chars().next()), Some('Z' | 'X') | None)
+    })
+}
+
+#[test]
+fn a_launcher_killed_outright_takes_its_overlay_with_it() {
+    // SIGKILL: no orderly stop, nothing unwinds. Left running, the overlay would be a second
+    // one beside the next launcher's.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("overlay.starts");
+    let script = format!(
+        "echo \"$DISPLAY $LIFESIGN_LAUNCHER_STATE $$\" >> {}; exec sleep 100",
+        file.display()
+    );
+    let mut launcher = Launcher::new(&format!(
+        "[overlay]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
+    ))
+    .start();
+    let starts = wait_overlay_starts(&file, 1);
+    assert_eq!(starts.len(), 1, "{}", launcher.log());
+    let overlay = starts[0].2;
+    assert!(runs(overlay));
+    launcher.kill();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while runs(overlay) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !runs(overlay),
+        "the overlay outlived a killed launcher:\n{}",
+        launcher.log()
+    );
+}
+
 #[test]
 fn check_validates_the_overlay() {
     let dir = tempfile::tempdir().unwrap();

@@ -2,14 +2,19 @@
 //! shell), with `DISPLAY` and `LIFESIGN_LAUNCHER_STATE`; reaped and started again without
 //! ever blocking the main loop ([`crate::overlay::Restarts`] says when); stopped with the
 //! launcher. Unlike the candidates, it is the launcher's own helper: under the shipped
-//! unit's `KillMode=process` nothing else would stop it.
+//! unit's `KillMode=process` nothing else would stop it. So it is stopped however the
+//! launcher ends: by [`OverlayProcess::stop`] on an orderly stop, by its `Drop` when the
+//! main loop unwinds, and by the kernel when the launcher dies without either (SIGKILL, an
+//! abort, systemd's watchdog): the overlay asked for SIGTERM at its parent's death.
 
 use super::children::{KILL_AFTER, command, describe, signal_group};
 use crate::config::Overlay;
 use crate::overlay::Restarts;
 use rustix::process::Signal;
+use std::io;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::Child;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 pub struct OverlayProcess {
@@ -64,8 +69,11 @@ impl OverlayProcess {
     }
 
     fn start(&mut self, now: u64) {
-        let spawned = command(&self.argv, &self.display)
-            .and_then(|mut c| c.env("LIFESIGN_LAUNCHER_STATE", &self.state).spawn());
+        let spawned = command(&self.argv, &self.display).and_then(|mut c| {
+            c.env("LIFESIGN_LAUNCHER_STATE", &self.state);
+            ends_with_the_launcher(&mut c);
+            c.spawn()
+        });
         match spawned {
             Ok(child) => {
                 tracing::info!(pid = child.id(), argv = ?self.argv, "started the overlay");
@@ -101,5 +109,40 @@ impl OverlayProcess {
                 Ok(Some(_)) | Err(_) => return,
             }
         }
+    }
+}
+
+impl Drop for OverlayProcess {
+    /// A launcher whose main loop unwinds (a panic) stops its overlay as an orderly stop does.
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The process `command` starts gets SIGTERM when the launcher dies, however it dies.
+///
+/// Linux sends the parent-death signal when the *thread* that forked the child ends, not the
+/// process: the overlay is spawned from the main loop, on the main thread, which ends only
+/// with the process. The setting survives the exec (the overlay is no set-user-ID program).
+#[allow(unsafe_code)]
+fn ends_with_the_launcher(command: &mut Command) {
+    let launcher = rustix::process::getpid();
+    debug_assert_eq!(
+        rustix::thread::gettid(),
+        launcher,
+        "the overlay is spawned from the main thread: its death signal follows the spawning thread"
+    );
+    // SAFETY: the closure runs in the forked child before exec, where only async-signal-safe
+    // work is allowed. It makes two system calls through rustix (prctl, getppid), which
+    // neither allocate nor lock, and an error it returns is an errno, made without allocating.
+    unsafe {
+        command.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(Signal::TERM))?;
+            // The launcher died between the fork and the prctl: no signal will come.
+            if rustix::process::getppid() != Some(launcher) {
+                return Err(io::Error::from(rustix::io::Errno::SRCH));
+            }
+            Ok(())
+        });
     }
 }
