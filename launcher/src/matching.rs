@@ -25,6 +25,12 @@ impl Match {
 
     /// [`Match::matches`], telling a client that cannot match from one whose window or
     /// declared name is still to come.
+    ///
+    /// A client that declared a service said what it is: it may be only what a match that
+    /// names a service may be. For a match without `service` it is a maybe no longer: a
+    /// helper that declares itself (`lifesign overlay` as `lifesign-overlay`, a `lifesign
+    /// pulse --service`) and has no window of the class is not taken for a starting
+    /// application; once its class shows it matches (yes) or not (no) as any client.
     pub fn verdict(&self, client: &ClientInfo) -> Verdict {
         let peer = self.peer.is_none_or(|net| {
             client
@@ -52,12 +58,16 @@ impl Match {
             .as_deref()
             .map(|want| client.service.as_deref().map(|s| s == want));
         let later = [class, service];
+        let pending = later.contains(&Some(None));
+        let declared_otherwise = self.service.is_none() && client.service.is_some();
         if !peer || !command || later.contains(&Some(Some(false))) {
             Verdict::No
-        } else if later.contains(&Some(None)) {
-            Verdict::Maybe
-        } else {
+        } else if !pending {
             Verdict::Yes
+        } else if declared_otherwise {
+            Verdict::No
+        } else {
+            Verdict::Maybe
         }
     }
 }
@@ -196,5 +206,24 @@ start = [["xterm"]]
             Verdict::No,
             "the command is known at once"
         );
+    }
+
+    #[test]
+    fn a_client_that_declared_a_service_may_be_only_what_names_a_service() {
+        let c = Config::parse(CONFIG).unwrap();
+        let (view, pulse) = (&c.services[0].matcher, &c.services[1].matcher);
+        let helper = client(Some("10.0.0.5:4000"), None, None, Some("lifesign-overlay"));
+        assert_eq!(view.verdict(&helper), Verdict::No, "said what it is");
+        assert_eq!(pulse.verdict(&helper), Verdict::No, "another service");
+        let named = client(Some("10.0.0.5:4000"), None, None, Some("host-a"));
+        assert_eq!(pulse.verdict(&named), Verdict::Yes);
+        // Its class still counts in full.
+        let app = client(
+            Some("10.0.0.5:4000"),
+            Some(["xclock", "XClock"]),
+            None,
+            Some("plant-view"),
+        );
+        assert_eq!(view.verdict(&app), Verdict::Yes);
     }
 }

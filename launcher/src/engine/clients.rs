@@ -1,14 +1,16 @@
 //! Which service a client the server reports belongs to.
 //!
 //! A `watched` at connection time has no `wm_class` (no window yet) and maybe no declared
-//! `service`: such a client may *maybe* match. When its class or service becomes known the
-//! module says so (`updated`, with the whole new identity), and the client is attributed
-//! again on what it is: a start's candidate is up on it, a client taken for the wrong
-//! service is let go. Until then a client that maybe matches is taken, tentatively, for the
-//! service waiting for its candidate to come up; only for a client that never shows a class
-//! (no top-level window the module can read) does that last to the start's deadline, where
-//! it makes the start up. A client last heard of before the service's active candidate was
-//! started is an older one: it neither makes the start up nor, when it ends, fails over.
+//! `service`: such a client may *maybe* match (one that declared a service, only a match
+//! that names a service: [`crate::matching::Match::verdict`]). When its class or service
+//! becomes known the module says so (`updated`, with the whole new identity), and the
+//! client is attributed again on what it is: a start's candidate is up on it, a client
+//! taken for the wrong service is let go. Until then a client that maybe matches is taken,
+//! tentatively, for the service waiting for its candidate to come up; only for a client that
+//! never shows a class (no top-level window the module can read) does that last to the
+//! start's deadline, where it makes the start up. A client last heard of before the
+//! service's active candidate was started is an older one: it neither makes the start up
+//! nor, when it ends, fails over.
 //!
 //! For a service whose match names a `peer`, a client of it stands for the service only on
 //! its own host: when one of its clients ends, only the clients of the same host, or those

@@ -1266,6 +1266,44 @@ mod updated {
     }
 
     #[test]
+    fn the_overlay_is_not_taken_for_a_starting_application() {
+        // `lifesign overlay` connects during a start: local, service `lifesign-overlay`, no
+        // window of a class. Said at once or in an `updated`, its declared service shows it
+        // is not the application, whose match names a class only.
+        let config = "[[service]]\nname = \"hmi\"\nmatch = { wm_class = \"hmi\" }\n\
+                      start = [[\"a\"], [\"b\"]]\nstart_primary = true\n\
+                      startup_timeout = \"5s\"\n";
+        let overlay = |id: u32, service: Option<&str>| ClientInfo {
+            id: ClientInfo::format_id(id << 21),
+            index: id,
+            transport: Transport::Local,
+            peer: None,
+            pid: Some(4242),
+            command: Some("lifesign overlay".into()),
+            service: service.map(Into::into),
+            wm_class: None,
+        };
+        for declared_in_watched in [true, false] {
+            let mut e = Engine::new(Config::parse(config).unwrap().services, State::default(), 0);
+            e.hello(1, &SERVER, 0);
+            let attempt = attempt_of(&e.replay_done(1, 1, OPENED));
+            let o = overlay(1, Some("lifesign-overlay"));
+            if declared_in_watched {
+                e.feed(1, &watched(2, &o, false), 600);
+            } else {
+                e.feed(1, &watched(2, &overlay(1, None), false), 600);
+                e.feed(1, &updated(3, &o), 700);
+            }
+            let out = e.tick(OPENED + 5000);
+            assert!(
+                out.contains(&Command::Stop { attempt }),
+                "declared in watched: {declared_in_watched}: {out:?}"
+            );
+            assert_eq!(starts(&out), [(0, 1)], "the start is given up for the next");
+        }
+    }
+
+    #[test]
     fn an_older_updated_than_the_replay_changes_nothing() {
         // A resent `updated` (made before the replay, which shows the client as it is now).
         let mut e = engine(State::default());
