@@ -14,8 +14,9 @@ pub const HANDLED_BOUND: usize = 4096;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceState {
-    /// The candidate that should be running (index into `start`); none when nothing should
-    /// be: never started, or it ended by itself.
+    /// The service's candidate (index into `start`): the one that runs, or should, and the
+    /// one a failover goes on from; none before the service was first started or seen.
+    /// Whether it is to run on this server start: `closed_on_server`.
     #[serde(default)]
     pub active: Option<usize>,
     /// When the active candidate was started (Unix ms), until it came up.
@@ -25,8 +26,9 @@ pub struct ServiceState {
     /// events' `at_ms`): a client last heard of before it is an older one.
     #[serde(default)]
     pub started_server_ms: Option<u64>,
-    /// The server start (`started_ms`) on which the service's client ended by itself: it is
-    /// not started again for that server, not even by `start_primary` after a restart.
+    /// The server start (`started_ms`) on which the service's application was closed (it
+    /// ended for good, was killed, or opted out): it is not started again for that server,
+    /// not even after a restart of the launcher; on the next server start it is.
     #[serde(default)]
     pub closed_on_server: Option<u64>,
     /// A failover held back by flap protection: the candidate and when it may start.

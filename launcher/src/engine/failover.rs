@@ -156,12 +156,13 @@ impl Engine {
     }
 
     /// Service `s` is down and stays so on this server start: it is not started again, not
-    /// at the next `hello` and not by `start_primary` after a restart of the launcher.
+    /// at the next `hello` and not by `start_primary` after a restart of the launcher. Its
+    /// active candidate stays what it was: a client of it watched again is that candidate's
+    /// (a failover goes on from it, not from the primary), and a new server start starts it.
     pub(super) fn not_started_again(&mut self, s: usize, out: &mut Vec<Command>) {
         self.mark_down(s, out);
         let server = self.state.handled.server_started_ms;
         let st = self.state_of(s);
-        st.active = None;
         st.started_server_ms = None;
         st.starting_since_ms = None;
         st.closed_on_server = Some(server);

@@ -68,8 +68,6 @@ const UNSET: u64 = u64::MAX;
 pub struct Engine {
     services: Vec<Service>,
     phases: Vec<Phase>,
-    /// `start_primary` is done for this service in this run of the launcher.
-    primary_done: Vec<bool>,
     state: State,
     /// Connections that said `hello`, and how far their opening burst is.
     sessions: HashMap<ConnId, Session>,
@@ -133,7 +131,6 @@ impl Engine {
             })
             .collect();
         Self {
-            primary_done: vec![false; services.len()],
             lost_hosts: vec![None; services.len()],
             attempts,
             services,

@@ -81,24 +81,27 @@ impl Engine {
                 self.mark_down(s, out);
             }
             if self.phases[s] == Phase::Down {
-                let name = &self.services[s].name;
-                if let Some(candidate) = self.state.services.get(name).and_then(|st| st.active) {
-                    tracing::info!(service = %name, candidate, "service is not up; starting its active candidate");
-                    self.start(s, candidate, now, out);
-                } else if self.services[s].start_primary
-                    && !self.primary_done[s]
-                    && self
-                        .state
-                        .services
-                        .get(name)
-                        .and_then(|st| st.closed_on_server)
-                        != Some(self.state.handled.server_started_ms)
-                {
-                    tracing::info!(service = %name, "starting the primary");
-                    self.start(s, 0, now, out);
-                }
+                self.start_what_should_run(s, now, out);
             }
-            self.primary_done[s] = true;
+        }
+    }
+
+    /// Service `s` is down when a server's whole view is in: what should run on this server
+    /// start is started. Nothing, when its application was closed (or opted out) on this
+    /// server start; on another (the X server started anew) it comes back as after any X
+    /// server restart: its active candidate, or with `start_primary` its primary.
+    fn start_what_should_run(&mut self, s: usize, now: u64, out: &mut Vec<Command>) {
+        let name = &self.services[s].name;
+        let st = self.state.services.get(name);
+        let server = self.state.handled.server_started_ms;
+        if st.and_then(|st| st.closed_on_server) == Some(server) {
+            tracing::info!(service = %name, "service is not up; it was closed on this server start, so it is not started");
+        } else if let Some(candidate) = st.and_then(|st| st.active) {
+            tracing::info!(service = %name, candidate, "service is not up; starting its active candidate");
+            self.start(s, candidate, now, out);
+        } else if self.services[s].start_primary {
+            tracing::info!(service = %name, "starting the primary");
+            self.start(s, 0, now, out);
         }
     }
 

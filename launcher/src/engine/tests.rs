@@ -464,9 +464,35 @@ fn an_application_the_operator_killed_is_not_started_again() {
     let c = client(1, "10.211.1.2", Some("xclock"));
     let out = e.feed(1, &gone(3, &c, GoneReason::Killed), 9000);
     assert!(starts(&out).is_empty());
-    assert_eq!(e.state().services["view"].active, None);
+    assert_eq!(
+        e.state().services["view"].closed_on_server,
+        Some(SERVER.started_ms)
+    );
     e.hello(2, &SERVER, 10_000);
     assert!(starts(&e.replay_done(2, 4, 10_000)).is_empty());
+}
+
+#[test]
+fn a_new_server_start_brings_back_what_was_closed_on_the_last_one() {
+    // The operator's xkill holds for the server it was made on. The X server starts anew
+    // while this launcher runs: the application comes back, as after any X server restart.
+    let mut e = running();
+    let c = client(1, "10.211.1.2", Some("xclock"));
+    e.feed(1, &gone(3, &c, GoneReason::Killed), 9000);
+    let server = ServerInfo {
+        started_ms: 29_000,
+        ..SERVER
+    };
+    e.hello(2, &server, 30_000);
+    assert_eq!(starts(&e.replay_done(2, 1, 30_000)), [(VIEW, 0)]);
+    // A backup whose client opted out comes back as that backup.
+    let mut e = running();
+    e.feed(1, &lost(3, &c), 9000);
+    let backup = client(2, "10.211.2.2", Some("xclock"));
+    e.feed(1, &watched(4, &backup, false), 9500);
+    e.feed(1, &ev(5, Body::Unwatched { client: backup }), 10_000);
+    e.hello(2, &server, 30_000);
+    assert_eq!(starts(&e.replay_done(2, 1, 30_000)), [(VIEW, 1)]);
 }
 
 #[test]
@@ -486,7 +512,12 @@ fn with_restart_off_an_application_that_ends_by_itself_stays_ended() {
     let c = client(1, "10.211.1.2", Some("xclock"));
     e.feed(1, &watched(2, &c, false), 600);
     assert!(starts(&e.feed(1, &gone(3, &c, GoneReason::Closed), 9000)).is_empty());
-    assert_eq!(e.state().services["view"].active, None);
+    assert_eq!(
+        e.state().services["view"].closed_on_server,
+        Some(SERVER.started_ms)
+    );
+    e.hello(2, &SERVER, 10_000);
+    assert!(starts(&e.replay_done(2, 4, 10_000)).is_empty());
 }
 
 #[test]
@@ -818,7 +849,7 @@ fn an_application_the_operator_killed_stays_ended_across_a_launcher_restart() {
     let mut r = restarted(&e, 20_000);
     r.hello(1, &SERVER, 20_000);
     assert!(starts(&r.replay_done(1, 4, 20_000)).is_empty());
-    // A new server start (the display restarted): start_primary applies again.
+    // A new server start (the display restarted): what should run comes back.
     let mut r = restarted(&r, 30_000);
     let server = ServerInfo {
         started_ms: 29_000,
@@ -1470,7 +1501,6 @@ mod unwatched {
         assert_eq!(acks(&out), [4]);
         assert!(out.contains(&Command::Save));
         let st = &e.state().services["view"];
-        assert_eq!(st.active, None);
         assert_eq!(st.closed_on_server, Some(SERVER.started_ms));
         // It runs unwatched: no `hello` and no restart of the launcher starts it again.
         e.hello(2, &SERVER, 9000);
@@ -1504,7 +1534,26 @@ mod unwatched {
         r.feed(1, &replayed(9), 20_000);
         r.feed(1, &unwatched(4, &c), 20_001);
         assert!(starts(&r.tick(20_001)).is_empty());
-        assert_eq!(r.state().services["view"].active, None);
+        assert_eq!(
+            r.state().services["view"].closed_on_server,
+            Some(SERVER.started_ms)
+        );
+    }
+
+    #[test]
+    fn a_backup_that_opts_out_and_in_again_fails_over_to_the_next_host_not_its_own() {
+        let mut e = running();
+        e.feed(1, &lost(3, &client(1, "10.211.1.2", Some("xclock"))), 9000);
+        let backup = client(2, "10.211.2.2", Some("xclock"));
+        e.feed(1, &watched(4, &backup, false), 9500);
+        assert_eq!(e.state().services["view"].active, Some(1));
+        e.feed(1, &unwatched(5, &backup), 10_000);
+        // It opts in again: watched anew, up, the backup still.
+        let out = e.feed(1, &watched(6, &backup, false), 11_000);
+        assert!(out.contains(&Command::Save));
+        assert_eq!(e.state().services["view"].active, Some(1));
+        assert_eq!(e.state().services["view"].closed_on_server, None);
+        assert_eq!(starts(&e.feed(1, &lost(7, &backup), 20_000)), [(VIEW, 2)]);
     }
 
     #[test]
