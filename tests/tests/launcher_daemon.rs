@@ -361,6 +361,37 @@ fn the_primary_is_started_when_the_replay_is_whole_and_not_on_half_of_one() {
 }
 
 #[test]
+fn a_stray_hello_that_ends_before_its_replay_has_the_server_connect_again() {
+    let launcher = Launcher::new("").start();
+    let server = connect(&launcher);
+    writeln!(&server, "{HELLO}\n{REPLAYED}").unwrap();
+    assert!(wait_for_log(&launcher, "event replayed"));
+    // Another program says hello (as another server start) and goes before its replay.
+    let mut stray = connect(&launcher);
+    writeln!(
+        stray,
+        "{}",
+        HELLO.replace("\"started_ms\":5", "\"started_ms\":6")
+    )
+    .unwrap();
+    assert!(launcher.wait_for_log("server said hello", 2, Duration::from_secs(5)));
+    drop(stray);
+    // The server's connection is closed, for its module to connect again and replay.
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        (&server).read(&mut buf).map_err(|e| e.kind()),
+        Ok(0),
+        "{}",
+        launcher.log()
+    );
+    assert!(
+        wait_for_log(&launcher, "its server is to send its whole view again"),
+        "{}",
+        launcher.log()
+    );
+}
+
+#[test]
 fn a_kept_loss_sent_with_replayed_is_a_failover_not_a_restart_of_the_lost_candidate() {
     // A launcher restarted while its primary was up; the primary was lost meanwhile. The
     // module's opening burst, in one write: hello, an empty replay, `replayed`, and the loss

@@ -65,10 +65,10 @@ pub fn check(data: &[u8]) {
                 // A breach, or not hello first: the daemon closes the connection, and the
                 // server connects again.
                 _ => {
-                    engine.disconnected(conn);
+                    let commands = engine.disconnected(conn);
                     conn += 1;
                     said_hello = false;
-                    Vec::new()
+                    commands
                 }
             }
         };
@@ -106,6 +106,8 @@ fn doable(config: &Config, commands: &[Command], conn: u64, starting: &mut VecDe
             Command::Ack { conn: to, .. } => assert_eq!(to, conn, "an ack to another connection"),
             Command::Stop { attempt } => starting.retain(|a| *a != attempt),
             Command::Save => {}
+            // Only the other connections are closed, and here one is open at a time.
+            Command::Close { conn: to } => panic!("closing connection {to}: none other is open"),
         }
     }
 }

@@ -200,7 +200,8 @@ impl Daemon {
             }
             Msg::Closed { conn } => {
                 self.writers.remove(&conn);
-                self.engine.disconnected(conn);
+                let commands = self.engine.disconnected(conn);
+                self.execute(commands);
             }
             Msg::Signal(_) => unreachable!("handled by the loop"),
         }
@@ -241,6 +242,18 @@ impl Daemon {
                 }
                 Command::Stop { attempt } => self.children.stop(attempt),
                 Command::Ack { conn, seq } => self.acks.push((conn, seq)),
+                Command::Close { conn } => {
+                    // What was acted on is acknowledged first: sent again after a new server
+                    // start's `hello` (a stray's), it would not be known as acted on.
+                    self.flush();
+                    if let Some(writer) = self.writers.remove(&conn) {
+                        tracing::info!(
+                            conn,
+                            "closing the connection: its server is to send its whole view again"
+                        );
+                        let _ = writer.shutdown(std::net::Shutdown::Both);
+                    }
+                }
             }
         }
     }

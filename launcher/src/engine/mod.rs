@@ -44,6 +44,9 @@ pub enum Command {
     Stop { attempt: u64 },
     /// Acknowledge event `seq` on connection `conn`.
     Ack { conn: ConnId, seq: u64 },
+    /// Close connection `conn` (after the acks already due on it): its server connects
+    /// again and sends its whole view, and what it had not seen acknowledged.
+    Close { conn: ConnId },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,21 +178,38 @@ impl Engine {
 
     /// A connection ended. One that ended before its `replayed` leaves half a view: nothing is
     /// decided on it (nothing started, nothing timed out) until a server's whole view is in.
-    pub fn disconnected(&mut self, conn: ConnId) {
+    /// Its `hello` made the clients known on the other connections forgotten, so those are
+    /// closed: their server connects again at once and replays (the module's link is not
+    /// left waiting on a view a stray `hello` broke, for as long as it stays up).
+    pub fn disconnected(&mut self, conn: ConnId) -> Vec<Command> {
         self.sessions.remove(&conn);
-        if self.view == (View::Replaying { conn }) {
-            tracing::warn!(
-                conn,
-                "the connection ended before its replay was complete; nothing is decided until a server's whole view is in"
-            );
-            self.view = View::Partial;
+        if self.view != (View::Replaying { conn }) {
+            return Vec::new();
         }
+        self.view = View::Partial;
+        let mut others: Vec<ConnId> = self.sessions.drain().map(|(c, _)| c).collect();
+        others.sort_unstable();
+        tracing::warn!(
+            conn,
+            closing = ?others,
+            "the connection ended before its replay was complete; nothing is decided until a server's whole view is in, and the other connections are closed so that their servers send theirs again"
+        );
+        others
+            .into_iter()
+            .map(|conn| Command::Close { conn })
+            .collect()
     }
 
     /// An event on a connection that said `hello`.
     pub fn event(&mut self, conn: ConnId, event: &Event, now: u64) -> Vec<Command> {
         let mut out = Vec::new();
         let seq = event.seq;
+        if !self.sessions.contains_key(&conn) && !matches!(event.body, Body::Hello { .. }) {
+            // A connection closed by [`Engine::disconnected`], still delivering what it had
+            // sent: not acted on, not acknowledged, so its server sends it again on the next.
+            tracing::info!(conn, seq, "an event of a closed connection; it comes again");
+            return out;
+        }
         // An event is stamped when it was made. `hello` and live events are sent as they
         // are made; in the opening burst, the resent ones are older than their arrival, so
         // there the latest stamp is the best reading. Outside it each reading stands (the

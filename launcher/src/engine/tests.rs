@@ -1196,7 +1196,10 @@ mod opening {
         let mut e = restarted(&e, 10_000);
         e.hello(1, &SERVER, 10_000);
         e.feed(1, &watched(2, &client(6, "10.211.2.2", None), true), 10_001);
-        e.disconnected(1);
+        assert!(
+            e.disconnected(1).is_empty(),
+            "no other connection to replay"
+        );
         // Half a view: the start is neither given up nor taken for up, nothing else starts.
         assert!(e.tick(10_002).is_empty());
         assert!(e.tick(1_000_000).is_empty());
@@ -1210,6 +1213,42 @@ mod opening {
         e.feed(2, &watched(4, &primary, true), 1_000_101);
         assert!(starts(&e.replay_done(2, 5, 1_000_101)).is_empty());
         assert_eq!(e.next_deadline(), None, "up: nothing to wait for");
+    }
+
+    #[test]
+    fn a_stray_hello_that_ends_before_its_replayed_has_the_servers_link_replay_again() {
+        // The module's link (1) is whole; another program says hello (2) as another server
+        // start and goes. Its hello made the launcher forget the clients: the link is closed,
+        // so that the module connects again and replays, rather than left frozen on half a
+        // view for as long as it stays up.
+        let (mut e, attempt) = primary_started();
+        let stray = ServerInfo {
+            started_ms: 7,
+            ..SERVER
+        };
+        e.feed(1, &watched(2, &client(1, "10.211.1.9", None), false), 600);
+        e.hello(2, &stray, 1000);
+        assert_eq!(e.disconnected(2), [Command::Close { conn: 1 }]);
+        // What the closed link still delivers is not acted on: the module sends it again.
+        let kept = gone(
+            3,
+            &client(1, "10.211.1.9", Some("xeyes")),
+            GoneReason::Closed,
+        );
+        assert!(e.feed(1, &kept, 1100).is_empty());
+        assert!(
+            e.disconnected(1).is_empty(),
+            "its own end changes nothing more"
+        );
+        // The module's next connection: hello, its replay, what it kept, `replayed`.
+        e.hello(3, &SERVER, 1200);
+        assert_eq!(acks(&e.feed(3, &kept, 1200)), [3]);
+        assert!(starts(&e.replay_done(3, 4, 1200)).is_empty());
+        // The start times out again, at its deadline.
+        assert_eq!(e.next_deadline(), Some(OPENED + 5000));
+        let out = e.tick(OPENED + 5000);
+        assert!(out.contains(&Command::Stop { attempt }), "{out:?}");
+        assert_eq!(starts(&out), [(VIEW, 1)]);
     }
 
     #[test]
