@@ -392,10 +392,11 @@ fn a_stray_hello_that_ends_before_its_replay_has_the_server_connect_again() {
 }
 
 #[test]
-fn a_kept_loss_sent_with_replayed_is_a_failover_not_a_restart_of_the_lost_candidate() {
+fn a_kept_loss_sent_before_replayed_is_a_failover_not_a_restart_of_the_lost_candidate() {
     // A launcher restarted while its primary was up; the primary was lost meanwhile. The
-    // module's opening burst, in one write: hello, an empty replay, `replayed`, and the loss
-    // it kept (numbered before them, stamped before them).
+    // module's opening burst: hello, an empty replay, the loss it kept (numbered before
+    // them, stamped before them), `replayed`. Split on its way (a full socket): the launcher
+    // reads the first part long before the rest.
     let launcher = Launcher::new(VIEW);
     std::fs::write(
         launcher.state_file(),
@@ -408,13 +409,17 @@ fn a_kept_loss_sent_with_replayed_is_a_failover_not_a_restart_of_the_lost_candid
     let lost = r#"{"v":1,"seq":3,"at_ms":4000,"type":"lost","reason":"idle-timeout","silent_ms":500,"client":{"id":"0x00200000","index":1,"transport":"local","peer":null,"pid":null,"command":null,"service":null,"wm_class":["view","View"]}}"#;
     let server = connect(&launcher);
     (&server)
-        .write_all(format!("{hello}\n{replayed}\n{lost}\n").as_bytes())
+        .write_all(format!("{hello}\n{lost}\n").as_bytes())
         .unwrap();
     let mut ack = String::new();
     BufReader::new(&server).read_line(&mut ack).unwrap();
     assert_eq!(ack.trim(), r#"{"v":1,"type":"ack","seq":3}"#);
+    std::thread::sleep(Duration::from_millis(300));
+    (&server)
+        .write_all(format!("{replayed}\n").as_bytes())
+        .unwrap();
     assert!(
-        launcher.wait_for_log("started candidate", 1, Duration::from_secs(5)),
+        wait_for_log(&launcher, "event replayed"),
         "{}",
         launcher.log()
     );

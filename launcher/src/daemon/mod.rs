@@ -36,10 +36,10 @@ pub enum Msg {
         conn: ConnId,
         writer: UnixStream,
     },
-    /// What a connection had sent when its reader caught up, in order.
-    Events {
+    /// An event a connection sent.
+    Event {
         conn: ConnId,
-        events: Vec<Event>,
+        event: Event,
     },
     Closed {
         conn: ConnId,
@@ -160,9 +160,10 @@ impl Daemon {
                     return Err(io::Error::other("the accepting thread ended"));
                 }
             };
-            // Everything already queued is taken in before time is let pass: what a
-            // connection sent with its `replayed` (handed over in one batch) is taken in
-            // before the engine acts on the view, even when it waited behind a slow disk.
+            // Everything already queued is taken in before time is let pass: the state is
+            // written once for all of it, before its acks, and what came right after a
+            // `replayed` (a client that connected and showed its class meanwhile) is known
+            // when the engine acts on the view, at the tick.
             for msg in first
                 .into_iter()
                 .chain(std::iter::from_fn(|| rx.try_recv().ok()))
@@ -190,13 +191,9 @@ impl Daemon {
             Msg::Connected { conn, writer } => {
                 self.writers.insert(conn, writer);
             }
-            Msg::Events { conn, events } => {
-                for event in events {
-                    let now = self.clock.now_ms();
-                    let commands = self.engine.event(conn, &event, now);
-                    self.execute(commands);
-                    self.notifier.tick(Instant::now());
-                }
+            Msg::Event { conn, event } => {
+                let commands = self.engine.event(conn, &event, self.clock.now_ms());
+                self.execute(commands);
             }
             Msg::Closed { conn } => {
                 self.writers.remove(&conn);

@@ -1,12 +1,11 @@
 //! The launcher's socket: created with its mode, peers checked by SO_PEERCRED, each
-//! connection read by a thread of its own that hands whole events to the main loop, all
-//! that was received at once in one batch.
+//! connection read by a thread of its own that hands each whole event to the main loop.
 
 use super::Msg;
 use crate::engine::ConnId;
 use crate::wire::{self, MAX_LINE};
 use crossbeam_channel::Sender;
-use lifesign_proto::event::{Body, Event};
+use lifesign_proto::event::Body;
 use rustix::fs::Mode;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -22,11 +21,6 @@ pub const MAX_CONNECTIONS: usize = 16;
 /// How long an ack may wait for room in the socket before the connection is given up (the
 /// module reconnects and sends again what was not acknowledged).
 const WRITE_TIMEOUT: Duration = Duration::from_millis(200);
-
-/// The most events handed over in one batch: a peer that never stops sending is still read
-/// in bounded pieces. Above what one opening burst holds (4096 kept events and the replay
-/// of a server's clients).
-const MAX_BATCH: usize = 16 * 1024;
 
 /// Binds `path` with permission bits `mode`. A stale socket of a launcher that is gone is
 /// replaced; a live one, or anything that is not a socket, is an error.
@@ -145,32 +139,13 @@ fn read_loop(conn: ConnId, stream: UnixStream, tx: &Sender<Msg>, open: &AtomicUs
     let _ = tx.send(Msg::Closed { conn });
 }
 
-/// Reads the connection's events and hands them over in batches: everything that had
-/// arrived when the reader caught up is one batch, which the main loop takes in whole before
-/// it lets time pass. The module writes a connection's opening burst (`hello`, the replay,
-/// `replayed`, the events it kept) at once, so the events it kept reach the engine before
-/// it acts on `replayed`, however the threads are scheduled. What came before a line that
-/// breaks the protocol is still handed over; nothing of that line is.
+/// Reads the connection's events and hands each over as it is read. No batching is needed
+/// for the opening burst: the module sends the events it kept before `replayed`, and the
+/// engine decides nothing on the view before `replayed`, so whatever the scheduling, the
+/// kept events are in when it does. What came before a line that breaks the protocol is
+/// handed over; nothing of that line is.
 fn read_events(conn: ConnId, stream: &UnixStream, tx: &Sender<Msg>) -> Result<(), String> {
     let mut reader = BufReader::new(stream);
-    let mut batch = Vec::new();
-    let result = read_batches(conn, stream, &mut reader, &mut batch, tx);
-    if !batch.is_empty() {
-        let _ = tx.send(Msg::Events {
-            conn,
-            events: batch,
-        });
-    }
-    result
-}
-
-fn read_batches(
-    conn: ConnId,
-    stream: &UnixStream,
-    reader: &mut BufReader<&UnixStream>,
-    batch: &mut Vec<Event>,
-    tx: &Sender<Msg>,
-) -> Result<(), String> {
     let mut line = Vec::new();
     let mut said_hello = false;
     loop {
@@ -201,28 +176,10 @@ fn read_batches(
             ));
         }
         said_hello |= hello;
-        batch.push(event);
-        let caught_up = !reader.buffer().contains(&b'\n') && !more_waiting(stream);
-        if caught_up || batch.len() >= MAX_BATCH {
-            let events = std::mem::take(batch);
-            if tx.send(Msg::Events { conn, events }).is_err() {
-                return Ok(());
-            }
+        if tx.send(Msg::Event { conn, event }).is_err() {
+            return Ok(());
         }
     }
-}
-
-/// Bytes wait in the socket, to be read without blocking (or its end: that is read next).
-fn more_waiting(stream: &UnixStream) -> bool {
-    use nix::sys::socket::{MsgFlags, recv};
-    use std::os::fd::AsRawFd;
-    let mut byte = [0u8; 1];
-    recv(
-        stream.as_raw_fd(),
-        &mut byte,
-        MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
-    )
-    .is_ok_and(|n| n > 0)
 }
 
 /// Writes an ack; false when the connection is to be given up.

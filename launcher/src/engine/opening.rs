@@ -1,14 +1,14 @@
 //! A connection's opening burst, and what is decided once it is in.
 //!
 //! After `hello` the module sends a `watched` replay of every client it watches, then the
-//! events it kept for want of an ack, then `replayed`, in one write. `replayed` says the
-//! launcher has the server's whole view; until then nothing is started and nothing times out
-//! (a half view would start what runs, or give up a start whose client is merely not
-//! replayed yet). What the view leads to (a service that should run and does not is started,
-//! `start_primary`) is decided at the next [`Engine::tick`], which the daemon makes only
-//! after it has taken in what came with `replayed`: a kept `lost` sent right after it is
-//! acted on as a failover first, not found "older" than a start of the same candidate made
-//! a moment before.
+//! events it kept for want of an ack, then `replayed`. `replayed` says the launcher has the
+//! server's whole view, and that nothing kept is still to come: until then nothing is
+//! started and nothing times out (a half view would start what runs, or give up a start
+//! whose client is merely not replayed yet), and a kept `lost` is acted on, as a failover,
+//! before the view is (not found "older" than a restart of the lost candidate made a moment
+//! before). What the view leads to (a service that should run and does not is started,
+//! `start_primary`) is decided at the next [`Engine::tick`], which the daemon makes once it
+//! has taken in what was queued with `replayed`.
 
 use super::{Command, ConnId, Engine, Phase, UNSET, ms};
 use crate::config::Service;

@@ -250,19 +250,17 @@ fn a_restarted_launcher_acts_on_a_resent_loss_once_and_starts_no_duplicate() {
     // Killed; the client is lost meanwhile; a new launcher reads the state.
     let mut e = restarted(&e, 20_000);
     e.hello(1, &SERVER, 20_000);
-    // The opening burst: no replay of view's client, `replayed`, the loss resent; the
-    // daemon ticks once it has all of it.
-    e.feed(1, &replayed(20), 20_000);
+    // The opening burst: no replay of view's client, the loss resent, `replayed`.
     let resent = lost(3, &client(1, "10.211.1.2", Some("xclock")));
     assert_eq!(starts(&e.feed(1, &resent, 20_001)), [(VIEW, 1)]);
     assert!(
-        starts(&e.tick(20_001)).is_empty(),
+        starts(&e.replay_done(1, 20, 20_001)).is_empty(),
         "the failover is under way: the active candidate is not started again"
     );
     // The same event again on a later connection.
     e.hello(2, &SERVER, 20_600);
-    e.feed(2, &replayed(21), 20_600);
     assert!(starts(&e.feed(2, &resent, 20_601)).is_empty());
+    assert!(starts(&e.replay_done(2, 21, 20_601)).is_empty());
 }
 
 #[test]
@@ -566,9 +564,9 @@ fn an_old_clients_loss_during_the_failover_starts_nothing_more() {
     e.feed(1, &lost_at(5, &second, 9000), 9001);
     let mut e = restarted(&e, 9100);
     e.hello(1, &SERVER, 9100);
-    e.feed(1, &replayed(7), 9100);
     let third = client(5, "10.211.1.2", Some("xclock"));
     let out = e.feed(1, &lost_at(6, &third, 9050), 9101);
+    e.feed(1, &replayed(7), 9101);
     assert!(
         starts(&out).is_empty(),
         "last heard of before the backup started: {out:?}"
@@ -609,7 +607,8 @@ fn restarted_with_the_backup_on_a_reused_id() -> (Engine, ClientInfo) {
 #[test]
 fn a_resent_loss_of_an_id_the_backup_reuses_leaves_the_backup_up() {
     let (mut e, primary) = restarted_with_the_backup_on_a_reused_id();
-    // The unacknowledged loss comes after the replay, with its old seq.
+    // The unacknowledged loss comes after the replay, with its old seq (here after
+    // `replayed` too, as a loss kept by an older module came).
     let out = e.feed(1, &lost(3, &primary), 20_002);
     assert!(starts(&out).is_empty(), "acted on already: {out:?}");
     assert_eq!(acks(&out), [3]);
@@ -895,15 +894,15 @@ fn a_resent_events_old_stamp_does_not_set_the_servers_clock_back() {
         },
     );
     e.feed(1, &hello, 10_000);
-    e.feed(1, &replayed(11), 10_000);
     // Two connections of the primary were lost at 4000 while the launcher was away; both
-    // losses are resent, stamped 4000, after the replay.
+    // losses are resent, stamped 4000, after the replay, before `replayed`.
     let first = lost_at(2, &client(1, "10.211.1.2", Some("xclock")), 4000);
     let out = e.feed(1, &first, 10_001);
     assert_eq!(starts(&out), [(VIEW, 1)]);
     assert_eq!(e.state().services["view"].started_server_ms, Some(10_001));
     let second = lost_at(3, &client(2, "10.211.1.2", Some("xclock")), 4000);
     assert!(starts(&e.feed(1, &second, 10_002)).is_empty());
+    assert!(starts(&e.replay_done(1, 11, 10_002)).is_empty());
 }
 
 #[test]
@@ -1380,10 +1379,12 @@ mod updated {
         e.hello(1, &SERVER, 0);
         let now_class = client(1, "10.211.1.2", Some("xclock"));
         e.feed(1, &watched(5, &now_class, true), 1);
-        e.feed(1, &replayed(6), 1);
         let out = e.feed(1, &updated(3, &client(1, "10.211.1.2", Some("xeyes"))), 2);
         assert_eq!(acks(&out), [3]);
-        assert!(starts(&e.tick(2)).is_empty(), "view is up, as replayed");
+        assert!(
+            starts(&e.replay_done(1, 6, 2)).is_empty(),
+            "view is up, as replayed"
+        );
     }
 
     #[test]
@@ -1569,10 +1570,9 @@ mod unwatched {
         let (e, c) = running_with_class();
         let mut r = restarted(&e, 20_000);
         r.hello(1, &SERVER, 20_000);
-        // Not replayed (it is not watched); its `unwatched` comes again after `replayed`.
-        r.feed(1, &replayed(9), 20_000);
+        // Not replayed (it is not watched); its `unwatched` comes again before `replayed`.
         r.feed(1, &unwatched(4, &c), 20_001);
-        assert!(starts(&r.tick(20_001)).is_empty());
+        assert!(starts(&r.replay_done(1, 9, 20_001)).is_empty());
         assert_eq!(
             r.state().services["view"].closed_on_server,
             Some(SERVER.started_ms)
