@@ -199,29 +199,35 @@ impl Link {
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
-        // All there is, then the lines: what came before the launcher closed or failed is
-        // forgotten with the connection.
+        // All there is, then the lines, also those that came before the launcher closed or
+        // failed: it writes the acks due before it closes, often read with the end.
         let mut buf = [0u8; 4096];
         loop {
             match stream.read(&mut buf) {
-                Ok(0) => return self.lost("the launcher closed"),
+                Ok(0) => return self.ended("the launcher closed", acks),
                 Ok(n) => self.rules.received(&buf[..n]),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return self.lost(&format!("read: {e}")),
+                Err(e) => return self.ended(&format!("read: {e}"), acks),
             }
         }
         let read = self.rules.reads_done();
-        for _ in 0..read.ignored {
-            tracing::debug!("ignored a line from the launcher");
-        }
-        acks.extend(read.acks);
-        if let Some(end) = read.disconnect {
+        if let Some(end) = take(read, acks) {
             self.disconnect(end);
         }
     }
 
-    /// The launcher closed, or its socket failed: connect again soon.
+    /// The launcher closed, or its socket failed, while reading: the acks read before count,
+    /// then connect again soon.
+    fn ended(&mut self, why: &str, acks: &mut Vec<u64>) {
+        let ended = self.rules.ended();
+        match take(ended.read, acks) {
+            Some(end) => self.disconnect(end),
+            None => self.close(why, ended.reconnect_in_ms),
+        }
+    }
+
+    /// The launcher closed, or its socket failed, while writing: connect again soon.
     fn lost(&mut self, why: &str) {
         let reconnect_in_ms = self.rules.dropped(Retry::Soon);
         self.close(why, reconnect_in_ms);
@@ -239,4 +245,13 @@ impl Link {
         }
         schedule(reconnect_in_ms);
     }
+}
+
+/// The acks of a turn's lines go to `acks`; a line over the bound ends the connection.
+fn take(read: rules::Read, acks: &mut Vec<u64>) -> Option<Disconnect> {
+    for _ in 0..read.ignored {
+        tracing::debug!("ignored a line from the launcher");
+    }
+    acks.extend(read.acks);
+    read.disconnect
 }

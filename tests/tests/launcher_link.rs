@@ -4,7 +4,9 @@
 
 use lifesign_proto::event::{Body, Event};
 use lifesign_tests::Xorg;
+use rustix::process::Signal;
 use std::io::{BufRead, BufReader, Write};
+use std::net::Shutdown;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 use x11rb::protocol::xproto::ConnectionExt as _;
@@ -146,4 +148,47 @@ fn a_launcher_that_does_not_read_never_holds_the_server_up() {
     eprintln!("slowest round trip while the launcher did not read: {slowest:?}");
     assert!(slowest < Duration::from_millis(500), "{slowest:?}");
     assert!(!server.log_lines("lifesign:").is_empty());
+}
+
+#[test]
+fn acks_the_launcher_wrote_right_before_it_closed_are_taken() {
+    // The launcher writes the acks due, then closes (it does so when a stray `hello` broke
+    // its view, docs/decisions.md 73). The server is stopped meanwhile, so that its module
+    // reads the ack and the end in one turn, as a busy server does.
+    let (_dir, listener, server) = with_launcher(&[]);
+    let mut stream = accept(&listener);
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    assert!(matches!(next(&mut reader).body, Body::Hello { .. }));
+    assert_eq!(next(&mut reader).body, Body::Replayed { count: 0 });
+    let app = server.connect();
+    app.get_input_focus().unwrap().reply().unwrap();
+    let watched = next(&mut reader);
+    assert!(
+        matches!(watched.body, Body::Watched { replay: false, .. }),
+        "{watched:?}"
+    );
+    server.signal(Signal::STOP);
+    // SIGSTOP takes effect when the server next leaves the kernel: let it.
+    std::thread::sleep(Duration::from_millis(200));
+    ack(&mut stream, watched.seq);
+    stream.shutdown(Shutdown::Both).unwrap();
+    drop(reader);
+    drop(stream);
+    server.signal(Signal::CONT);
+
+    // The next connection replays the client, and does not send the acknowledged event again.
+    let stream = accept(&listener);
+    let mut reader = BufReader::new(stream);
+    assert!(matches!(next(&mut reader).body, Body::Hello { .. }));
+    let replay = next(&mut reader);
+    assert!(
+        matches!(replay.body, Body::Watched { replay: true, .. }),
+        "{replay:?}"
+    );
+    let last = next(&mut reader);
+    assert_eq!(
+        last.body,
+        Body::Replayed { count: 1 },
+        "the acknowledged `watched` is not sent again: {last:?}"
+    );
 }

@@ -79,6 +79,16 @@ pub struct Read {
     pub disconnect: Option<Disconnect>,
 }
 
+/// The launcher closed the connection (or its socket failed) in a turn of reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ended {
+    /// The complete lines read before the end, taken as [`Link::reads_done`] takes them.
+    pub read: Read,
+    /// Connect again in this many ms: soon, as after any close of the launcher's; after the
+    /// backoff if one of those lines breached (`read.disconnect`).
+    pub reconnect_in_ms: u64,
+}
+
 /// An attempt to connect failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Failed {
@@ -202,6 +212,24 @@ impl Link {
             read.disconnect = Some(self.breach(Breach::LongLine));
         }
         read
+    }
+
+    /// The launcher closed the connection, or its socket failed, in a turn of reads: the
+    /// complete lines read before the end are taken first, then the connection is dropped
+    /// ([`Retry::Soon`]). The launcher writes the acks due before it closes a connection
+    /// (docs/decisions.md, 73), so they and the end often come in one turn: those events were
+    /// acted on, and sent again they would be acted on again by a launcher that no longer
+    /// knows their seqs (another server start said `hello` meanwhile).
+    pub fn ended(&mut self) -> Ended {
+        let read = self.reads_done();
+        let reconnect_in_ms = match read.disconnect {
+            Some(breach) => breach.reconnect_in_ms,
+            None => self.dropped(Retry::Soon),
+        };
+        Ended {
+            read,
+            reconnect_in_ms,
+        }
     }
 
     /// The connection ended (or is ended by the module): everything of it is forgotten.

@@ -369,6 +369,41 @@ fn a_dropped_connection_forgets_its_output_input_burst_and_polling() {
 }
 
 #[test]
+fn acks_read_in_the_turn_the_launcher_closed_are_taken_before_the_end() {
+    // The launcher writes the acks due, then closes: one turn of reads brings both. Dropped
+    // with the input, those events would be sent again and acted on again.
+    let mut link = connected_after(3);
+    link.received([ack(4), ack(5)].concat().as_bytes());
+    link.received(b"{\"v\":1,\"type\":\"ack\"");
+    let ended = link.ended();
+    assert_eq!(ended.read.acks, [4, 5], "half a line is no ack");
+    assert_eq!(ended.read.disconnect, None);
+    assert_eq!(
+        ended.reconnect_in_ms, FIRST_MS,
+        "a launcher that closed is connected to again soon"
+    );
+    assert_forgotten(&link);
+    // With nothing read before the end, it is a close like any other.
+    link.connected();
+    assert_eq!(link.ended().read, Read::default());
+    assert_forgotten(&link);
+}
+
+#[test]
+fn a_long_line_before_the_launchers_close_ends_it_as_the_launchers_doing() {
+    let mut link = connected_after(2);
+    link.received(ack(9).as_bytes());
+    link.received(&vec![b'x'; LINE_BOUND + 1]);
+    let ended = link.ended();
+    assert_eq!(ended.read.acks, [9]);
+    assert_eq!(ended.read.disconnect.map(|d| d.why), Some(Breach::LongLine));
+    // The ack started the backoff again; the breach takes its first wait.
+    assert_eq!(ended.reconnect_in_ms, FIRST_MS);
+    assert_eq!(link.backoff.next_ms(), 2 * FIRST_MS);
+    assert_forgotten(&link);
+}
+
+#[test]
 fn a_new_connection_starts_with_nothing_of_the_last() {
     let mut link = connected_after(0);
     link.received(b"half a line");
