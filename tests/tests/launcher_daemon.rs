@@ -130,9 +130,9 @@ fn malformed_lines_close_their_connection_with_a_reason_and_nothing_else() {
     // A server that behaves, connected all along.
     let good = connect(&launcher);
     let mut good_w = good.try_clone().unwrap();
-    writeln!(good_w, "{HELLO}").unwrap();
+    writeln!(good_w, "{HELLO}\n{REPLAYED}").unwrap();
 
-    let lost = r#"{"v":1,"seq":2,"at_ms":1,"type":"lost","reason":"reset","silent_ms":1,"client":{"id":"0x00200000","index":1,"transport":"local","peer":null,"pid":null,"command":null,"service":null,"wm_class":null}}"#;
+    let lost = r#"{"v":1,"seq":3,"at_ms":1,"type":"lost","reason":"reset","silent_ms":1,"client":{"id":"0x00200000","index":1,"transport":"local","peer":null,"pid":null,"command":null,"service":null,"wm_class":null}}"#;
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (vec![b'x'; 70 * 1024], "line longer than"),
         (b"{not json\n".to_vec(), "invalid JSON"),
@@ -167,7 +167,7 @@ fn malformed_lines_close_their_connection_with_a_reason_and_nothing_else() {
     let mut reader = BufReader::new(good);
     let mut ack = String::new();
     reader.read_line(&mut ack).unwrap();
-    assert_eq!(ack.trim(), r#"{"v":1,"type":"ack","seq":2}"#);
+    assert_eq!(ack.trim(), r#"{"v":1,"type":"ack","seq":3}"#);
 }
 
 #[test]

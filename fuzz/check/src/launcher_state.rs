@@ -35,7 +35,7 @@ pub fn check(data: &[u8]) {
         pid: 1,
         started_ms: now - 1_000,
     };
-    let _ = engine.hello(1, &server, now);
+    engine.hello(1, &server, now);
     // An empty replay: the launcher acts on its state.
     let _ = engine.event(1, &Event::new(2, now, Body::Replayed { count: 0 }), now);
     for later in [now + 1, now + 60_000, now + 3_600_000] {

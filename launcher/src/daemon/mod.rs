@@ -240,8 +240,9 @@ impl Daemon {
                 Command::Stop { attempt } => self.children.stop(attempt),
                 Command::Ack { conn, seq } => self.acks.push((conn, seq)),
                 Command::Close { conn } => {
-                    // What was acted on is acknowledged first: sent again after a new server
-                    // start's `hello` (a stray's), it would not be known as acted on.
+                    // What was acted on is acknowledged first (the module takes acks read
+                    // with the close): sent again, it would be acted on again once another
+                    // server start's view made the handled seqs that server start's.
                     self.flush();
                     if let Some(writer) = self.writers.remove(&conn) {
                         tracing::info!(

@@ -157,23 +157,34 @@ impl Engine {
 
     /// A connection said `hello`: a server (maybe the same one again) is there. What it
     /// watches now comes as the replay right after, up to `replayed`; the clients known so
-    /// far are forgotten, and nothing is decided on what they said until then.
-    pub fn hello(&mut self, conn: ConnId, server: &ServerInfo, _now: u64) -> Vec<Command> {
+    /// far are forgotten, and nothing is decided on what they said until then. A connection
+    /// of another server start changes nothing of the state before its view is whole
+    /// (`opening.rs`).
+    pub fn hello(&mut self, conn: ConnId, server: &ServerInfo, _now: u64) {
+        self.greeted(conn, server, self.server_offset);
+    }
+
+    /// [`Engine::hello`], with the server's clock as its stamp reads it.
+    fn greeted(&mut self, conn: ConnId, server: &ServerInfo, reading: i64) {
         tracing::info!(
             display = %server.display,
             pid = server.pid,
             started_ms = server.started_ms,
             "server said hello"
         );
-        let mut out = Vec::new();
-        self.sessions.insert(conn, Session::default());
+        let current = self.state.handled.server_started_ms;
+        let session = Session::new(server.started_ms, reading, current);
+        if session.is_held() {
+            tracing::info!(
+                conn,
+                "a server start the state is not for: what it sends is taken in once its replay is whole"
+            );
+        } else {
+            self.server_offset = reading;
+        }
+        self.sessions.insert(conn, session);
         self.view = View::Replaying { conn };
         self.clients.clear();
-        if self.state.handled.server_started_ms != server.started_ms {
-            self.forget_replaced_clients(&mut out);
-        }
-        self.state.handled.for_server(server.started_ms);
-        out
     }
 
     /// A connection ended. One that ended before its `replayed` leaves half a view: nothing is
@@ -204,25 +215,35 @@ impl Engine {
     pub fn event(&mut self, conn: ConnId, event: &Event, now: u64) -> Vec<Command> {
         let mut out = Vec::new();
         let seq = event.seq;
-        if !self.sessions.contains_key(&conn) && !matches!(event.body, Body::Hello { .. }) {
-            // A connection closed by [`Engine::disconnected`], still delivering what it had
-            // sent: not acted on, not acknowledged, so its server sends it again on the next.
-            tracing::info!(conn, seq, "an event of a closed connection; it comes again");
-            return out;
-        }
         // An event is stamped when it was made. `hello` and live events are sent as they
         // are made; in the opening burst, the resent ones are older than their arrival, so
         // there the latest stamp is the best reading. Outside it each reading stands (the
         // server's clock may have been set back).
         let reading = offset(event.at_ms, now);
-        let in_burst = self.sessions.get(&conn).is_some_and(|s| s.in_burst(seq));
-        self.server_offset = match event.body {
-            Body::Hello { .. } => reading,
-            _ if in_burst => self.server_offset.max(reading),
-            _ => reading,
+        if let Body::Hello { server } = &event.body {
+            self.greeted(conn, server, reading);
+            return out;
+        }
+        let Some(session) = self.sessions.get(&conn) else {
+            // A connection closed by the engine, still delivering what it had sent: not
+            // acted on, not acknowledged, so its server sends it again on the next.
+            tracing::info!(conn, seq, "an event of a closed connection; it comes again");
+            return out;
+        };
+        if session.is_held() {
+            return self.hold(conn, event, now);
+        }
+        // Every event acted on is of the server start the state is for: the handled seqs
+        // and `closed_on_server` are that server's.
+        debug_assert_eq!(session.server, self.state.handled.server_started_ms);
+        self.server_offset = if session.in_burst(seq) {
+            self.server_offset.max(reading)
+        } else {
+            reading
         };
         match &event.body {
-            Body::Hello { server } => return self.hello(conn, server, now),
+            // Taken above.
+            Body::Hello { .. } => return out,
             Body::Watched { client, replay } => {
                 tracing::info!(seq, client = %describe(client), replay, "event watched");
                 let heard = Heard {
@@ -311,7 +332,7 @@ impl Engine {
             // The replay's end: not kept by the module, nothing to acknowledge.
             Body::Replayed { count } => {
                 tracing::info!(seq, count, "event replayed");
-                self.replayed(conn, seq, now);
+                self.replayed(conn, seq, now, &mut out);
                 return out;
             }
         }

@@ -9,19 +9,64 @@
 //! before). What the view leads to (a service that should run and does not is started,
 //! `start_primary`) is decided at the next [`Engine::tick`], which the daemon makes once it
 //! has taken in what was queued with `replayed`.
+//!
+//! A connection of another server start than the one the state is for (a new X server, or
+//! a stray: another server with the same socket path, a tool run as root) changes nothing
+//! of the state until its `replayed` makes its view whole: what it sends is held until then,
+//! and only then does the state turn to its server start (its handled seqs, no client to
+//! show replaced). A stray that goes before its `replayed` leaves the state as the real
+//! server's link made it: an xkill on that link meanwhile holds for the real server start.
 
 use super::{Command, ConnId, Engine, Phase, UNSET, ms};
 use crate::config::Service;
-use crate::state::Replacing;
+use crate::state::{HANDLED_BOUND, Replacing};
+use lifesign_proto::event::{Body, Event};
+
+/// How many events a connection of another server start may send before its `replayed`:
+/// the module's replay (one per client: at most 2048, the server's largest client limit)
+/// and what it kept (at most [`HANDLED_BOUND`]), with room to spare. A peer that sends more
+/// is not a module, and is not held in memory without bound.
+const HELD_BOUND: usize = 2 * (2048 + HANDLED_BOUND);
 
 /// A connection that said `hello`.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(super) struct Session {
+    /// The server start it said hello for (`started_ms`).
+    pub server: u64,
     /// The seq of its `replayed`, once it came.
     replayed: Option<u64>,
+    /// For a connection of another server start than the state's: what it sent, held until
+    /// its `replayed` makes its view whole.
+    held: Option<Held>,
+}
+
+/// What a connection of another server start sent before its view was whole.
+#[derive(Clone, Debug)]
+struct Held {
+    /// The server's clock minus ours, as its `hello` read it.
+    offset: i64,
+    events: Vec<Event>,
 }
 
 impl Session {
+    /// A connection that said `hello` for server start `server`; `offset`: its stamp's
+    /// reading of the server's clock. `current`: the server start the state is for.
+    pub fn new(server: u64, offset: i64, current: u64) -> Self {
+        Self {
+            server,
+            replayed: None,
+            held: (server != current).then(|| Held {
+                offset,
+                events: Vec::new(),
+            }),
+        }
+    }
+
+    /// What it sends is held until its view is whole.
+    pub fn is_held(&self) -> bool {
+        self.held.is_some()
+    }
+
     /// An event numbered `seq` is of the connection's opening burst: its replay (before
     /// `replayed`), or an event the module kept and sends again (made before the replay,
     /// so numbered before it). Its stamp is not the time it arrived.
@@ -45,8 +90,65 @@ pub(super) enum View {
 }
 
 impl Engine {
-    /// The module's `replayed` on `conn`: the view is whole.
-    pub(super) fn replayed(&mut self, conn: ConnId, seq: u64, now: u64) {
+    /// An event on `conn`, a connection of another server start than the state's: held
+    /// until its `replayed` makes its view whole, then taken in, in order. Nothing of it is
+    /// acknowledged before: a launcher that stops meanwhile has it sent again.
+    pub(super) fn hold(&mut self, conn: ConnId, event: &Event, now: u64) -> Vec<Command> {
+        let latest = self.view == (View::Replaying { conn });
+        let Some(held) = self.sessions.get_mut(&conn).and_then(|s| s.held.as_mut()) else {
+            return Vec::new();
+        };
+        if !matches!(event.body, Body::Replayed { .. }) {
+            if held.events.len() < HELD_BOUND {
+                held.events.push(event.clone());
+                return Vec::new();
+            }
+            tracing::warn!(
+                conn,
+                bound = HELD_BOUND,
+                "closing the connection: more events before its replayed than a module sends"
+            );
+            let mut out = vec![Command::Close { conn }];
+            out.extend(self.disconnected(conn));
+            return out;
+        }
+        if !latest {
+            tracing::info!(
+                conn,
+                "the replay of a connection that is not the latest; the latest one's is awaited"
+            );
+            return Vec::new();
+        }
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return Vec::new();
+        };
+        let (server, held) = (session.server, session.held.take());
+        tracing::info!(
+            conn,
+            started_ms = server,
+            "the replay of a new server start is whole; what the state knew of the last one is forgotten"
+        );
+        let mut out = Vec::new();
+        // What the last server start's connections reported since this `hello` is not of
+        // this server start.
+        self.clients.clear();
+        self.forget_replaced_clients(&mut out);
+        self.state.handled.for_server(server);
+        out.push(Command::Save);
+        if let Some(held) = held {
+            self.server_offset = held.offset;
+            for event in &held.events {
+                out.extend(self.event(conn, event, now));
+            }
+        }
+        out.extend(self.event(conn, event, now));
+        out
+    }
+
+    /// The module's `replayed` on `conn`: the view is whole. Connections whose view cannot
+    /// become whole now (another server start's, or held for one) are closed: a server of
+    /// theirs connects again and replays.
+    pub(super) fn replayed(&mut self, conn: ConnId, seq: u64, now: u64, out: &mut Vec<Command>) {
         let Some(session) = self.sessions.get_mut(&conn) else {
             return;
         };
@@ -55,15 +157,31 @@ impl Engine {
             return;
         }
         session.replayed = Some(seq);
-        if self.view == (View::Replaying { conn }) {
-            self.view = View::Whole {
-                settle_due: Some(now),
-            };
-        } else {
+        if self.view != (View::Replaying { conn }) {
             tracing::info!(
                 conn,
                 "the replay of a connection that is not the latest; the latest one's is awaited"
             );
+            return;
+        }
+        self.view = View::Whole {
+            settle_due: Some(now),
+        };
+        let current = self.state.handled.server_started_ms;
+        let mut others: Vec<ConnId> = self
+            .sessions
+            .iter()
+            .filter(|(c, s)| **c != conn && (s.is_held() || s.server != current))
+            .map(|(c, _)| *c)
+            .collect();
+        others.sort_unstable();
+        for other in others {
+            tracing::info!(
+                conn = other,
+                "closing a connection of another server start: the view is this server's"
+            );
+            self.sessions.remove(&other);
+            out.push(Command::Close { conn: other });
         }
     }
 

@@ -1250,6 +1250,161 @@ mod opening {
         assert_eq!(starts(&out), [(VIEW, 1)]);
     }
 
+    /// A program that says hello as another server start (the stray of the tests above).
+    const STRAY: ServerInfo = ServerInfo {
+        display: String::new(),
+        pid: 2,
+        started_ms: 7,
+    };
+
+    /// Link 1's whole view shows an xterm (service `term`) up; the primary of `view` starts.
+    fn term_up() -> (Engine, ClientInfo) {
+        let mut e = engine(State::default());
+        e.hello(1, &SERVER, 0);
+        let xterm = client(3, "10.211.1.3", Some("xterm"));
+        e.feed(1, &watched(2, &xterm, true), 10);
+        assert_eq!(starts(&e.replay_done(1, 3, OPENED)), [(VIEW, 0)]);
+        (e, xterm)
+    }
+
+    #[test]
+    fn an_xkill_while_a_stray_is_connected_holds_for_the_real_server_start() {
+        // The review's case: the stray's hello made its server start the state's at once, so
+        // the xkill on the real link was stamped with the stray's, and the reconnect's whole
+        // view started the killed application again.
+        let (mut e, xterm) = term_up();
+        e.hello(2, &STRAY, 1000);
+        assert_eq!(
+            acks(&e.feed(1, &gone(4, &xterm, GoneReason::Killed), 1100)),
+            [4]
+        );
+        assert_eq!(
+            e.state().services["term"].closed_on_server,
+            Some(SERVER.started_ms)
+        );
+        assert_eq!(e.disconnected(2), [Command::Close { conn: 1 }]);
+        e.hello(3, &SERVER, 1200);
+        let out = e.replay_done(3, 5, 1200);
+        assert!(starts(&out).is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn a_strays_replay_changes_nothing_of_the_real_server_start() {
+        // Its `watched` xterm is not the real server's: the xkilled service stays closed.
+        let (mut e, xterm) = term_up();
+        e.feed(1, &gone(4, &xterm, GoneReason::Killed), 900);
+        e.hello(2, &STRAY, 1000);
+        assert!(e.feed(2, &watched(1, &xterm, true), 1000).is_empty());
+        assert_eq!(
+            e.state().services["term"].closed_on_server,
+            Some(SERVER.started_ms)
+        );
+        e.disconnected(2);
+        e.hello(3, &SERVER, 1200);
+        assert!(starts(&e.replay_done(3, 5, 1200)).is_empty());
+    }
+
+    #[test]
+    fn events_acted_on_before_a_stray_hello_are_known_as_acted_on_after_it() {
+        // The loss was acted on, its ack did not reach the module (the close came first): it
+        // comes again on the next connection, and is a duplicate, not a second failover.
+        let mut e = running();
+        let primary = client(1, "10.211.1.2", Some("xclock"));
+        assert_eq!(starts(&e.feed(1, &lost(3, &primary), 9000)), [(VIEW, 1)]);
+        let handled = e.state().handled.clone();
+        e.hello(2, &STRAY, 9100);
+        assert_eq!(e.state().handled, handled, "the state file keeps them");
+        assert_eq!(e.disconnected(2), [Command::Close { conn: 1 }]);
+        e.hello(3, &SERVER, 9200);
+        let out = e.feed(3, &lost_at(3, &primary, 9000), 9200);
+        assert_eq!(acks(&out), [3]);
+        assert!(starts(&out).is_empty(), "{out:?}");
+        assert!(starts(&e.replay_done(3, 4, 9200)).is_empty());
+    }
+
+    #[test]
+    fn what_a_failover_replaces_survives_a_stray_hello() {
+        let mut e = running();
+        e.feed(1, &lost(3, &client(1, "10.211.1.2", Some("xclock"))), 9000);
+        let before = e.state().services["view"].replacing.clone();
+        assert!(before.is_some());
+        e.hello(2, &STRAY, 9100);
+        assert_eq!(e.state().services["view"].replacing, before);
+        e.disconnected(2);
+        e.hello(3, &SERVER, 9200);
+        e.replay_done(3, 4, 9200);
+        assert_eq!(e.state().services["view"].replacing, before);
+    }
+
+    #[test]
+    fn a_new_server_starts_burst_is_taken_in_at_its_replayed_with_that_servers_seqs() {
+        let mut e = running();
+        assert_eq!(
+            starts(&e.feed(1, &lost(3, &client(1, "10.211.1.2", Some("xclock"))), 9000)),
+            [(VIEW, 1)]
+        );
+        // The X server starts anew; its module kept a loss of the backup, numbered 3 too.
+        let server = ServerInfo {
+            started_ms: 20_000,
+            ..SERVER
+        };
+        e.hello(2, &server, 30_000);
+        let backup = client(2, "10.211.2.2", Some("xclock"));
+        assert!(
+            e.feed(2, &lost_at(3, &backup, 29_900), 30_000).is_empty(),
+            "held, not acknowledged"
+        );
+        let out = e.replay_done(2, 4, 30_100);
+        assert_eq!(
+            acks(&out),
+            [3],
+            "not taken for the last server start's seq 3"
+        );
+        assert_eq!(starts(&out), [(VIEW, 2)]);
+        assert!(
+            out.contains(&Command::Close { conn: 1 }),
+            "the last server start's link: {out:?}"
+        );
+        assert_eq!(e.state().handled.server_started_ms, 20_000);
+        assert!(e.state().handled.contains(3));
+    }
+
+    #[test]
+    fn a_connection_held_for_another_server_start_is_closed_when_the_view_is_whole() {
+        let mut e = running();
+        e.hello(2, &STRAY, 9000);
+        // The real module's link reconnects after the stray's hello; its replay is whole.
+        e.hello(3, &SERVER, 9100);
+        let primary = client(1, "10.211.1.2", Some("xclock"));
+        e.feed(3, &watched(3, &primary, true), 9100);
+        let out = e.replay_done(3, 4, 9100);
+        assert_eq!(out, [Command::Close { conn: 2 }]);
+        assert!(
+            e.feed(2, &replayed(2), 9200).is_empty(),
+            "closed: nothing of it is taken in"
+        );
+        assert_eq!(e.state().handled.server_started_ms, SERVER.started_ms);
+    }
+
+    #[test]
+    fn a_peer_that_never_ends_its_replay_is_not_held_without_bound() {
+        let mut e = running();
+        e.hello(2, &STRAY, 9000);
+        let c = client(4, "10.211.1.4", None);
+        let (seq, out) = (1..20_000)
+            .map(|seq| (seq, e.feed(2, &suspect(seq, &c), 9000)))
+            .find(|(_, out)| !out.is_empty())
+            .expect("closed");
+        assert!(seq > 6000, "closed after {seq}");
+        // And, as for any end before its replayed, the other connections replay.
+        assert_eq!(
+            out,
+            [Command::Close { conn: 2 }, Command::Close { conn: 1 }]
+        );
+        assert!(e.feed(2, &suspect(20_000, &c), 9000).is_empty(), "closed");
+        assert_eq!(e.state().handled.server_started_ms, SERVER.started_ms);
+    }
+
     #[test]
     fn a_reconnect_holds_timeouts_until_its_replayed() {
         let (mut e, attempt) = primary_started();
@@ -1379,12 +1534,11 @@ mod updated {
         e.hello(1, &SERVER, 0);
         let now_class = client(1, "10.211.1.2", Some("xclock"));
         e.feed(1, &watched(5, &now_class, true), 1);
-        let out = e.feed(1, &updated(3, &client(1, "10.211.1.2", Some("xeyes"))), 2);
+        let mut out = e.feed(1, &updated(3, &client(1, "10.211.1.2", Some("xeyes"))), 2);
+        // The state's first server start: taken in with its `replayed`.
+        out.extend(e.replay_done(1, 6, 2));
         assert_eq!(acks(&out), [3]);
-        assert!(
-            starts(&e.replay_done(1, 6, 2)).is_empty(),
-            "view is up, as replayed"
-        );
+        assert!(starts(&out).is_empty(), "view is up, as replayed");
     }
 
     #[test]
@@ -1501,7 +1655,12 @@ mod replacing {
             started_ms: 9400,
             ..SERVER
         };
-        let out = r.hello(2, &new_server, 9600);
+        r.hello(2, &new_server, 9600);
+        assert!(
+            replacing(&r).is_some(),
+            "not before the new server start's replay is whole"
+        );
+        let out = r.replay_done(2, 1, 9700);
         assert!(out.contains(&Command::Save));
         assert_eq!(replacing(&r), None);
     }
