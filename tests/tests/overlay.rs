@@ -923,6 +923,51 @@ fn one_overlay_marks_a_screen_and_none_restacks_without_end_beside_another_marks
 }
 
 #[test]
+fn the_overlay_declares_its_service_at_once_and_its_deadline_once_it_has_the_screen() {
+    // A launcher that matches a service by class alone takes a client that declared a
+    // service for none of its starts (docs/decisions.md, 82): until the overlay declares
+    // its own, it may be taken for the application a start waits for. Taking the screen can
+    // wait seconds: here on a selection owner (the test's) that never goes.
+    let server = xorg("0");
+    let conn = observer(&server);
+    let holder = plain_window(&conn, 0, 0, 1, 1);
+    let selection = conn
+        .intern_atom(false, b"_LIFESIGN_OVERLAY_S0")
+        .unwrap()
+        .reply()
+        .unwrap()
+        .atom;
+    conn.set_selection_owner(holder, selection, x11rb::CURRENT_TIME)
+        .unwrap();
+    conn.sync().unwrap();
+    let overlay = Overlay::spawn(&server, &[]);
+    let spawned = Instant::now();
+    let own = || {
+        lifesign_tests::lifesign::list_clients(&conn)
+            .into_iter()
+            .find(|e| e.client.service.as_deref() == Some("lifesign-overlay"))
+    };
+    let (declared_at, declared) = poll(WAIT, own).expect("the overlay declares its service");
+    assert!(
+        declared_at - spawned < Duration::from_secs(2),
+        "declared {:?} after its start, not at once: {}",
+        declared_at - spawned,
+        overlay.log()
+    );
+    assert_eq!(declared.policy.expect_noop_ms, 0, "no deadline yet");
+    assert_eq!(declared.policy.idle_timeout_ms, 0, "no deadline yet");
+    // It takes the screen once the old owner had its 4 s to go, and owes its heartbeat then.
+    let (_, pulsing) = poll(WAIT, || own().filter(|e| e.policy.expect_noop_ms > 0))
+        .expect("the overlay declares its heartbeat");
+    assert_eq!(pulsing.policy.expect_noop_ms, 3000);
+    assert!(
+        overlay.log().contains("did not go within"),
+        "{}",
+        overlay.log()
+    );
+}
+
+#[test]
 fn clicks_on_a_marked_window_reach_its_client() {
     // Only clients that opt in are watched: the test's own target.
     let server = Xorg::new()

@@ -12,9 +12,10 @@
 //! and the redraw ticks ([`event_loop`]). The overlay never grabs anything, takes no input
 //! (every mark has an empty input shape), holds at most [`MAX_MARKS`] marks, and treats a
 //! window that vanished mid-request as normal. It exits non-zero when it loses the server.
-//! It opts in as service `lifesign-overlay` with a NoOperation deadline its loop keeps:
-//! should the loop hang, the server ends it and its marks go with it. One overlay marks a
-//! screen: a new one takes the screen's selection and the old one exits 0 ([`selection`]).
+//! It declares itself service `lifesign-overlay` as soon as it is connected, and once its
+//! loop runs it owes a NoOperation deadline the loop keeps: should the loop hang, the server
+//! ends it and its marks go with it. One overlay marks a screen: a new one takes the
+//! screen's selection and the old one exits 0 ([`selection`]).
 
 #![forbid(unsafe_code)]
 
@@ -70,6 +71,18 @@ pub struct Options {
 /// restarts it), or another overlay takes the screen (not an error: it was replaced).
 pub fn run(options: Options) -> Result<(), String> {
     let conn = crate::connect(options.display.as_deref())?;
+    let ls = Lifesign::new(&conn).map_err(|e| e.to_string())?;
+    // What it is, said at once: a launcher that matches a service by class alone takes a
+    // client that declared a service for none of its starts (docs/decisions.md, 82), and
+    // until then the overlay may be taken for the application a start waits for. No
+    // deadline yet: taking the screen's selection can wait seconds on an old overlay.
+    let declared = lifesign::Policy::default()
+        .idle_timeout(Duration::ZERO)
+        .expect_no_operation(Duration::ZERO)
+        .service(SERVICE);
+    if let Err(e) = ls.watch(&conn, &declared) {
+        eprintln!("lifesign overlay: cannot declare its service: {e}");
+    }
     let state = options
         .launcher_state
         .or_else(|| std::env::var_os(launcher_state::ENV).map(PathBuf::from));
@@ -86,7 +99,7 @@ pub fn run(options: Options) -> Result<(), String> {
         );
         return Ok(());
     };
-    let mut overlay = Overlay::start(&conn, state)?;
+    let mut overlay = Overlay::start(&conn, ls, state)?;
     event_loop::run(&conn, &mut overlay, &selection)
         .map_err(|e| format!("lost the X server: {e}"))?;
     eprintln!(
@@ -135,8 +148,7 @@ pub struct Overlay<'c, C: Connection> {
 impl<'c, C: Connection> Overlay<'c, C> {
     /// Subscribes, learns the screen and the watched clients, and marks the clients that
     /// are suspect already.
-    fn start(conn: &'c C, state: Option<PathBuf>) -> Result<Self, String> {
-        let ls = Lifesign::new(conn).map_err(|e| e.to_string())?;
+    fn start(conn: &'c C, ls: Lifesign, state: Option<PathBuf>) -> Result<Self, String> {
         let broken = |e: ConnectionError| format!("lost the X server: {e}");
         // Subscribe before looking, so nothing that happens in between is missed.
         ls.select_events(conn, lifesign::ALL_KINDS)
@@ -146,9 +158,10 @@ impl<'c, C: Connection> Overlay<'c, C> {
                 }
                 e => e.to_string(),
             })?;
-        // Its own sign of life: a NoOperation from the loop at every tick, owed every
-        // OWN_DEADLINE. A loop that hangs is lost by the server, which closes the
-        // connection (OnLost close): a hung overlay's marks leave the display with it.
+        // Its own sign of life, now that the loop is about to run: a NoOperation from the
+        // loop at every tick, owed every OWN_DEADLINE. A loop that hangs is lost by the
+        // server, which closes the connection (OnLost close): a hung overlay's marks leave
+        // the display with it.
         if let Err(e) = ls.watch(
             conn,
             &lifesign::Policy::pulse(OWN_DEADLINE).service(SERVICE),

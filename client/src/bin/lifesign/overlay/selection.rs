@@ -194,7 +194,8 @@ impl Selection {
 }
 
 /// A server timestamp, as ICCCM asks of a selection's owner (not CurrentTime): the time of
-/// the PropertyNotify that appending nothing to a property of `window` makes.
+/// the PropertyNotify that appending nothing to property `property` of `window` makes (not
+/// of an earlier change of the window's, such as its `WM_CLASS`).
 fn timestamp(conn: &RustConnection, window: Window, property: Atom) -> Result<Timestamp, String> {
     let broken = |e: ConnectionError| format!("lost the X server: {e}");
     conn.change_property8(PropMode::APPEND, window, property, AtomEnum::STRING, &[])
@@ -202,11 +203,52 @@ fn timestamp(conn: &RustConnection, window: Window, property: Atom) -> Result<Ti
     conn.flush().map_err(broken)?;
     let until = Instant::now() + Duration::from_secs(10);
     while let Some(event) = event_loop::next_event(conn, until).map_err(broken)? {
-        if let Event::PropertyNotify(e) = event
-            && e.window == window
-        {
-            return Ok(e.time);
+        if let Some(time) = changed_at(&event, window, property) {
+            return Ok(time);
         }
     }
     Err("the X server did not answer a property change within 10 s".into())
+}
+
+/// The time of `event` if it is the PropertyNotify of `property` on `window`.
+fn changed_at(event: &Event, window: Window, property: Atom) -> Option<Timestamp> {
+    match event {
+        Event::PropertyNotify(e) if e.window == window && e.atom == property => Some(e.time),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x11rb::protocol::xproto::{PROPERTY_NOTIFY_EVENT, Property, PropertyNotifyEvent};
+
+    fn notify(window: Window, atom: Atom, time: Timestamp) -> Event {
+        Event::PropertyNotify(PropertyNotifyEvent {
+            response_type: PROPERTY_NOTIFY_EVENT,
+            sequence: 0,
+            window,
+            atom,
+            time,
+            state: Property::NEW_VALUE,
+        })
+    }
+
+    #[test]
+    fn the_timestamp_is_the_appends_not_the_windows_class_change() {
+        let (window, selection) = (0x0060_0001, 300);
+        let class = u32::from(AtomEnum::WM_CLASS);
+        assert_eq!(
+            changed_at(&notify(window, class, 10), window, selection),
+            None
+        );
+        assert_eq!(
+            changed_at(&notify(7, selection, 11), window, selection),
+            None
+        );
+        assert_eq!(
+            changed_at(&notify(window, selection, 12), window, selection),
+            Some(12)
+        );
+    }
 }
