@@ -161,9 +161,10 @@ impl Daemon {
                 }
             };
             // Everything already queued is taken in before time is let pass: the state is
-            // written once for all of it, before its acks, and what came right after a
-            // `replayed` (a client that connected and showed its class meanwhile) is known
-            // when the engine acts on the view, at the tick.
+            // written once for all of it, before its acks. The engine acts on a view at the
+            // tick after its `replayed`; what the module kept comes before that `replayed` on
+            // the same connection, whose reader hands over its lines in order, so all of it
+            // is in by then (what comes after `replayed` may or may not be: it is live).
             for msg in first
                 .into_iter()
                 .chain(std::iter::from_fn(|| rx.try_recv().ok()))
