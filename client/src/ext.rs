@@ -27,6 +27,13 @@ pub enum Error {
          this host's address (or be all)"
     )]
     HostScopeRefused,
+    #[error("the server's LIFESIGN is {major}.{minor}; {what} needs 1.{needs}")]
+    Unsupported {
+        what: &'static str,
+        major: u32,
+        minor: u32,
+        needs: u32,
+    },
 }
 
 /// The extension on one server: its major opcode and first event.
@@ -174,9 +181,34 @@ impl Lifesign {
         Ok(reply.0)
     }
 
+    /// Fails with [`Error::Unsupported`] if the server speaks an older minor version than
+    /// `needs` (a request added later would get BadRequest or BadLength).
+    fn require(
+        &self,
+        conn: &impl RequestConnection,
+        needs: u32,
+        what: &'static str,
+    ) -> Result<(), Error> {
+        let v = self.query_version(conn)?;
+        if (v.major, v.minor) < (ext::MAJOR_VERSION, needs) {
+            return Err(Error::Unsupported {
+                what,
+                major: v.major,
+                minor: v.minor,
+                needs,
+            });
+        }
+        Ok(())
+    }
+
     /// Watch: opt in (or change this client's own policy); checked, so a bad value is an
-    /// error here.
+    /// error here. A repaint probe of the client's own needs LIFESIGN 1.1: against an older
+    /// server it is [`Error::Unsupported`], before anything is sent.
     pub fn watch(&self, conn: &impl RequestConnection, policy: &Policy) -> Result<(), Error> {
+        let r = &policy.0;
+        if r.repaint_probe_ms != ext::DEFAULT || r.repaint_probe_timeout_ms != ext::DEFAULT {
+            self.require(conn, 1, "a repaint probe of the client's own")?;
+        }
         match self.send_watch(conn, policy)?.check() {
             Err(ReplyError::X11Error(e))
                 if e.error_kind == x11rb::protocol::ErrorKind::Access
@@ -210,8 +242,10 @@ impl Lifesign {
     /// SelectEvents (LIFESIGN 1.2): from now on this connection gets a `LifesignNotify` for
     /// each event of a kind in `mask` ([`crate::Kind::bit`], [`crate::ALL_KINDS`]) of every
     /// watched client the server's `ListClients` option lets it see; 0 stops them. Read them
-    /// with [`Lifesign::parse_event`]. A server before 1.2 answers BadRequest.
+    /// with [`Lifesign::parse_event`]. Against a server before 1.2 it is
+    /// [`Error::Unsupported`], and nothing is sent.
     pub fn select_events(&self, conn: &impl RequestConnection, mask: u32) -> Result<(), Error> {
+        self.require(conn, 2, "SelectEvents")?;
         let bytes = self.encode(&ext::Request::SelectEvents { mask });
         conn.send_request_without_reply(&[IoSlice::new(&bytes)], Vec::new())?
             .check()?;

@@ -16,13 +16,6 @@ use x11rb::rust_connection::RustConnection;
 pub fn run(display: Option<&str>, json: bool) -> Result<(), String> {
     let conn = crate::connect(display)?;
     let ls = Lifesign::new(&conn).map_err(|e| e.to_string())?;
-    let version = ls.query_version(&conn).map_err(|e| e.to_string())?;
-    if (version.major, version.minor) < (1, 2) {
-        return Err(format!(
-            "the server's LIFESIGN is {}.{}; --follow needs 1.2 (SelectEvents)",
-            version.major, version.minor
-        ));
-    }
     // An observer, not an application: a server that watches every client (`Watch all`)
     // with an idle deadline would otherwise end this quiet connection, and a launcher
     // could take it for a service.
