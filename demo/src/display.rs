@@ -5,6 +5,7 @@
 
 use lifesign_proto::event::ClientInfo;
 use lifesign_tests::lifesign::list_clients;
+pub use lifesign_tests::windows::{Rect, outer};
 use lifesign_tests::windows::{mapped_windows, parse_id};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{
@@ -21,51 +22,6 @@ pub const PANEL_TEXT_RGB: [u8; 3] = [0xe0, 0xe0, 0xe0];
 /// grey zenity, the orange frames and the near-black placeholders all stand out from it
 /// (the server's default root is black, as dark as a placeholder).
 pub const ROOT_RGB: [u8; 3] = [0x70, 0x80, 0x90];
-
-/// A window's outer geometry in root coordinates (its border included).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rect {
-    pub x: i32,
-    pub y: i32,
-    pub w: i32,
-    pub h: i32,
-}
-
-impl Rect {
-    pub fn right(&self) -> i32 {
-        self.x + self.w
-    }
-
-    pub fn bottom(&self) -> i32 {
-        self.y + self.h
-    }
-
-    pub fn encloses(&self, o: &Rect) -> bool {
-        self.x <= o.x && self.y <= o.y && self.right() >= o.right() && self.bottom() >= o.bottom()
-    }
-
-    pub fn union(&self, o: &Rect) -> Rect {
-        let (x, y) = (self.x.min(o.x), self.y.min(o.y));
-        Rect {
-            x,
-            y,
-            w: self.right().max(o.right()) - x,
-            h: self.bottom().max(o.bottom()) - y,
-        }
-    }
-}
-
-/// The outer geometry of `window`, or `None` once it is gone.
-pub fn outer(conn: &impl Connection, window: Window) -> Option<Rect> {
-    let g = conn.get_geometry(window).ok()?.reply().ok()?;
-    let b = i32::from(g.border_width);
-    Some(Rect {
-        x: g.x.into(),
-        y: g.y.into(),
-        w: i32::from(g.width) + 2 * b,
-        h: i32::from(g.height) + 2 * b,
-    })
-}
 
 /// Paints the root window in [`ROOT_RGB`] (a TrueColor screen's pixel is its RGB value).
 pub fn paint_root(conn: &impl Connection) -> Result<(), String> {

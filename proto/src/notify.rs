@@ -5,7 +5,7 @@
 //! client's identity (peer, command, service, class) is in ListClients.
 
 use crate::ByteOrder;
-use crate::event::{Body, GoneReason, LostReason, Transport};
+use crate::event::{Body, EventType, GoneReason, LostReason, Transport};
 
 /// The size of every core and extension event.
 pub const EVENT_LEN: usize = 32;
@@ -39,17 +39,22 @@ impl Kind {
         1 << self as u32
     }
 
+    /// The event's type in the launcher's stream.
+    pub fn event_type(self) -> EventType {
+        match self {
+            Self::Watched => EventType::Watched,
+            Self::Suspect => EventType::Suspect,
+            Self::Lost => EventType::Lost,
+            Self::Gone => EventType::Gone,
+            Self::Recovered => EventType::Recovered,
+            Self::Unwatched => EventType::Unwatched,
+            Self::Updated => EventType::Updated,
+        }
+    }
+
     /// The contract's name of the event (`type` in the launcher's JSON).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Watched => "watched",
-            Self::Suspect => "suspect",
-            Self::Lost => "lost",
-            Self::Gone => "gone",
-            Self::Recovered => "recovered",
-            Self::Unwatched => "unwatched",
-            Self::Updated => "updated",
-        }
+        self.event_type().as_str()
     }
 
     fn from_code(code: u8) -> Option<Self> {

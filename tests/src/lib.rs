@@ -15,6 +15,7 @@
 //! - [`usage`]: a server's memory, fds and CPU time, from /proc.
 //! - [`valgrind`]: Xvfb under valgrind memcheck, and its report: the module's errors and leaks
 //!   apart from the server's.
+//! - [`wrapper`]: the small C server modules some tests preload beside lifesign.
 
 #![forbid(unsafe_code)]
 
@@ -32,6 +33,7 @@ pub mod server;
 pub mod usage;
 pub mod valgrind;
 pub mod windows;
+pub mod wrapper;
 
 pub use launcher::Launcher;
 pub use release::Release;

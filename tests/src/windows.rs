@@ -8,6 +8,51 @@ use x11rb::protocol::xproto::{
 };
 use x11rb::wrapper::ConnectionExt as _;
 
+/// A window's outer geometry in its parent's coordinates (its border included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rect {
+    pub x: i32,
+    pub y: i32,
+    pub w: i32,
+    pub h: i32,
+}
+
+impl Rect {
+    pub fn right(&self) -> i32 {
+        self.x + self.w
+    }
+
+    pub fn bottom(&self) -> i32 {
+        self.y + self.h
+    }
+
+    pub fn encloses(&self, o: &Rect) -> bool {
+        self.x <= o.x && self.y <= o.y && self.right() >= o.right() && self.bottom() >= o.bottom()
+    }
+
+    pub fn union(&self, o: &Rect) -> Rect {
+        let (x, y) = (self.x.min(o.x), self.y.min(o.y));
+        Rect {
+            x,
+            y,
+            w: self.right().max(o.right()) - x,
+            h: self.bottom().max(o.bottom()) - y,
+        }
+    }
+}
+
+/// The outer geometry of `window`, or `None` once it is gone.
+pub fn outer(conn: &impl Connection, window: Window) -> Option<Rect> {
+    let g = conn.get_geometry(window).ok()?.reply().ok()?;
+    let b = i32::from(g.border_width);
+    Some(Rect {
+        x: g.x.into(),
+        y: g.y.into(),
+        w: i32::from(g.width) + 2 * b,
+        h: i32::from(g.height) + 2 * b,
+    })
+}
+
 /// Parses the contract's id (`"0x00a00000"`).
 pub fn parse_id(id: &str) -> u32 {
     u32::from_str_radix(id.trim_start_matches("0x"), 16).expect("a hex client id")

@@ -182,10 +182,8 @@ fn subscribers_of_either_byte_order_read_the_same_events() {
         .option("Watch", "all")
         .option("Grace", "0")
         .start();
-    let other = match ByteOrder::native() {
-        ByteOrder::LsbFirst => ByteOrder::MsbFirst,
-        ByteOrder::MsbFirst => ByteOrder::LsbFirst,
-    };
+    // The order of a client the server must swap for.
+    let other = ByteOrder::for_client(true);
     let mut native = RawClient::connect(server.display_number(), ByteOrder::native()).unwrap();
     let mut swapped = RawClient::connect(server.display_number(), other).unwrap();
     let first_native = subscribe_raw(&mut native);
@@ -273,30 +271,9 @@ fn a_new_launcher_connection_hears_the_replay_end_with_its_count() {
     );
 }
 
-/// Builds the test extension that takes every event code left (tests/wrapper/eventeater.c).
-fn build_eventeater() -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("wrapper/eventeater.c");
-    let out = dir.path().join("libeventeater.so");
-    let cflags = Command::new("pkg-config")
-        .args(["--cflags", "xorg-server"])
-        .output()
-        .expect("pkg-config");
-    let cflags = String::from_utf8(cflags.stdout).expect("utf-8");
-    let status = Command::new("gcc")
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(&out)
-        .arg(&source)
-        .args(cflags.split_whitespace())
-        .status()
-        .expect("gcc");
-    assert!(status.success(), "cannot build {}", source.display());
-    (dir, out)
-}
-
 #[test]
 fn with_no_event_code_left_the_module_still_watches_and_refuses_only_select_events() {
-    let (_dir, eater) = build_eventeater();
+    let (_dir, eater) = lifesign_tests::wrapper::build("eventeater.c", "eventeater");
     // Preloaded after the module, its extension is initialised first (as vector_writers'
     // test module is) and takes the 64 extension event codes' remainder.
     let preload = format!("{} {}", module_path().display(), eater.display());

@@ -450,6 +450,19 @@ fn overlay_starts(file: &Path) -> Vec<(String, String, u32)> {
         .collect()
 }
 
+/// A launcher started with `config` and, as its `[overlay]`, a stand-in for `lifesign
+/// overlay` that writes what it got to `file` (see [`overlay_starts`]), then stays.
+fn with_overlay_stand_in(file: &Path, config: &str) -> Launcher {
+    let script = format!(
+        "echo \"$DISPLAY $LIFESIGN_LAUNCHER_STATE $$\" >> {}; exec sleep 100",
+        file.display()
+    );
+    Launcher::new(&format!(
+        "{config}[overlay]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
+    ))
+    .start()
+}
+
 fn wait_overlay_starts(file: &Path, count: usize) -> Vec<(String, String, u32)> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -465,15 +478,7 @@ fn wait_overlay_starts(file: &Path, count: usize) -> Vec<(String, String, u32)> 
 fn the_overlay_runs_with_the_display_and_state_is_restarted_and_stops_with_the_launcher() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("overlay.starts");
-    // A stand-in for `lifesign overlay` that says what it got, then stays.
-    let script = format!(
-        "echo \"$DISPLAY $LIFESIGN_LAUNCHER_STATE $$\" >> {}; exec sleep 100",
-        file.display()
-    );
-    let mut launcher = Launcher::new(&format!(
-        "display = \":77\"\n[overlay]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
-    ))
-    .start();
+    let mut launcher = with_overlay_stand_in(&file, "display = \":77\"\n");
     let starts = wait_overlay_starts(&file, 1);
     assert_eq!(
         starts.len(),
@@ -524,14 +529,7 @@ fn a_launcher_killed_outright_takes_its_overlay_with_it() {
     // one beside the next launcher's.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("overlay.starts");
-    let script = format!(
-        "echo \"$DISPLAY $LIFESIGN_LAUNCHER_STATE $$\" >> {}; exec sleep 100",
-        file.display()
-    );
-    let mut launcher = Launcher::new(&format!(
-        "[overlay]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
-    ))
-    .start();
+    let mut launcher = with_overlay_stand_in(&file, "");
     let starts = wait_overlay_starts(&file, 1);
     assert_eq!(starts.len(), 1, "{}", launcher.log());
     let overlay = starts[0].2;

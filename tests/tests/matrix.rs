@@ -491,10 +491,8 @@ fn events_reach_subscribers_in_both_byte_orders(cell: Cell) {
     let running = cell.start(&[("Watch", "all")], None, false);
     let server = &running.server;
     let n = server.display_number();
-    let other = match ByteOrder::native() {
-        ByteOrder::LsbFirst => ByteOrder::MsbFirst,
-        ByteOrder::MsbFirst => ByteOrder::LsbFirst,
-    };
+    // The order of a client the server must swap for.
+    let other = ByteOrder::for_client(true);
     let mut subscribers: Vec<(RawClient, u8)> = [ByteOrder::native(), other]
         .into_iter()
         .map(|order| {

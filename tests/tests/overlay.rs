@@ -17,7 +17,7 @@
 
 use lifesign::{ALL_KINDS, Kind, Lifesign, Notify};
 use lifesign_tests::net::Proc;
-use lifesign_tests::windows::{mapped_windows, wait_until};
+use lifesign_tests::windows::{Rect, mapped_windows, outer, wait_until};
 use lifesign_tests::{LOAD_MARGIN, Server, Xorg, unix_ms};
 use rustix::process::Signal;
 use std::path::{Path, PathBuf};
@@ -151,40 +151,11 @@ impl Subscriber {
     }
 }
 
-/// A window's outer geometry: x, y, width, height with its border.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Outer {
-    x: i32,
-    y: i32,
-    w: i32,
-    h: i32,
-}
-
-impl Outer {
-    fn encloses(&self, o: &Outer) -> bool {
-        self.x <= o.x
-            && self.y <= o.y
-            && self.x + self.w >= o.x + o.w
-            && self.y + self.h >= o.y + o.h
-    }
-}
-
-fn outer(conn: &RustConnection, w: Window) -> Option<Outer> {
-    let g = conn.get_geometry(w).ok()?.reply().ok()?;
-    let b = i32::from(g.border_width);
-    Some(Outer {
-        x: g.x.into(),
-        y: g.y.into(),
-        w: i32::from(g.width) + 2 * b,
-        h: i32::from(g.height) + 2 * b,
-    })
-}
-
 /// One of the overlay's windows as the server shows it.
 #[derive(Debug)]
 struct Seen {
     window: Window,
-    outer: Outer,
+    outer: Rect,
     name: String,
 }
 
@@ -240,7 +211,7 @@ fn pixel(conn: &RustConnection, x: i32, y: i32) -> u32 {
 
 /// A frame over `target`: a mark enclosing it whose border, left of the window, has the
 /// frame's colour.
-fn frame_over(conn: &RustConnection, target: &Outer) -> Option<Seen> {
+fn frame_over(conn: &RustConnection, target: &Rect) -> Option<Seen> {
     marks(conn).into_iter().find(|m| {
         m.outer.encloses(target)
             && m.outer.w > target.w
@@ -249,7 +220,7 @@ fn frame_over(conn: &RustConnection, target: &Outer) -> Option<Seen> {
 }
 
 /// A placeholder over `target`: a mark covering it, dark inside.
-fn placeholder_over(conn: &RustConnection, target: &Outer) -> Option<Seen> {
+fn placeholder_over(conn: &RustConnection, target: &Rect) -> Option<Seen> {
     marks(conn).into_iter().find(|m| {
         m.outer.encloses(target)
             && m.name.starts_with("lost: ")
@@ -281,7 +252,7 @@ fn spawn_xclock(server: &Server, geometry: &str) -> (Proc, u32) {
 
 /// [`spawn_xclock`], once its top-level window is mapped (no window manager); with its
 /// outer geometry.
-fn xclock(server: &Server, geometry: &str) -> (Proc, u32, Outer) {
+fn xclock(server: &Server, geometry: &str) -> (Proc, u32, Rect) {
     let conn = observer(server);
     let (proc, base) = spawn_xclock(server, geometry);
     wait_until(WAIT, || !mapped_windows(&conn, base).is_empty()).expect("xclock maps its window");
@@ -551,7 +522,7 @@ fn a_mark_is_kept_directly_above_its_window_and_under_what_is_raised_over_it() {
     conn.configure_window(clock, &ConfigureWindowAux::new().x(310))
         .unwrap();
     conn.sync().unwrap();
-    let moved = Outer {
+    let moved = Rect {
         x: target.x + 10,
         ..target
     };
@@ -667,7 +638,7 @@ fn a_placeholder_never_follows_a_new_clients_window_that_got_its_lost_windows_id
     opt_in(&alpha, "alpha", Duration::from_secs(2));
     let window = first_window(&alpha, 100, 100);
     subscriber.wait(Kind::Lost, alpha_base, WAIT);
-    let at = Outer {
+    let at = Rect {
         x: 100,
         y: 100,
         w: 200,
@@ -692,7 +663,7 @@ fn a_placeholder_never_follows_a_new_clients_window_that_got_its_lost_windows_id
         )
         .unwrap();
     alpha.sync().unwrap();
-    let moved = Outer { x: 120, ..at };
+    let moved = Rect { x: 120, ..at };
     poll(Duration::from_secs(2), || {
         placeholder_over(&conn, &moved)?;
         (index(panel.window)? == index(window)? + 1).then_some(())
@@ -1026,7 +997,7 @@ fn clicks_on_a_marked_window_reach_its_client() {
     });
 
     subscriber.wait(Kind::Suspect, base, WAIT);
-    let target_outer = Outer {
+    let target_outer = Rect {
         x: 100,
         y: 0,
         w: 400,
@@ -1179,7 +1150,7 @@ fn under_a_reparenting_window_manager_its_frames_are_marked_followed_and_kept_ab
     }
 
     // The manager moves a frame (asked to by the test): its mark follows.
-    let moved = Outer {
+    let moved = Rect {
         x: after_outer.x + 40,
         y: after_outer.y + 300,
         ..after_outer

@@ -8,34 +8,12 @@
 use lifesign_proto::event::{Body, LostReason};
 use lifesign_tests::server::module_path;
 use lifesign_tests::{Server, Xvfb};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::ConnectionExt as _;
 
 const IDLE: Duration = Duration::from_secs(2);
-
-/// Builds the test module into a fresh directory.
-fn build_testwrap() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("wrapper/testwrap.c");
-    let out = dir.path().join("libtestwrap.so");
-    let cflags = Command::new("pkg-config")
-        .args(["--cflags", "xorg-server"])
-        .output()
-        .expect("pkg-config");
-    let cflags = String::from_utf8(cflags.stdout).expect("utf-8");
-    let status = Command::new("gcc")
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(&out)
-        .arg(&source)
-        .args(cflags.split_whitespace())
-        .status()
-        .expect("gcc");
-    assert!(status.success(), "cannot build {}", source.display());
-    (dir, out)
-}
 
 fn start(mode: &str, wrap: &Path) -> Server {
     let preload = format!("{} {}", module_path().display(), wrap.display());
@@ -53,7 +31,7 @@ fn wrapped_calls(server: &Server) -> usize {
 }
 
 fn requests_pass_both(mode: &str) {
-    let (_dir, wrap) = build_testwrap();
+    let (_dir, wrap) = lifesign_tests::wrapper::build("testwrap.c", "testwrap");
     let server = start(mode, &wrap);
     let conn = server.connect();
     let root = conn.setup().roots[0].root;

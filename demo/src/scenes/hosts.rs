@@ -267,23 +267,12 @@ fn shots(outcome: Outcome, cut: u64, target: crate::display::Rect) -> Result<Vec
     let (suspect_at, suspect_silent) = outcome.suspect.map_or((cut, 0), |s| (s.at, s.silent_ms));
     let started_after = rel(outcome.started) - rel(lost.at);
     let mapped_after = rel(outcome.backup) - rel(outcome.started);
-    let [frame, placeholder, backup]: [_; 3] = outcome
-        .captures
-        .try_into()
-        .map_err(|c: Vec<_>| format!("{} screenshots of 3", c.len()))?;
+    let [frame, placeholder, backup] = super::three(outcome.captures)?;
     let (at1, at2, at3) = (rel(frame.at), rel(placeholder.at), rel(backup.at));
-    let shot = |file, capture: super::Capture, caption: Vec<String>| Shot {
-        file,
-        image: capture.image,
-        windows: capture.windows,
-        marks: capture.marks,
-        subject: target,
-        caption,
-    };
     Ok(vec![
-        shot(
+        frame.shot(
             "1-suspect.png",
-            frame,
+            target,
             vec![
                 format!(
                     "1. {} after host A's cable was pulled: xclock from host A shows no sign of life",
@@ -297,9 +286,9 @@ fn shots(outcome: Outcome, cut: u64, target: crate::display::Rect) -> Result<Vec
                 LEGEND.to_owned(),
             ],
         ),
-        shot(
+        placeholder.shot(
             "2-lost.png",
-            placeholder,
+            target,
             vec![
                 format!(
                     "2. {}: xclock from host A was lost at {} ({}, silent {:.1} s; IdleTimeout 3 s) and closed",
@@ -312,9 +301,9 @@ fn shots(outcome: Outcome, cut: u64, target: crate::display::Rect) -> Result<Vec
                 LEGEND.to_owned(),
             ],
         ),
-        shot(
+        backup.shot(
             "3-failover.png",
-            backup,
+            target,
             vec![
                 format!(
                     "3. {}: the backup, xclock from host B, is on the display",

@@ -143,23 +143,12 @@ pub fn local(out: &Path, stop: &Stop) -> Result<Vec<PathBuf>, String> {
 fn shots(outcome: Outcome, hung: u64, target: Rect) -> Result<Vec<Shot>, String> {
     let rel = |at: u64| (i128::from(at) - i128::from(hung)) as f64 / 1000.0;
     let lost = outcome.lost;
-    let [frame, placeholder, backup]: [_; 3] = outcome
-        .captures
-        .try_into()
-        .map_err(|c: Vec<_>| format!("{} screenshots of 3", c.len()))?;
+    let [frame, placeholder, backup] = super::three(outcome.captures)?;
     let (at1, at2, at3) = (rel(frame.at), rel(placeholder.at), rel(backup.at));
-    let shot = |file, capture: super::Capture, caption: Vec<String>| Shot {
-        file,
-        image: capture.image,
-        windows: capture.windows,
-        marks: capture.marks,
-        subject: target,
-        caption,
-    };
     Ok(vec![
-        shot(
+        frame.shot(
             "1-suspect.png",
-            frame,
+            target,
             vec![
                 format!(
                     "1. {:+.1} s after zenity was stopped: it leaves the server's _NET_WM_PING unanswered",
@@ -169,9 +158,9 @@ fn shots(outcome: Outcome, hung: u64, target: Rect) -> Result<Vec<Shot>, String>
                 LEGEND.to_owned(),
             ],
         ),
-        shot(
+        placeholder.shot(
             "2-lost.png",
-            placeholder,
+            target,
             vec![
                 format!(
                     "2. {:+.1} s: zenity is lost ({}, silent {:.1} s; WmPingTimeout 1 s) and closed",
@@ -183,9 +172,9 @@ fn shots(outcome: Outcome, hung: u64, target: Rect) -> Result<Vec<Shot>, String>
                 LEGEND.to_owned(),
             ],
         ),
-        shot(
+        backup.shot(
             "3-failover.png",
-            backup,
+            target,
             vec![
                 format!("3. {:+.1} s: the backup zenity is on the display", at3),
                 "The overlay took the placeholder away when the backup mapped its window.".to_owned(),

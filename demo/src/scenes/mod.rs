@@ -11,6 +11,7 @@ pub use local::local;
 use crate::Stop;
 use crate::display::{AppWindow, Mark, Rect, app_windows, frame_over, marks, placeholder_over};
 use crate::display::{FRAME_RGB, PANEL_RGB, PANEL_TEXT_RGB};
+use crate::picture::Shot;
 use crate::shot::{Image, region, screenshot};
 use crate::timeline::{Deadline, Kind, Timeline, parse_rfc3339_ms};
 use lifesign_proto::event::{Body, ClientInfo, Event, LostReason};
@@ -238,6 +239,27 @@ pub struct Capture {
     pub image: Image,
     pub windows: Vec<AppWindow>,
     pub marks: Vec<Rect>,
+}
+
+impl Capture {
+    /// The capture as the picture `file`, about `subject`, with its caption.
+    pub fn shot(self, file: &'static str, subject: Rect, caption: Vec<String>) -> Shot {
+        Shot {
+            file,
+            image: self.image,
+            windows: self.windows,
+            marks: self.marks,
+            subject,
+            caption,
+        }
+    }
+}
+
+/// A scene's three captures: the frame, the placeholder, the backup.
+pub fn three(captures: Vec<Capture>) -> Result<[Capture; 3], String> {
+    captures
+        .try_into()
+        .map_err(|c: Vec<_>| format!("{} screenshots of 3", c.len()))
 }
 
 /// One failover as the demo follows it: a client that fails, and its backup.

@@ -185,6 +185,24 @@ pub(super) mod tests {
         }
     }
 
+    /// `client` as ListClients lists a watched client.
+    pub fn listed(client: ClientInfo) -> StatusEntry {
+        use lifesign_proto::event::{PolicyInfo, WatchState};
+        StatusEntry {
+            client,
+            state: WatchState::Watching,
+            idle_ms: 0,
+            noop_age_ms: 0,
+            policy: PolicyInfo {
+                idle_timeout_ms: 0,
+                expect_noop_ms: 0,
+                wm_ping_ms: 0,
+                transport_timeout_ms: 0,
+                repaint_probe_ms: 0,
+            },
+        }
+    }
+
     #[test]
     fn a_label_names_the_service_else_the_class_else_the_command_and_the_host() {
         let l = Label::of(
@@ -245,22 +263,11 @@ pub(super) mod tests {
 
     #[test]
     fn the_directory_is_the_servers_last_list() {
-        use lifesign_proto::event::{PolicyInfo, WatchState};
-        let entry = |id: &str| StatusEntry {
-            client: ClientInfo {
+        let entry = |id: &str| {
+            listed(ClientInfo {
                 id: id.into(),
                 ..info(None, Some("XClock"), None)
-            },
-            state: WatchState::Watching,
-            idle_ms: 0,
-            noop_age_ms: 0,
-            policy: PolicyInfo {
-                idle_timeout_ms: 0,
-                expect_noop_ms: 0,
-                wm_ping_ms: 0,
-                transport_timeout_ms: 0,
-                repaint_probe_ms: 0,
-            },
+            })
         };
         let mut d = Directory::default();
         d.replace(vec![
@@ -276,22 +283,11 @@ pub(super) mod tests {
 
     #[test]
     fn a_client_that_left_the_list_is_still_known_for_its_loss() {
-        use lifesign_proto::event::{PolicyInfo, WatchState};
-        let entry = |id: &str, class: &str| StatusEntry {
-            client: ClientInfo {
+        let entry = |id: &str, class: &str| {
+            listed(ClientInfo {
                 id: id.into(),
                 ..info(None, Some(class), None)
-            },
-            state: WatchState::Watching,
-            idle_ms: 0,
-            noop_age_ms: 0,
-            policy: PolicyInfo {
-                idle_timeout_ms: 0,
-                expect_noop_ms: 0,
-                wm_ping_ms: 0,
-                transport_timeout_ms: 0,
-                repaint_probe_ms: 0,
-            },
+            })
         };
         let mut d = Directory::default();
         d.replace(vec![entry("0x00a00000", "XClock")]);

@@ -136,29 +136,18 @@ impl Placeholder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::overlay::clients::tests::info;
-    use lifesign_proto::event::{PolicyInfo, StatusEntry, WatchState};
+    use crate::overlay::clients::tests::{info, listed};
 
     fn directory(clients: &[(u32, Option<&str>, Option<&str>)]) -> Directory {
         let mut d = Directory::default();
         d.replace(
             clients
                 .iter()
-                .map(|&(base, service, class)| StatusEntry {
-                    client: lifesign_proto::event::ClientInfo {
+                .map(|&(base, service, class)| {
+                    listed(lifesign_proto::event::ClientInfo {
                         id: format!("{base:#010x}"),
                         ..info(service, class, None)
-                    },
-                    state: WatchState::Watching,
-                    idle_ms: 0,
-                    noop_age_ms: 0,
-                    policy: PolicyInfo {
-                        idle_timeout_ms: 0,
-                        expect_noop_ms: 0,
-                        wm_ping_ms: 0,
-                        transport_timeout_ms: 0,
-                        repaint_probe_ms: 0,
-                    },
+                    })
                 })
                 .collect(),
         );
